@@ -1,0 +1,99 @@
+"""Network builders: DCGAN encoder/critic and generator in the original O-GAN
+shape (arXiv 1903.01931, after DCGAN arXiv 1511.06434), and small MLPs for 2-D data.
+
+Each builder returns a functional `keras.Model` with a name.
+
+Shape of the DCGAN pair for an S×S image: the encoder halves S with stride-2
+convolutions until 4×4 (7×7 for S = 28), doubling the channels from `width`;
+BatchNorm on every conv but the first, LeakyReLU 0.2, then a bias-free Dense to
+`z_dim`. The generator mirrors it: Dense to the smallest feature map, BatchNorm +
+ReLU, stride-2 transposed convolutions, tanh. With width = 64 the channel counts
+are the original code's (S·8 at the smallest map) for S = 32 … 256.
+"""
+
+import math
+
+import keras
+from keras import layers
+
+SUPPORTED_SIZES = (28, 32, 64, 128, 256)
+
+
+def _init():
+    # N(0, 0.02), as DCGAN and the original code initialise every kernel.
+    return keras.initializers.RandomNormal(mean=0.0, stddev=0.02)
+
+
+def dcgan_plan(image_size, width=64):
+    """(smallest map side, number of stride-2 stages, channels per stage, small→large).
+
+    Raises a one-line ValueError for an unsupported size.
+    """
+    if image_size not in SUPPORTED_SIZES:
+        raise ValueError(
+            f"unsupported image size {image_size}; expected one of {list(SUPPORTED_SIZES)}"
+        )
+    if width < 1:
+        raise ValueError(f"width must be positive, got {width}")
+    base = 7 if image_size == 28 else 4
+    stages = int(round(math.log2(image_size // base)))
+    # channels[i] is the width of the i-th encoder conv (large map → small map).
+    channels = [width * 2**i for i in range(stages)]
+    return base, stages, channels
+
+
+def dcgan_encoder(image_size=32, channels=3, z_dim=128, width=64, kernel_size=5, name="encoder"):
+    """DCGAN encoder x → R^z_dim. Used as O-GAN's E and (with z_dim = 1) as a critic."""
+    _, stages, widths = dcgan_plan(image_size, width)
+    x_in = keras.Input((image_size, image_size, channels), name="x")
+    h = x_in
+    for i, w in enumerate(widths):
+        h = layers.Conv2D(w, kernel_size, strides=2, padding="same", use_bias=False,
+                          kernel_initializer=_init(), name=f"conv{i}")(h)
+        if i > 0:  # the first layer has no BatchNorm, as in DCGAN
+            h = layers.BatchNormalization(name=f"bn{i}")(h)
+        h = layers.LeakyReLU(0.2, name=f"lrelu{i}")(h)
+    h = layers.Flatten(name="flatten")(h)
+    out = layers.Dense(z_dim, use_bias=False, kernel_initializer=_init(), name="z")(h)
+    return keras.Model(x_in, out, name=name)
+
+
+def dcgan_generator(image_size=32, channels=3, z_dim=128, width=64, kernel_size=5, name="generator"):
+    """DCGAN generator z → x in [-1, 1]."""
+    base, stages, widths = dcgan_plan(image_size, width)
+    z_in = keras.Input((z_dim,), name="z")
+    h = layers.Dense(base * base * widths[-1], kernel_initializer=_init(), name="project")(z_in)
+    h = layers.Reshape((base, base, widths[-1]), name="reshape")(h)
+    h = layers.BatchNormalization(name="bn_project")(h)
+    h = layers.ReLU(name="relu_project")(h)
+    for i in range(stages - 1):
+        w = widths[stages - 2 - i]
+        h = layers.Conv2DTranspose(w, kernel_size, strides=2, padding="same",
+                                   kernel_initializer=_init(), name=f"deconv{i}")(h)
+        h = layers.BatchNormalization(name=f"bn{i}")(h)
+        h = layers.ReLU(name=f"relu{i}")(h)
+    h = layers.Conv2DTranspose(channels, kernel_size, strides=2, padding="same",
+                               kernel_initializer=_init(), name="to_image")(h)
+    x_out = layers.Activation("tanh", name="tanh", dtype="float32")(h)
+    return keras.Model(z_in, x_out, name=name)
+
+
+def mlp_generator(z_dim=2, data_dim=2, hidden=128, depth=3, name="generator"):
+    """Small MLP generator for 2-D toys."""
+    z_in = keras.Input((z_dim,), name="z")
+    h = z_in
+    for i in range(depth):
+        h = layers.Dense(hidden, activation="relu", name=f"dense{i}")(h)
+    out = layers.Dense(data_dim, name="out", dtype="float32")(h)
+    return keras.Model(z_in, out, name=name)
+
+
+def mlp_critic(data_dim=2, out_dim=1, hidden=128, depth=3, name="critic"):
+    """Small MLP critic (or encoder, with out_dim = z_dim) for 2-D toys."""
+    x_in = keras.Input((data_dim,), name="x")
+    h = x_in
+    for i in range(depth):
+        h = layers.Dense(hidden, name=f"dense{i}")(h)
+        h = layers.LeakyReLU(0.2, name=f"lrelu{i}")(h)
+    out = layers.Dense(out_dim, name="out", dtype="float32")(h)
+    return keras.Model(x_in, out, name=name)
