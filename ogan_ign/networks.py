@@ -74,7 +74,9 @@ def dcgan_generator(image_size=32, channels=3, z_dim=128, width=64, kernel_size=
         h = layers.ReLU(name=f"relu{i}")(h)
     h = layers.Conv2DTranspose(channels, kernel_size, strides=2, padding="same",
                                kernel_initializer=_init(), name="to_image")(h)
-    x_out = layers.Activation("tanh", name="tanh", dtype="float32")(h)
+    # floatx, not the layer policy: float32 images under mixed precision, float64
+    # when a test sets floatx to float64.
+    x_out = layers.Activation("tanh", name="tanh", dtype=keras.config.floatx())(h)
     return keras.Model(z_in, x_out, name=name)
 
 
@@ -97,3 +99,96 @@ def mlp_critic(data_dim=2, out_dim=1, hidden=128, depth=3, name="critic"):
         h = layers.LeakyReLU(0.2, name=f"lrelu{i}")(h)
     out = layers.Dense(out_dim, name="out", dtype="float32")(h)
     return keras.Model(x_in, out, name=name)
+
+
+@keras.saving.register_keras_serializable(package="ogan_ign")
+class ScaleShift(layers.Layer):
+    """h·(γ + 1) + β, with per-sample γ, β of shape (batch, C) broadcast over the
+    spatial axes of h. The "+ 1" makes γ = 0 (a fresh Dense) the identity."""
+
+    def call(self, inputs):
+        h, beta, gamma = inputs
+        for _ in range(len(h.shape) - 2):
+            beta = keras.ops.expand_dims(beta, 1)
+            gamma = keras.ops.expand_dims(gamma, 1)
+        return h * (gamma + 1.0) + beta
+
+
+def self_modulated_batch_norm(h, z, hidden, name):
+    """Self-modulated BatchNorm (the later O-GAN code, after arXiv 1810.01365):
+    BatchNorm without its own affine, then h·(γ(z) + 1) + β(z), where γ and β are
+    two-layer ReLU nets on the generator's input z."""
+    channels = h.shape[-1]
+    h = layers.BatchNormalization(center=False, scale=False, name=f"{name}_bn")(h)
+    beta = layers.Dense(hidden, activation="relu", name=f"{name}_beta_hidden")(z)
+    beta = layers.Dense(channels, name=f"{name}_beta")(beta)
+    gamma = layers.Dense(hidden, activation="relu", name=f"{name}_gamma_hidden")(z)
+    gamma = layers.Dense(channels, name=f"{name}_gamma")(gamma)
+    return ScaleShift(name=f"{name}_modulate")([h, beta, gamma])
+
+
+def selfmod_generator(image_size=32, channels=3, z_dim=128, width=64, kernel_size=4,
+                      hidden=None, name="generator"):
+    """DCGAN generator whose every BatchNorm is self-modulated by z (the later O-GAN
+    code's generator, with 4×4 kernels by default). `hidden` is the width of the
+    γ/β nets; the original uses z_dim."""
+    base, stages, widths = dcgan_plan(image_size, width)
+    hidden = hidden or z_dim
+    z_in = keras.Input((z_dim,), name="z")
+    h = layers.Dense(base * base * widths[-1], kernel_initializer=_init(), name="project")(z_in)
+    h = layers.Reshape((base, base, widths[-1]), name="reshape")(h)
+    h = self_modulated_batch_norm(h, z_in, hidden, name="smbn_project")
+    h = layers.ReLU(name="relu_project")(h)
+    for i in range(stages - 1):
+        w = widths[stages - 2 - i]
+        h = layers.Conv2DTranspose(w, kernel_size, strides=2, padding="same",
+                                   kernel_initializer=_init(), name=f"deconv{i}")(h)
+        h = self_modulated_batch_norm(h, z_in, hidden, name=f"smbn{i}")
+        h = layers.ReLU(name=f"relu{i}")(h)
+    h = layers.Conv2DTranspose(channels, kernel_size, strides=2, padding="same",
+                               kernel_initializer=_init(), name="to_image")(h)
+    # floatx, not the layer policy: float32 images under mixed precision, float64
+    # when a test sets floatx to float64.
+    x_out = layers.Activation("tanh", name="tanh", dtype=keras.config.floatx())(h)
+    return keras.Model(z_in, x_out, name=name)
+
+
+def dcgan_autoencoder(image_size=32, channels=3, latent=512, width=64, kernel_size=4,
+                      name="f"):
+    """IGN's f (arXiv 2311.01462, its DCGAN-based f): x → x, both S×S×channels.
+
+    Encoder: the DCGAN critic (stride-2 convolutions, BatchNorm on all but the
+    first, LeakyReLU 0.2) down to the smallest map, then a valid convolution over
+    that whole map to a `latent`×1×1 code (512 in the paper). Decoder: the DCGAN
+    generator, a valid transposed convolution back to the smallest map, then
+    stride-2 transposed convolutions with BatchNorm + ReLU, tanh. 4×4 kernels as
+    in the paper; the 1×1 ↔ smallest-map layers use the map's side as kernel
+    (4, or 7 for 28 px).
+    """
+    base, stages, widths = dcgan_plan(image_size, width)
+    x_in = keras.Input((image_size, image_size, channels), name="x")
+    h = x_in
+    for i, w in enumerate(widths):
+        h = layers.Conv2D(w, kernel_size, strides=2, padding="same", use_bias=False,
+                          kernel_initializer=_init(), name=f"enc_conv{i}")(h)
+        if i > 0:
+            h = layers.BatchNormalization(name=f"enc_bn{i}")(h)
+        h = layers.LeakyReLU(0.2, name=f"enc_lrelu{i}")(h)
+    h = layers.Conv2D(latent, base, padding="valid", kernel_initializer=_init(),
+                      name="latent")(h)
+    h = layers.Conv2DTranspose(widths[-1], base, padding="valid", use_bias=False,
+                               kernel_initializer=_init(), name="dec_project")(h)
+    h = layers.BatchNormalization(name="dec_bn_project")(h)
+    h = layers.ReLU(name="dec_relu_project")(h)
+    for i in range(stages - 1):
+        h = layers.Conv2DTranspose(widths[stages - 2 - i], kernel_size, strides=2,
+                                   padding="same", use_bias=False,
+                                   kernel_initializer=_init(), name=f"dec_deconv{i}")(h)
+        h = layers.BatchNormalization(name=f"dec_bn{i}")(h)
+        h = layers.ReLU(name=f"dec_relu{i}")(h)
+    h = layers.Conv2DTranspose(channels, kernel_size, strides=2, padding="same",
+                               kernel_initializer=_init(), name="dec_to_image")(h)
+    # floatx, not a fixed float32: float32 under mixed precision, float64 in the
+    # gradient-equivalence tests.
+    x_out = layers.Activation("tanh", name="tanh", dtype=keras.config.floatx())(h)
+    return keras.Model(x_in, x_out, name=name)
