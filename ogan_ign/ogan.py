@@ -1,0 +1,115 @@
+"""O-GAN: an encoder as the critic (Su, arXiv 1903.01931).
+
+The critic is avg(E(x)), the mean of the encoder's nz outputs, with no extra
+head. The rest of E(x) — its direction once avg and std are removed — is free,
+and the correlation term −λ·ρ(z, E(G(z))) spends that freedom on encoding z.
+With the single-loss GAN of `gan.SingleLossGAN` and the GAN-QP penalty this is
+the original code's one loss, trained by one RMSprop(1e-4, ρ=0.99):
+
+    t1   = avg(E(x_real)) − avg(E(sg(x_fake)))
+    t2   = avg(E(x_fake)) − avg(E(sg(x_fake)))
+    qp   = 0.25 · t1² / mean_pixels((x_real − sg(x_fake))²)
+    loss = mean(t1 + t2 − λ·ρ(z, E(x_fake))) + mean(qp)          (λ = 0.5)
+
+Reconstruction follows the original sampling code: z = N(E(x)), standardised
+per sample over the nz dims, then G(0.9·z).
+"""
+
+import keras
+import tensorflow as tf
+
+from ogan_ign import losses
+from ogan_ign.gan import SingleLossGAN
+
+
+@keras.saving.register_keras_serializable(package="ogan_ign")
+class OGAN(SingleLossGAN):
+    """O-GAN: SingleLossGAN whose critic is an encoder E with z_dim outputs.
+
+    Args:
+      encoder: keras.Model x → (batch, z_dim). It is the critic: score = avg(E(x)).
+      generator: keras.Model z → x.
+      z_dim: noise size (default: the generator's input size).
+      corr_weight: λ of −λ·ρ(z, E(G(z))); 0.5 in the original code, 1.0 in its
+        256 px variant.
+      recon_scale: the 0.9 of G(0.9·N(E(x))) in `reconstruct`.
+      objective, penalty, penalty_weight, seed: as in SingleLossGAN; the
+        defaults ("wgan", "qp", 1) are the original code's loss.
+    """
+
+    def __init__(self, encoder, generator, z_dim=None, corr_weight=0.5, recon_scale=0.9,
+                 objective="wgan", penalty="qp", penalty_weight=None, seed=0, **kwargs):
+        kwargs.pop("critic", None)  # the critic is the encoder, never a separate net
+        super().__init__(generator=generator, critic=encoder, z_dim=z_dim,
+                         objective=objective, penalty=penalty,
+                         penalty_weight=penalty_weight, seed=seed, **kwargs)
+        if encoder.output_shape[-1] != self.z_dim:
+            raise ValueError(f"encoder outputs {encoder.output_shape[-1]} dims, "
+                             f"but z_dim is {self.z_dim}")
+        self.corr_weight = float(corr_weight)
+        self.recon_scale = float(recon_scale)
+
+    @property
+    def encoder(self):
+        return self.critic
+
+    def metric_names(self):
+        return super().metric_names() + ["corr/z"]
+
+    def extra_terms(self, z, e_fake, terms):
+        """−λ·mean ρ(z, E(G(z))): reaches E and G (e_fake is E of the un-stopped fake)."""
+        dtype = terms["loss/total"].dtype
+        corr = tf.reduce_mean(losses.pearson(tf.cast(z, dtype), tf.cast(e_fake, dtype)))
+        return {"corr/z": corr,
+                "loss/total": terms["loss/total"] - self.corr_weight * corr}
+
+    # ------------------------------------------------------------ for users
+    def encode(self, x, training=False):
+        """E(x): the raw nz-dim code (its mean is the critic score)."""
+        return self.encoder(x, training=training)
+
+    def latent(self, x, training=False):
+        """N(E(x)): the code standardised per sample over the nz dims, the part
+        of E(x) the correlation term shapes; reconstruction and interpolation use it."""
+        return losses.standardise(self.encode(x, training=training))
+
+    def reconstruct(self, x, scale=None, training=False):
+        """G(scale · N(E(x))), scale = recon_scale (0.9) by default."""
+        scale = self.recon_scale if scale is None else scale
+        z = self.latent(x, training=training)
+        return self.generator(scale * z, training=training)
+
+    def interpolate(self, x1, x2, steps=8, scale=None, training=False):
+        """Straight paths from x1 to x2 in the standardised latent.
+
+        Returns (batch, steps, H, W, C): row i goes from a reconstruction of
+        x1[i] to one of x2[i], each point decoded as G(scale · z_t).
+        """
+        scale = self.recon_scale if scale is None else scale
+        z1 = self.latent(x1, training=training)
+        z2 = self.latent(x2, training=training)
+        t = tf.reshape(tf.linspace(0.0, 1.0, steps), [1, steps, 1])
+        t = tf.cast(t, z1.dtype)
+        path = (1.0 - t) * z1[:, None, :] + t * z2[:, None, :]
+        flat = tf.reshape(path, [-1, self.z_dim])
+        images = self.generator(scale * flat, training=training)
+        return tf.reshape(images, tf.concat([[-1, steps], tf.shape(images)[1:]], axis=0))
+
+    def latent_correlation(self, z, training=False):
+        """Mean ρ(z, E(G(z))) over a batch: how well E inverts G."""
+        e = self.encode(self.generator(z, training=training), training=training)
+        return tf.reduce_mean(losses.pearson(tf.cast(z, e.dtype), e))
+
+    # ------------------------------------------------------------- saving
+    def get_config(self):
+        config = super().get_config()
+        config["encoder"] = config.pop("critic")
+        config.update({"corr_weight": self.corr_weight, "recon_scale": self.recon_scale})
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("generator", "encoder"):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
