@@ -329,11 +329,13 @@ def _image_feature(tfds, builder, full_name):
 
 def _fit_image(image, image_size, channels):
     """uint8 HxWxC (any C in 1..4) → uint8 SxSxchannels: centre-crop to a square,
-    composite alpha over black, convert grey ↔ RGB, antialiased resize."""
+    antialiased resize, composite alpha over black, convert grey ↔ RGB."""
     shape = tf.shape(image)
     side = tf.minimum(shape[0], shape[1])
     top, left = (shape[0] - side) // 2, (shape[1] - side) // 2
     x = tf.cast(image[top:top + side, left:left + side], tf.float32)
+    # Resize first: every step after it then works on the small image.
+    x = tf.image.resize(x, [image_size, image_size], method="bilinear", antialias=True)
     has_alpha = tf.equal(shape[2] % 2, 0)  # 2 = grey+alpha, 4 = RGBA
     x = tf.cond(has_alpha, lambda: x[..., :-1] * (x[..., -1:] / 255.0), lambda: x)
     if channels == 3:
@@ -341,8 +343,7 @@ def _fit_image(image, image_size, channels):
     else:
         x = tf.cond(tf.equal(tf.shape(x)[2], 3), lambda: tf.image.rgb_to_grayscale(x),
                     lambda: x)
-    x = tf.ensure_shape(x, [None, None, channels])
-    x = tf.image.resize(x, [image_size, image_size], method="bilinear", antialias=True)
+    x = tf.ensure_shape(x, [image_size, image_size, channels])
     return tf.cast(tf.round(tf.clip_by_value(x, 0.0, 255.0)), tf.uint8)
 
 
@@ -415,7 +416,7 @@ def _decode_to_memory(spec, *, shuffle, seed, shard, limit=None):
     if limit is not None:
         ds = ds.take(limit)
     indices, images = [], []
-    for i, x in ds.batch(256).prefetch(2):
+    for i, x in ds.batch(64).prefetch(2):
         indices.append(i.numpy())
         images.append(x.numpy())
     indices = np.concatenate(indices) if indices else np.zeros([0], np.int64)
