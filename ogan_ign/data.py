@@ -259,7 +259,7 @@ def _resolve_tfds(name, data_dir, image_size, channels, split):
             "no TFDS dataset of that name (e.g. celeb_a_hq, celeb_a, mnist, cifar10)"
         ) from None
     except Exception as e:  # TFDS raises many types for bad configs; all are user errors.
-        raise DataError(f"TFDS cannot open {name!r}: {str(e).splitlines()[0]}") from None
+        raise DataError(f"TFDS cannot open {name!r}: {_config_hint(tfds, name, e)}") from None
     full_name = builder.name + (f"/{builder.builder_config.name}" if builder.builder_config else "")
     if not builder.is_prepared():
         raise DataError(_not_prepared_message(builder, full_name))
@@ -277,6 +277,18 @@ def _resolve_tfds(name, data_dir, image_size, channels, split):
         channels=channels or (1 if native_channels == 1 else 3),
         num_examples=num_examples, split=split, location=str(builder.data_dir_root),
         tfds_name=full_name, image_key=image_key, label_key=label_key)
+
+
+def _config_hint(tfds, name, error):
+    """TFDS's own message for an unknown config spans lines; name the configs."""
+    base, _, config = name.partition("/")
+    try:
+        configs = [c.name for c in (tfds.builder_cls(base).BUILDER_CONFIGS or [])]
+    except Exception:  # pylint: disable=broad-except
+        configs = []
+    if config and configs and config not in configs:
+        return f"no config {config!r}; it has {', '.join(configs)}"
+    return str(error).splitlines()[0]
 
 
 def _config_for_size(builder, image_size):
@@ -301,15 +313,20 @@ def _not_prepared_message(builder, full_name):
         return f"{where}; {how} and pass that folder as the dataset"
     if builder.name == "celeb_a_hq":
         res = builder.builder_config.name
-        how = (f"it needs a manual download: put the archive data{res}x{res}.tar "
-               f"(from the progressive_growing_of_gans CelebA-HQ recipe) in {manual} "
-               f"and run {build}")
+        archive = f"data{res}x{res}.tar"
+        if os.path.exists(os.path.join(manual, archive)):
+            how = f"{manual}{archive} is there but not converted yet: run {build}"
+        else:
+            how = (f"it needs a manual download: put the archive {archive} (from the "
+                   f"progressive_growing_of_gans CelebA-HQ recipe) in {manual} and run "
+                   f"{build}")
     elif getattr(builder, "MANUAL_DOWNLOAD_INSTRUCTIONS", None):
         how = (f"it needs a manual download: put its files in {manual} (see the TFDS "
                f"catalog page for {builder.name}) and run {build}")
     else:
-        how = (f"nothing is downloaded here; on a machine with internet run {build}, "
-               f"then copy {root}/{builder.name} here")
+        how = (f"nothing is downloaded here; on a machine with internet run "
+               f"`tfds build {full_name} --data_dir=DIR`, then copy DIR/{builder.name} "
+               f"into {root}/")
     return f"{where}; {how}; {_FOLDER_HINT}"
 
 

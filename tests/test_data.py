@@ -312,6 +312,19 @@ class TfdsTest(tf.test.TestCase):
                      os.path.join(data_dir, "downloads", "manual"), "folder of images"):
             self.assertIn(part, message)
 
+    def test_celeba_hq_archive_present_but_not_built(self):
+        data_dir = _tempdir(self)
+        manual = os.path.join(data_dir, "downloads", "manual")
+        os.makedirs(manual)
+        with open(os.path.join(manual, "data64x64.tar"), "wb"):
+            pass
+        with self.assertRaisesRegex(data.DataError, "data64x64.tar is there.*tfds build"):
+            data.resolve("celeba_hq", data_dir=data_dir, image_size=64)
+
+    def test_unknown_config_lists_the_known_ones(self):
+        with self.assertRaisesRegex(data.DataError, "no config '999'; it has 1024, 512"):
+            data.resolve("celeb_a_hq/999", data_dir=_tempdir(self))
+
     def test_missing_generic_and_lsun_messages(self):
         data_dir = _tempdir(self)
         with self.assertRaisesRegex(data.DataError, f"mnist.*{data_dir}.*tfds build mnist"):
