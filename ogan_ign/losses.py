@@ -96,3 +96,66 @@ def standardise(z):
     """Per sample over the last axis: (z − avg(z)) / std(z), O-GAN's N(z)."""
     mean, variance = tf.nn.moments(z, axes=[-1], keepdims=True)
     return (z - mean) / tf.sqrt(variance + 1e-12)
+
+
+# ------------------------------------------------------------------ IGN
+# Idempotent Generative Network (arXiv 2311.01462), read as a single-loss GAN
+# whose critic is δ(y) = D(f(y), y) and whose generator is the same f.
+
+IGN_DISTANCES = ("l1", "l2")
+
+
+def ign_distance(a, b, kind="l1"):
+    """The paper's D(a, b), per sample: mean over pixels of |a − b| ("l1", the
+    paper's choice) or of (a − b)² ("l2")."""
+    if kind not in IGN_DISTANCES:
+        raise ValueError(f"unknown distance {kind!r}; expected one of {list(IGN_DISTANCES)}")
+    diff = a - b
+    per_pixel = tf.abs(diff) if kind == "l1" else tf.square(diff)
+    return tf.reduce_mean(tf.reshape(per_pixel, [tf.shape(diff)[0], -1]), axis=-1)
+
+
+def tightness_clamp(l_tight, l_rec, a=1.5):
+    """The paper's smooth clamp (sec. 2.3): tanh(L̃_tight / (a·L_rec)) · a·L_rec.
+
+    L̃_tight = −δ(sg f(z)) ≤ 0 per sample, so the result lies in (−a·L_rec, 0]:
+    once a fake is `a` times worse reconstructed than the real data, the critic
+    stops pushing it away. `a=None` returns L̃_tight unchanged. The caller passes
+    l_rec already stop-gradiented (see `ign_loss`).
+    """
+    if a is None:
+        return l_tight
+    scale = a * l_rec
+    return tf.tanh(l_tight / scale) * scale
+
+
+def ign_loss(delta_real, delta_fake, delta_fake_sg, lambda_rec=20.0, lambda_idem=20.0,
+             lambda_tight=2.5, tight_clamp=1.5):
+    """IGN's final objective (sec. 2.3) as one stop-gradient loss; returns
+    (total, {"ign/rec", "ign/idem", "ign/tight"}).
+
+    delta_real = δ(x) = D(f(x), x), delta_fake = δ(f(z)) = D(f(f(z)), f(z)),
+    delta_fake_sg = δ(sg f(z)) = D(f(sg f(z)), sg f(z)): per-sample distances.
+
+        L_rec   = δ(x)                               (critic on real data)
+        L_tight = clamp(−δ(sg f(z)))                 (critic on fakes: outer f only)
+        L_idem  = δ(f(z)) − δ(sg f(z))   [value 0]   (generator: inner f only)
+
+    The outer-f gradients of the two L_idem terms cancel, which is the paper's
+    frozen copy f′ in D(f′(f(z)), f(z)) without the copy. The clamp's L_rec is
+    the batch mean of δ(x), stop-gradiented: fakes and reals are not paired per
+    sample, and a gradient through the bound would reward worse reconstruction.
+    The reported "ign/idem" is the paper's L_idem value, mean δ(f(z)).
+    """
+    l_rec_scale = tf.stop_gradient(tf.reduce_mean(delta_real))
+    l_tight = tightness_clamp(-delta_fake_sg, l_rec_scale, tight_clamp)
+    l_idem = delta_fake - delta_fake_sg
+    # Means taken term by term: x and z batches need not be the same size.
+    total = (lambda_rec * tf.reduce_mean(delta_real) + lambda_idem * tf.reduce_mean(l_idem)
+             + lambda_tight * tf.reduce_mean(l_tight))
+    terms = {
+        "ign/rec": tf.reduce_mean(delta_real),
+        "ign/idem": tf.reduce_mean(delta_fake),
+        "ign/tight": tf.reduce_mean(l_tight),
+    }
+    return total, terms

@@ -1,0 +1,273 @@
+"""Tests for IGN (arXiv 2311.01462): its losses, the single-loss form against the
+paper's copy-based form, Fourier noise, the model API, saving, and coverage."""
+
+import os
+import tempfile
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from ogan_ign import evaluation, ign, losses, networks
+
+
+def small_f(image_size=8, channels=1, name="f"):
+    """A BN-free conv f, so one gradient test involves no batch statistics."""
+    x_in = keras.Input((image_size, image_size, channels))
+    h = keras.layers.Conv2D(6, 3, padding="same", activation="tanh")(x_in)
+    h = keras.layers.Conv2D(6, 3, strides=2, padding="same", activation="tanh")(h)
+    h = keras.layers.Conv2DTranspose(channels, 3, strides=2, padding="same")(h)
+    out = keras.layers.Activation("tanh", dtype=keras.config.floatx())(h)
+    return keras.Model(x_in, out, name=name)
+
+
+def paper_loss(f, f_copy, x_real, z, model):
+    """The paper's own formulation (its Algorithm 1 + sec. 2.3): a frozen copy f′
+    carries L_idem, and L_tight runs the trained f on a detached f(z)."""
+    d = model.distance
+    f_x = f(x_real, training=True)
+    f_z = f(z, training=True)
+    f_z_detached = tf.stop_gradient(f_z)
+    ff_z = f(f_z_detached, training=True)
+    f_copy_f_z = f_copy(f_z, training=True)
+    l_rec = losses.ign_distance(f_x, x_real, d)
+    l_idem = losses.ign_distance(f_copy_f_z, f_z, d)
+    l_tight = -losses.ign_distance(ff_z, f_z_detached, d)
+    if model.tight_clamp is not None:
+        scale = tf.stop_gradient(model.tight_clamp * tf.reduce_mean(l_rec))
+        l_tight = tf.tanh(l_tight / scale) * scale
+    return (model.lambda_rec * tf.reduce_mean(l_rec) + model.lambda_idem * tf.reduce_mean(l_idem)
+            + model.lambda_tight * tf.reduce_mean(l_tight))
+
+
+class LossTest(tf.test.TestCase):
+
+    def test_distance_by_hand(self):
+        a = tf.constant([[[1.0, -1.0], [0.0, 2.0]], [[0.0, 0.0], [0.0, 0.0]]])
+        b = tf.zeros_like(a)
+        self.assertAllClose(losses.ign_distance(a, b, "l1"), [1.0, 0.0])
+        self.assertAllClose(losses.ign_distance(a, b, "l2"), [1.5, 0.0])
+        with self.assertRaisesRegex(ValueError, "unknown distance"):
+            losses.ign_distance(a, b, "l3")
+
+    def test_clamp_bounds(self):
+        l_rec, a = tf.constant(0.2), 1.5
+        l_tight = -tf.constant([0.0, 1e-4, 0.1, 0.3, 1.0, 100.0])
+        clamped = losses.tightness_clamp(l_tight, l_rec, a).numpy()
+        bound = a * 0.2
+        self.assertTrue(np.all(clamped <= 0.0))
+        self.assertTrue(np.all(clamped >= -bound))
+        self.assertAllClose(clamped[:2], [0.0, -1e-4], atol=1e-8)  # identity near 0
+        self.assertAllClose(clamped[-1], -bound, atol=1e-6)  # saturates at −a·L_rec
+        self.assertAllClose(clamped[3], np.tanh(-0.3 / bound) * bound)
+        self.assertAllClose(losses.tightness_clamp(l_tight, l_rec, None), l_tight)
+        # Saturation is what the clamp is for: no push on fakes already far off.
+        with tf.GradientTape() as tape:
+            tape.watch(l_tight)
+            out = losses.tightness_clamp(l_tight, l_rec, a)
+        grad = tape.gradient(out, l_tight).numpy()
+        self.assertAllClose(grad[0], 1.0)
+        self.assertLess(grad[-1], 1e-6)
+
+    def test_ign_loss_value_and_terms(self):
+        delta_real = tf.constant([0.1, 0.3])
+        delta_fake = tf.constant([0.5, 0.7])
+        total, terms = losses.ign_loss(delta_real, delta_fake, delta_fake, 20.0, 20.0, 2.5, None)
+        # L_idem's two terms have value 0: the total is λ_rec·0.2 − λ_tight·0.6.
+        self.assertAllClose(total, 20.0 * 0.2 - 2.5 * 0.6)
+        self.assertAllClose(terms["ign/rec"], 0.2)
+        self.assertAllClose(terms["ign/idem"], 0.6)
+        self.assertAllClose(terms["ign/tight"], -0.6)
+
+
+class GradientEquivalenceTest(tf.test.TestCase):
+    """The stop-gradient loss gives f exactly the paper's copy-based gradients."""
+
+    def setUp(self):
+        super().setUp()
+        self._floatx = keras.config.floatx()
+        self._policy = keras.config.dtype_policy().name
+        # Both: Keras caches the global dtype policy from floatx at first use,
+        # so floatx alone would not reach the layers, nor be undone afterwards.
+        keras.config.set_floatx("float64")
+        keras.config.set_dtype_policy("float64")
+        keras.utils.set_random_seed(3)
+
+    def tearDown(self):
+        keras.config.set_floatx(self._floatx)
+        keras.config.set_dtype_policy(self._policy)
+        super().tearDown()
+
+    def gradients(self, f, tight_clamp, image_size, channels):
+        f_copy = keras.models.clone_model(f)
+        f_copy.set_weights(f.get_weights())
+        # Frozen by taking gradients for f's variables only. Not `trainable =
+        # False`: in Keras that also switches BatchNorm to its moving statistics,
+        # while the paper's copy (requires_grad off) still uses batch statistics.
+        model = ign.IGN(f, tight_clamp=tight_clamp)
+        rng = np.random.default_rng(0)
+        x_real = tf.constant(rng.uniform(-1, 1, (4, image_size, image_size, channels)))
+        z = tf.constant(rng.normal(size=(4, image_size, image_size, channels)))
+        variables = f.trainable_variables
+        with tf.GradientTape(persistent=True) as tape:
+            terms = model.compute_terms(x_real, z)
+            ours = terms["loss/total"]
+            theirs = paper_loss(f, f_copy, x_real, z, model)
+            # Without the stop-gradient, L_idem would also train the outer f.
+            naive = (ours + model.lambda_idem * tf.reduce_mean(
+                losses.ign_distance(f(tf.stop_gradient(f(z, training=True)), training=True),
+                                    tf.stop_gradient(f(z, training=True)), model.distance)))
+        self.assertEqual(ours.dtype, tf.float64)
+        # Values differ by λ_idem·L_idem: in the single loss that term has value 0.
+        self.assertAllClose(ours + model.lambda_idem * terms["ign/idem"], theirs,
+                            rtol=1e-10, atol=1e-12)
+        g_ours = tape.gradient(ours, variables)
+        g_theirs = tape.gradient(theirs, variables)
+        g_naive = tape.gradient(naive, variables)
+        return g_ours, g_theirs, g_naive
+
+    def check(self, f, tight_clamp, image_size, channels):
+        g_ours, g_theirs, g_naive = self.gradients(f, tight_clamp, image_size, channels)
+        self.assertEqual(len(g_ours), len(f.trainable_variables))
+        for a, b in zip(g_ours, g_theirs):
+            self.assertIsNotNone(a)
+            self.assertAllClose(a, b, rtol=1e-8, atol=1e-12)
+        differs = [not np.allclose(a, b, rtol=1e-6) for a, b in zip(g_ours, g_naive)]
+        self.assertTrue(any(differs), "the comparison cannot tell the forms apart")
+
+    def test_small_f_clamp_off(self):
+        self.check(small_f(), None, 8, 1)
+
+    def test_small_f_clamp_on(self):
+        self.check(small_f(), 1.5, 8, 1)
+
+    def test_dcgan_autoencoder_with_batchnorm_clamp_off(self):
+        # BN in training mode: both forms call f on the same inputs in the same mode.
+        f = networks.dcgan_autoencoder(28, 1, latent=8, width=4)
+        self.check(f, None, 28, 1)
+
+    def test_dcgan_autoencoder_with_batchnorm_clamp_on(self):
+        f = networks.dcgan_autoencoder(32, 3, latent=8, width=4)
+        self.check(f, 1.5, 32, 3)
+
+
+class FourierNoiseTest(tf.test.TestCase):
+
+    def data(self, n=400, size=8, channels=2):
+        # Structured images: a fixed pattern, a random brightness, smooth noise.
+        rng = np.random.default_rng(1)
+        grid = np.linspace(-1, 1, size)
+        pattern = np.sin(3 * grid)[:, None] * np.cos(2 * grid)[None, :]
+        images = (pattern[None, :, :, None] * rng.uniform(0.5, 1.5, (n, 1, 1, channels))
+                  + 0.3 * rng.normal(size=(n, size, size, channels)))
+        return np.cumsum(images, axis=1) / size  # low-pass along one axis
+
+    def test_spectrum_matches_data(self):
+        images = self.data()
+        stats = ign.fourier_statistics(images)
+        noise = ign.fourier_noise(stats, 6000, seed=[5, 0]).numpy()
+        self.assertEqual(noise.shape, (6000,) + images.shape[1:])
+        got = ign.fourier_statistics(noise)
+        mean_re, mean_im, std_re, std_im = stats
+        scale = np.maximum(np.sqrt(std_re**2 + std_im**2), 1e-3)
+        self.assertLess(np.max(np.abs(got[0] - mean_re) / scale), 0.1)
+        self.assertLess(np.max(np.abs(got[1] - mean_im) / scale), 0.1)
+        # Where the data's part varies, the noise's varies as much (within 10 %).
+        for k in (2, 3):
+            mask = stats[k] > 1e-3 * stats[k].max()
+            ratio = got[k][mask] / stats[k][mask]
+            self.assertAllInRange(ratio, 0.9, 1.1)
+            if np.any(~mask):  # e.g. Im F at the self-conjugate frequencies
+                self.assertAllLess(got[k][~mask], 1e-3 * stats[k].max() + 1e-6)
+        # Plain Gaussian noise does not match: the test can tell.
+        gauss = ign.fourier_statistics(np.random.default_rng(2).normal(size=noise.shape))
+        self.assertGreater(np.max(np.abs(gauss[2] / np.maximum(stats[2], 1e-3) - 1)), 0.5)
+
+    def test_model_saves_statistics(self):
+        images = self.data(size=28, channels=1)
+        model = ign.IGN(networks.dcgan_autoencoder(28, 1, latent=8, width=4), noise="fourier")
+        with self.assertRaises(tf.errors.InvalidArgumentError):
+            model.generate(2)  # not adapted yet: fail loudly, not zeros
+        model.adapt(images)
+        model.compile()
+        path = os.path.join(tempfile.mkdtemp(), "ign.keras")
+        model.save(path)
+        loaded = keras.saving.load_model(path)
+        self.assertIsInstance(loaded, ign.IGN)
+        self.assertEqual(loaded.noise, "fourier")
+        self.assertAllClose(loaded.spectrum, ign.fourier_statistics(images))
+        self.assertAllClose(loaded.generate(3, seed=7), model.generate(3, seed=7))
+
+
+class ModelTest(tf.test.TestCase):
+
+    def test_one_step_each_shape(self):
+        for size, channels, noise in ((28, 1, "gaussian"), (28, 3, "fourier"),
+                                      (32, 1, "fourier"), (32, 3, "gaussian")):
+            with self.subTest(size=size, channels=channels, noise=noise):
+                keras.utils.set_random_seed(0)
+                f = networks.dcgan_autoencoder(size, channels, latent=8, width=4)
+                model = ign.IGN(f, noise=noise)
+                x = np.random.default_rng(0).uniform(-1, 1, (4, size, size, channels))
+                x = x.astype("float32")
+                if noise == "fourier":
+                    model.adapt(x)
+                model.compile()
+                before = [v.numpy() for v in f.trainable_variables]
+                logs = model.train_step(tf.constant(x))
+                for name in ("loss/total", "ign/rec", "ign/idem", "ign/tight",
+                             "gap/ff_z", "gap/f_z"):
+                    self.assertTrue(np.isfinite(float(logs[name])), name)
+                self.assertEqual(int(model.optimizer.iterations), 1)
+                moved = [not np.allclose(a, b.numpy())
+                         for a, b in zip(before, f.trainable_variables)]
+                self.assertTrue(all(moved))
+                # A (x, z) batch is used as given.
+                z = tf.zeros_like(x)
+                logs = model.train_step((tf.constant(x), z))
+                self.assertTrue(np.isfinite(float(logs["loss/total"])))
+
+    def test_api_shapes_and_k(self):
+        keras.utils.set_random_seed(0)
+        model = ign.IGN(networks.dcgan_autoencoder(28, 1, latent=8, width=4))
+        self.assertEqual(model.generate(5).shape, (5, 28, 28, 1))
+        self.assertAllClose(model.generate(3, seed=1), model.generate(3, seed=1))
+        z = tf.random.normal((2, 28, 28, 1))
+        self.assertAllClose(model.generate(z), model.f(z))
+        outs = model.apply(z, 3)
+        self.assertLen(outs, 3)
+        self.assertAllClose(outs[2], model.f(model.f(model.f(z))))
+        self.assertAllClose(model.project(z), outs[0])
+
+    def test_rejects_bad_arguments(self):
+        f = networks.dcgan_autoencoder(28, 1, latent=8, width=4)
+        with self.assertRaisesRegex(ValueError, "distance"):
+            ign.IGN(f, distance="cos")
+        with self.assertRaisesRegex(ValueError, "noise"):
+            ign.IGN(f, noise="uniform")
+        with self.assertRaisesRegex(ValueError, "tight_clamp"):
+            ign.IGN(f, tight_clamp=-1.0)
+
+
+class CoverageTest(tf.test.TestCase):
+
+    def test_counts_present_classes_and_max_share(self):
+        # A "classifier" that reads the class off the first pixel.
+        x_in = keras.Input((4, 4, 1))
+        flat = keras.layers.Flatten()(x_in)
+        logits = keras.layers.Lambda(lambda t: -tf.abs(t[:, :1] - tf.range(10, dtype=t.dtype)))(flat)
+        classifier = keras.Model(x_in, logits)
+        labels = np.array([0] * 70 + [1] * 25 + [2] * 4 + [3])
+        images = np.zeros((100, 4, 4, 1), np.float32)
+        images[:, 0, 0, 0] = labels
+        result = evaluation.class_coverage(classifier, images, min_share=0.02)
+        self.assertEqual(result["counts"], [70, 25, 4, 1, 0, 0, 0, 0, 0, 0])
+        self.assertEqual(result["classes_present"], 3)  # class 3 (1 %) is below 2 %
+        self.assertAllClose(result["max_share"], 0.7)
+        collapsed = evaluation.class_coverage(classifier, np.zeros_like(images))
+        self.assertEqual(collapsed["classes_present"], 1)
+        self.assertAllClose(collapsed["effective_classes"], 1.0)
+
+
+if __name__ == "__main__":
+    tf.test.main()
