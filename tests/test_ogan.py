@@ -2,14 +2,19 @@
 term and gradient by gradient; the user API; saving; and a short run in which
 the encoder learns to invert the generator on Fashion-MNIST."""
 
+import json
 import os
+import subprocess
+import sys
 import tempfile
+
+import imageio.v3 as iio
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from ogan_ign import data, losses, networks
+from ogan_ign import data, evaluation, losses, networks
 from ogan_ign.ogan import OGAN
 
 
@@ -228,6 +233,48 @@ class SelfModulationTest(tf.test.TestCase):
                     w.assign(tf.zeros_like(w))
         after = g(z, training=True)
         self.assertGreater(float(tf.reduce_max(tf.abs(before - after))), 1e-6)
+
+
+class LinearProbeTest(tf.test.TestCase):
+
+    def test_probe_separates_informative_features_only(self):
+        rng = np.random.default_rng(0)
+        labels = rng.integers(0, 3, 600)
+        informative = np.eye(3)[labels] * 4 + rng.normal(size=(600, 3))
+        noise = rng.normal(size=(600, 3))
+        good = evaluation.linear_probe(informative[:400], labels[:400],
+                                       informative[400:], labels[400:])
+        chance = evaluation.linear_probe(noise[:400], labels[:400], noise[400:], labels[400:])
+        self.assertGreater(good, 0.95)
+        self.assertLess(chance, 0.5)
+
+
+class ScriptTest(tf.test.TestCase):
+
+    def test_train_ogan_writes_the_three_figures_and_metrics(self):
+        out = os.path.join(tempfile.mkdtemp(), "run")
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        subprocess.run(
+            [sys.executable, os.path.join(root, "train_ogan.py"), f"--out_dir={out}",
+             "--image_size=28", "--width=4", "--z_dim=8", "--steps=4", "--batch_size=8",
+             "--sample_every=2", "--num_samples=16", "--probe_examples=200",
+             "--generator=selfmod", "--kernel_size=4"],
+            check=True, capture_output=True, env=dict(os.environ, PYTHONPATH=root))
+        for kind in ("samples", "reconstructions", "interpolations"):
+            self.assertTrue(os.path.exists(os.path.join(out, kind, "00000004.png")), kind)
+        # 16 images → 4 rows of 4 (real | reconstructed) pairs, 29 px a cell with padding.
+        picture = iio.imread(os.path.join(out, "reconstructions", "00000004.png"))
+        self.assertEqual(picture.shape[:2], (4 * 29 + 1, 8 * 29 + 1))
+        # 8 rows: x1, 8 interpolation steps, x2.
+        picture = iio.imread(os.path.join(out, "interpolations", "00000004.png"))
+        self.assertEqual(picture.shape[:2], (8 * 29 + 1, 10 * 29 + 1))
+        with open(os.path.join(out, "metrics.json")) as f:
+            metrics = json.load(f)
+        self.assertEqual(metrics["steps"], 4)
+        self.assertEqual(set(metrics), {"steps", "wall_seconds", "corr_z", "probe_encoder",
+                                        "probe_pixels"})
+        with open(os.path.join(out, "config.json")) as f:
+            self.assertEqual(json.load(f)["model"]["generator"], "selfmod")
 
 
 class LearningTest(tf.test.TestCase):
