@@ -119,9 +119,9 @@ def resolve(dataset, *, data_dir=None, image_size=32, channels=None, split="trai
     if not text:
         raise DataError("no dataset given: name fashion_mnist, a TFDS dataset or a folder")
     path = os.path.expanduser(text)
-    if os.path.isdir(path):
+    if os.path.isdir(path) and not _names_a_dataset(text):
         return _resolve_folder(path, image_size, channels)
-    if os.path.exists(path):
+    if os.path.isfile(path):
         raise DataError(f"dataset {text} is a file; give a folder of images or a name")
 
     name = text.lower()
@@ -136,6 +136,20 @@ def resolve(dataset, *, data_dir=None, image_size=32, channels=None, split="trai
     if name == "fashion_mnist" and not force_tfds:
         return _resolve_fashion_mnist(data_dir, image_size, channels, split)
     return _resolve_tfds(name, data_dir, image_size, channels, split)
+
+
+def _names_a_dataset(text):
+    """A bare word that is also a folder in the working directory ('mnist') still
+    means the dataset; anything with a separator or a leading . or ~ is a path."""
+    if os.sep in text or "/" in text or text[0] in ".~":
+        return False
+    base = _ALIASES.get(text.lower(), text.lower())
+    if base == "fashion_mnist":
+        return True
+    try:
+        return _import_tfds().builder_cls(base) is not None
+    except Exception:  # pylint: disable=broad-except  # not a registered name
+        return False
 
 
 def _resolve_fashion_mnist(data_dir, image_size, channels, split):
@@ -482,10 +496,10 @@ def _decode_to_file(spec, path, *, shuffle, seed, shard):
             json.dump({"kept": int(len(indices)), "skipped": skipped}, f)
     else:
         with open(summary) as f:
-            counts = json.load(f)
-        if counts["skipped"]:
+            skipped = json.load(f)["skipped"]
+        if skipped:
             logging.warning("Skipped %d images of %s that could not be decoded (counted "
-                            "when the cache %s was written)", counts["skipped"], spec.name, path)
+                            "when the cache %s was written)", skipped, spec.name, path)
     with open(summary) as f:
         if not json.load(f)["kept"]:
             raise DataError(f"no image of {spec.name} could be decoded")

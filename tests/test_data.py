@@ -223,6 +223,18 @@ class FolderTest(tf.test.TestCase):
         batch = next(iter(dist))
         self.assertEqual(strategy.experimental_local_results(batch)[0].shape, (4, 28, 28, 3))
 
+    def test_bare_dataset_name_wins_over_a_folder_of_that_name(self):
+        cwd = os.getcwd()
+        self.addCleanup(os.chdir, cwd)
+        os.chdir(self.dir)
+        os.makedirs("fmnist")
+        _save("fmnist/x.png", np.zeros([8, 8, 3], np.uint8))
+        with mock.patch.object(data, "FASHION_MNIST_DIR", "/nonexistent"):
+            with self.assertRaisesRegex(data.DataError, "Fashion-MNIST not found"):
+                data.resolve("fmnist")
+        self.assertEqual(data.resolve("./fmnist").kind, "folder")
+        self.assertEqual(data.resolve("sub").kind, "folder")
+
     def test_one_line_errors(self):
         empty = _tempdir(self)
         with self.assertRaisesRegex(data.DataError, "no image files"):
