@@ -403,8 +403,9 @@ def _to_unit_range(x):
 
 
 def _indexed_images(spec, *, shuffle, seed, shard):
-    """(index, uint8 SxSxC) pairs, parallel-decoded, and the number of items asked
-    for; undecodable items are dropped, so missing indices are the skipped ones."""
+    """A dataset of (index, uint8 SxSxC) pairs, parallel-decoded, and the file list
+    it indexes (None for TFDS); undecodable items are dropped, so the missing
+    indices are the skipped files."""
     size, channels = spec.image_size, spec.channels
     num_shards, shard_id = shard
     if spec.kind == "folder":
