@@ -11,6 +11,7 @@ encoder with nz outputs is O-GAN's avg(E(x)) (see `ogan.OGAN`).
 """
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from ogan_ign import losses
@@ -95,18 +96,27 @@ class SingleLossGAN(keras.Model):
 
     @staticmethod
     def critic_score(outputs):
-        outputs = tf.cast(outputs, tf.float32)
+        # Under a mixed-precision policy the score and every loss are float32.
+        if outputs.dtype in (tf.float16, tf.bfloat16):
+            outputs = tf.cast(outputs, tf.float32)
         return tf.reduce_mean(tf.reshape(outputs, [tf.shape(outputs)[0], -1]), axis=-1)
 
-    def sample_noise(self, batch_size, step=None):
-        """Training noise for a step: N(0, I), distinct per replica, reproducible."""
+    def step_seed(self, salt, step=None):
+        """A stateless seed for (seed, replica, step, salt): training randomness is
+        a pure function of the step counter, so a resumed run repeats it exactly
+        and each replica draws its own."""
         if step is None:
             step = self.optimizer.iterations
         replica = tf.distribute.get_replica_context()
         replica_id = replica.replica_id_in_sync_group if replica is not None else 0
-        seed = tf.stack([tf.cast(self.seed, tf.int64) * 1009 + tf.cast(replica_id, tf.int64),
-                         tf.cast(step, tf.int64)])
-        return tf.random.stateless_normal((batch_size, self.z_dim), seed=seed)
+        stream = (tf.cast(self.seed, tf.int64) * 1009 + tf.cast(replica_id, tf.int64)) * 16 + salt
+        return tf.stack([stream, tf.cast(step, tf.int64)])
+
+    def sample_noise(self, batch_size, step=None):
+        """Training noise z ~ N(0, I) for a step."""
+        dtype = self.generator.inputs[0].dtype
+        return tf.random.stateless_normal((batch_size, self.z_dim), seed=self.step_seed(0, step),
+                                          dtype=dtype)
 
     # -------------------------------------------------------------- the model
     def call(self, z, training=False):
@@ -114,12 +124,15 @@ class SingleLossGAN(keras.Model):
 
     def generate(self, n_or_z, seed=None, training=False):
         """Images from `n` fresh noise vectors (optionally seeded) or from given z."""
-        if isinstance(n_or_z, int):
-            z = tf.random.stateless_normal((n_or_z, self.z_dim), seed=[seed or 0, 0]) \
-                if seed is not None else tf.random.normal((n_or_z, self.z_dim))
+        dtype = self.generator.inputs[0].dtype
+        if isinstance(n_or_z, (int, np.integer)):
+            shape = (int(n_or_z), self.z_dim)
+            z = (tf.random.normal(shape, dtype=dtype) if seed is None
+                 else tf.random.stateless_normal(shape, seed=[seed, 0], dtype=dtype))
         else:
-            z = tf.convert_to_tensor(n_or_z, dtype=tf.float32)
-        return self.generator(z, training=training)
+            z = tf.convert_to_tensor(n_or_z, dtype=dtype)
+        x = self.generator(z, training=training)
+        return tf.cast(x, tf.float32) if x.dtype in (tf.float16, tf.bfloat16) else x
 
     def compile(self, optimizer=None, **kwargs):
         """One optimizer for all weights (default RMSprop(1e-4, rho=0.99))."""
@@ -146,15 +159,16 @@ class SingleLossGAN(keras.Model):
             "score/real": tf.reduce_mean(d_real),
             "score/fake": tf.reduce_mean(d_fake),
         }
-        x_real = tf.cast(x_real, tf.float32)
-        x_fake_sg = tf.cast(x_fake_sg, tf.float32)
+        x_real = tf.cast(x_real, d_real.dtype)
+        x_fake_sg = tf.cast(x_fake_sg, d_real.dtype)
         if self.penalty == "qp":
             penalty = losses.qp_penalty(d_real, d_fake_sg, x_real, x_fake_sg)
         elif self.penalty == "gp":
-            alpha = tf.random.uniform([tf.shape(x_real)[0]], dtype=x_real.dtype)
+            alpha = tf.random.stateless_uniform([tf.shape(x_real)[0]], seed=self.step_seed(1),
+                                                dtype=x_real.dtype)
             penalty = losses.gradient_penalty(self.score, x_real, x_fake_sg, alpha)
         else:
-            penalty = tf.constant(0.0)
+            penalty = tf.zeros([], d_real.dtype)
         terms["loss/penalty"] = penalty
         terms["loss/total"] += self.penalty_weight * penalty
         terms.update(self.extra_terms(z, e_fake, terms))

@@ -86,7 +86,7 @@ def mlp_generator(z_dim=2, data_dim=2, hidden=128, depth=3, name="generator"):
     h = z_in
     for i in range(depth):
         h = layers.Dense(hidden, activation="relu", name=f"dense{i}")(h)
-    out = layers.Dense(data_dim, name="out", dtype="float32")(h)
+    out = layers.Dense(data_dim, name="out")(h)
     return keras.Model(z_in, out, name=name)
 
 
@@ -97,7 +97,7 @@ def mlp_critic(data_dim=2, out_dim=1, hidden=128, depth=3, name="critic"):
     for i in range(depth):
         h = layers.Dense(hidden, name=f"dense{i}")(h)
         h = layers.LeakyReLU(0.2, name=f"lrelu{i}")(h)
-    out = layers.Dense(out_dim, name="out", dtype="float32")(h)
+    out = layers.Dense(out_dim, name="out")(h)
     return keras.Model(x_in, out, name=name)
 
 

@@ -1,0 +1,102 @@
+"""Loss values against numbers worked out by hand on tiny tensors."""
+
+import math
+
+import numpy as np
+import tensorflow as tf
+
+from ogan_ign import losses
+
+
+def softplus(t):
+    return math.log1p(math.exp(t))
+
+
+class SingleLossValueTest(tf.test.TestCase):
+    # Two samples; D(sg(G)) has the same value as D(G), as it always does.
+    d_real = tf.constant([1.0, -2.0])
+    d_fake = tf.constant([0.5, 3.0])
+
+    def value(self, objective):
+        return float(losses.single_loss(self.d_real, self.d_fake, self.d_fake, objective))
+
+    def test_wgan(self):
+        # D(x) − 2·D(sg G) + D(G): (1 − 1 + 0.5, −2 − 6 + 3) → mean(0.5, −5)
+        self.assertAllClose(self.value("wgan"), -2.25)
+
+    def test_hinge(self):
+        # relu(1 + D(x)) + relu(1 − D(sg G)): (2 + 0.5, 0 + 0) → 1.25
+        self.assertAllClose(self.value("hinge"), 1.25)
+
+    def test_ns(self):
+        expected = 0.5 * (softplus(1.0) + softplus(-0.5) + softplus(-2.0) + softplus(-3.0))
+        self.assertAllClose(self.value("ns"), expected)
+
+    def test_critic_part(self):
+        self.assertAllClose(float(losses.critic_loss(self.d_real, self.d_fake, "wgan")),
+                            0.5 * ((1 - 0.5) + (-2 - 3)))
+
+    def test_unknown_objective(self):
+        with self.assertRaisesRegex(ValueError, "unknown objective 'lsgan'"):
+            losses.single_loss(self.d_real, self.d_fake, self.d_fake, "lsgan")
+
+
+class PenaltyValueTest(tf.test.TestCase):
+
+    def test_qp(self):
+        d_real = tf.constant([1.0, -2.0])
+        d_fake_sg = tf.constant([0.5, 3.0])
+        x_real = tf.zeros([2, 1, 1, 2])
+        # mean-square pixel distances: 1 and (4 + 0) / 2 = 2
+        x_fake_sg = tf.constant([[[[1.0, 1.0]]], [[[2.0, 0.0]]]])
+        # 0.25·0.5²/1 = 0.0625 and 0.25·(−5)²/2 = 3.125
+        self.assertAllClose(float(losses.qp_penalty(d_real, d_fake_sg, x_real, x_fake_sg)),
+                            (0.0625 + 3.125) / 2)
+
+    def test_gp_linear_critic(self):
+        w = tf.constant([3.0, 4.0])  # ∇D = w everywhere, ‖w‖ = 5 → (5 − 1)² = 16
+
+        def score(x):
+            return tf.reduce_sum(x * w, axis=-1)
+
+        x = tf.random.normal([4, 2])
+        self.assertAllClose(float(losses.gradient_penalty(score, x, -x, tf.fill([4], 0.3))), 16.0)
+
+    def test_gp_interpolates_with_alpha(self):
+        def score(x):  # ∇D(x̂) = 2·x̂
+            return tf.reduce_sum(tf.square(x), axis=-1)
+
+        x_real = tf.constant([[1.0, 0.0], [1.0, 0.0]])
+        x_fake = tf.zeros([2, 2])
+        # α = 0.5 → x̂ = (0.5, 0), ‖∇‖ = 1 → 0; α = 0.25 → ‖∇‖ = 0.5 → 0.25
+        value = losses.gradient_penalty(score, x_real, x_fake, tf.constant([0.5, 0.25]))
+        self.assertAllClose(float(value), (0.0 + 0.25) / 2)
+
+
+class PearsonTest(tf.test.TestCase):
+
+    def test_hand_values(self):
+        a = tf.constant([[1.0, 2.0, 3.0], [1.0, 2.0, 3.0], [1.0, 2.0, 3.0]])
+        b = tf.constant([[2.0, 4.0, 6.0], [3.0, 2.0, 1.0], [5.0, 5.5, 6.0]])
+        self.assertAllClose(losses.pearson(a, b), [1.0, -1.0, 1.0])
+        # centred: (−1.5, −.5, .5, 1.5)·(−1.5, .5, −.5, 1.5) = 4, norms √5 → 0.8
+        self.assertAllClose(losses.pearson(tf.constant([1.0, 2.0, 3.0, 4.0]),
+                                           tf.constant([1.0, 3.0, 2.0, 4.0])), 0.8)
+
+    def test_matches_numpy_and_ignores_scale_and_shift(self):
+        rng = np.random.default_rng(0)
+        a, b = rng.normal(size=(5, 16)), rng.normal(size=(5, 16))
+        expected = [np.corrcoef(a[i], b[i])[0, 1] for i in range(5)]
+        self.assertAllClose(losses.pearson(tf.constant(a), tf.constant(b)), expected)
+        # ρ leaves avg and std of E(G(z)) free: that is why avg(E) can be the critic.
+        self.assertAllClose(losses.pearson(tf.constant(a), tf.constant(3.0 * b - 7.0)), expected)
+
+    def test_standardise(self):
+        z = losses.standardise(tf.constant([[1.0, 2.0, 3.0, 6.0]]))
+        self.assertAllClose(tf.reduce_mean(z, -1), [0.0], atol=1e-6)
+        self.assertAllClose(tf.math.reduce_std(z, -1), [1.0], atol=1e-5)
+        self.assertAllClose(z[0, 0], (1.0 - 3.0) / np.std([1.0, 2.0, 3.0, 6.0]))
+
+
+if __name__ == "__main__":
+    tf.test.main()
