@@ -159,20 +159,23 @@ class SingleLossGAN(keras.Model):
             "score/real": tf.reduce_mean(d_real),
             "score/fake": tf.reduce_mean(d_fake),
         }
-        x_real = tf.cast(x_real, d_real.dtype)
-        x_fake_sg = tf.cast(x_fake_sg, d_real.dtype)
-        if self.penalty == "qp":
-            penalty = losses.qp_penalty(d_real, d_fake_sg, x_real, x_fake_sg)
-        elif self.penalty == "gp":
-            alpha = tf.random.stateless_uniform([tf.shape(x_real)[0]], seed=self.step_seed(1),
-                                                dtype=x_real.dtype)
-            penalty = losses.gradient_penalty(self.score, x_real, x_fake_sg, alpha)
-        else:
-            penalty = tf.zeros([], d_real.dtype)
+        penalty = self.penalty_term(x_real, x_fake_sg, d_real, d_fake_sg)
         terms["loss/penalty"] = penalty
         terms["loss/total"] += self.penalty_weight * penalty
         terms.update(self.extra_terms(z, e_fake, terms))
         return terms
+
+    def penalty_term(self, x_real, x_fake_sg, d_real, d_fake_sg):
+        """The critic's Lipschitz penalty (unweighted); it reaches the critic only."""
+        x_real = tf.cast(x_real, d_real.dtype)
+        x_fake_sg = tf.cast(x_fake_sg, d_real.dtype)
+        if self.penalty == "qp":
+            return losses.qp_penalty(d_real, d_fake_sg, x_real, x_fake_sg)
+        if self.penalty == "gp":
+            alpha = tf.random.stateless_uniform([tf.shape(x_real)[0]], seed=self.step_seed(1),
+                                                dtype=x_real.dtype)
+            return losses.gradient_penalty(self.score, x_real, x_fake_sg, alpha)
+        return tf.zeros([], d_real.dtype)
 
     def extra_terms(self, z, e_fake, terms):
         """Hook for models that add to the loss (O-GAN's correlation); none here."""
@@ -218,3 +221,51 @@ class SingleLossGAN(keras.Model):
         for key in ("generator", "critic"):
             config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="ogan_ign")
+class TwoPlayerGAN(SingleLossGAN):
+    """The conventional alternative: two losses, two optimizers, alternating
+    updates (one critic step, then one generator step on the same batch and z).
+
+    It is the baseline the single loss is measured against (bench/bench_step.py)
+    and the "plain DCGAN" reference (objective "ns", no penalty).
+    """
+
+    def compile(self, optimizer=None, generator_optimizer=None, **kwargs):
+        """`optimizer` trains the critic, `generator_optimizer` the generator
+        (both default to the original RMSprop(1e-4, rho=0.99))."""
+        super().compile(optimizer=optimizer, **kwargs)
+        self.generator_optimizer = generator_optimizer or default_optimizer()
+        self.generator_optimizer.build(self.generator.trainable_variables)
+
+    def train_step(self, data):
+        x_real, z = unpack_batch(data)
+        if z is None:
+            z = self.sample_noise(tf.shape(x_real)[0])
+        h = losses.objective_terms(self.objective)[2]
+        # Critic step: the fake batch is a constant here.
+        x_fake_sg = tf.stop_gradient(self.generator(z, training=True))
+        with tf.GradientTape() as tape:
+            d_real = self.score(x_real)
+            d_fake_sg = self.score(x_fake_sg)
+            critic_loss = losses.critic_loss(d_real, d_fake_sg, self.objective)
+            penalty = self.penalty_term(x_real, x_fake_sg, d_real, d_fake_sg)
+            loss = replica_scale(critic_loss + self.penalty_weight * penalty)
+        critic_vars = self.critic.trainable_variables
+        self.optimizer.apply_gradients(zip(tape.gradient(loss, critic_vars), critic_vars))
+        # Generator step, against the updated critic.
+        with tf.GradientTape() as tape:
+            d_fake = self.score(self.generator(z, training=True))
+            generator_loss = tf.reduce_mean(h(d_fake))
+            loss = replica_scale(generator_loss)
+        generator_vars = self.generator.trainable_variables
+        self.generator_optimizer.apply_gradients(
+            zip(tape.gradient(loss, generator_vars), generator_vars))
+        terms = {"loss/total": critic_loss + self.penalty_weight * penalty + generator_loss,
+                 "loss/critic": critic_loss, "loss/generator": generator_loss,
+                 "loss/penalty": penalty, "score/real": tf.reduce_mean(d_real),
+                 "score/fake": tf.reduce_mean(d_fake)}
+        for name, value in terms.items():
+            self.trackers[name].update_state(value)
+        return {name: tracker.result() for name, tracker in self.trackers.items()}

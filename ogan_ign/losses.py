@@ -13,16 +13,37 @@ Nothing here owns a variable or an optimizer.
 
 import tensorflow as tf
 
+def _identity(t):
+    return t
+
+
+def _negate(t):
+    return -t
+
+
+def _hinge_real(t):
+    return tf.nn.relu(1.0 + t)
+
+
+def _hinge_fake(t):
+    return tf.nn.relu(1.0 - t)
+
+
+def _softplus_negated(t):
+    return tf.nn.softplus(-t)
+
+
 # (f, g, h) for each objective, in the sign convention of the original O-GAN
 # code: the critic pushes real scores down and fake scores up, the generator
-# pushes fake scores down.
+# pushes fake scores down. (Named functions, not lambdas: AutoGraph cannot
+# tell apart several lambdas written on one line.)
 OBJECTIVES = {
     # WGAN: f = t, g = −t, h = t, so L = D(x) − 2·D(sg(G)) + D(G).
-    "wgan": (lambda t: t, lambda t: -t, lambda t: t),
+    "wgan": (_identity, _negate, _identity),
     # Hinge: the critic wants D(x) ≤ −1 and D(G) ≥ 1; the generator lowers D(G).
-    "hinge": (lambda t: tf.nn.relu(1.0 + t), lambda t: tf.nn.relu(1.0 - t), lambda t: t),
+    "hinge": (_hinge_real, _hinge_fake, _identity),
     # Non-saturating logistic, with −D as the "realness" logit.
-    "ns": (tf.nn.softplus, lambda t: tf.nn.softplus(-t), tf.nn.softplus),
+    "ns": (tf.nn.softplus, _softplus_negated, tf.nn.softplus),
 }
 
 

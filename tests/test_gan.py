@@ -129,6 +129,38 @@ class GradientRoutingTest(tf.test.TestCase):
         self.assertLess(max_difference(got[1], want[1]), 1e-10)
 
 
+class TwoPlayerGANTest(tf.test.TestCase):
+    """The alternating baseline: a critic step, then a generator step against
+    the updated critic, each by its own optimizer."""
+
+    def test_alternating_sgd_updates(self):
+        lr = 0.05
+        rng = np.random.default_rng(5)
+        x_real = tf.constant(rng.normal(size=(6, 2)), tf.float64)
+        z = tf.constant(rng.normal(size=(6, 3)), tf.float64)
+        with Float64():
+            keras.utils.set_random_seed(0)
+            model = gan.TwoPlayerGAN(networks.mlp_generator(3, 2, hidden=16, depth=2),
+                                     networks.mlp_critic(2, 1, hidden=16, depth=2),
+                                     objective="ns", penalty="qp")
+            model.compile(optimizer=keras.optimizers.SGD(lr),
+                          generator_optimizer=keras.optimizers.SGD(2 * lr))
+        critic_grads, _ = reference_gradients(model, x_real, z)
+        critic_want = [v.numpy() - lr * g.numpy()
+                       for v, g in zip(model.critic.trainable_variables, critic_grads)]
+        generator_before = [v.numpy() for v in model.generator.trainable_variables]
+        model.train_step((x_real, z))
+        for v, want in zip(model.critic.trainable_variables, critic_want):
+            self.assertAllClose(v.numpy(), want, atol=1e-12, rtol=0)
+        generator_after = [v.numpy() for v in model.generator.trainable_variables]
+        # The generator's gradient is the one against the already-updated critic.
+        for v, w in zip(model.generator.trainable_variables, generator_before):
+            v.assign(w)
+        _, generator_grads = reference_gradients(model, x_real, z)
+        for w0, w1, g in zip(generator_before, generator_after, generator_grads):
+            self.assertAllClose(w1, w0 - 2 * lr * g.numpy(), atol=1e-12, rtol=0)
+
+
 class ModelTest(tf.test.TestCase):
 
     def small_image_gan(self):
