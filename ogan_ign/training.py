@@ -1,0 +1,497 @@
+"""The shared training driver: config → strategy → compile → fit with callbacks.
+
+One call, `train(config, build_model, figures=None)`, turns a frozen `Config` into
+a resumable run in `config.out_dir`:
+
+    out_dir/
+      config.json           the whole config, model hyperparameters included
+      checkpoints/          tf.train.CheckpointManager: ckpt-<step>.{index,data-*}
+      logs/                 TensorBoard scalars (every --log_every steps) and samples
+      samples/<step>.png    model.generate(n, seed=config.seed): fixed noise
+      samples/real.png      the fixed real images handed to `figures`
+      model.keras           the final model (EMA weights when EMA is on)
+
+Contract for a model's script (train_ogan.py, train_ign.py, train_gan.py):
+
+    build_model(config, spec) -> model | (model, optimizer)
+        Called inside the strategy scope with the `Config` and the dataset's
+        `data.DataSpec`; returns an uncompiled keras.Model whose train_step draws
+        its own noise from `optimizer.iterations` (as `SingleLossGAN` does) and
+        which has `generate(n, seed=...)`. The optimizer, when given, is the
+        model's choice (e.g. IGN's Adam(β1 = 0.5)); its learning rate is replaced
+        by `config.lr` and EMA by `config.ema`. Default: RMSprop(rho = 0.99), the
+        original O-GAN code's. Model hyperparameters come from `config.model`.
+        A ValueError raised here is a configuration error (one line, no files).
+    figures(model, run_dir, step, fixed) -> None     (optional)
+        Writes model-specific PNGs (reconstructions, refinements ...) with
+        `images.save_table`; called on the chief every `sample_every` steps and
+        at the end, with the EMA weights in place. `fixed` is a `Fixed`: real
+        images in [-1, 1] (the first `num_samples` of the dataset) and a seed.
+
+Resume. Everything that determines the future of a run is in the checkpoint or
+is a function of the step: weights, BatchNorm statistics, optimizer slots and
+the EMA (optimizer variables), the step (optimizer.iterations), the noise (the
+models draw it statelessly from the step) and the data position (the input
+pipeline is deterministic for a seed; a resumed run skips the batches already
+consumed). So a resumed run repeats the uninterrupted one exactly (on the CPU,
+bit for bit; see tests/test_training.py). Checkpoints are written every
+`ckpt_every` steps and at the end; TensorFlow writes the files first and then
+swaps the `checkpoint` index file atomically, so a kill at any moment leaves the
+previous checkpoint as the latest one.
+
+The library never reads flags: `ogan_ign.flags` turns absl flags into a Config.
+"""
+
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import shutil
+import time
+from typing import Any, Optional
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tensorflow.core.framework import summary_pb2
+
+from ogan_ign import data, images
+
+STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
+JIT_COMPILE = {"auto": "auto", "on": True, "off": False}
+PRECISION_POLICIES = {"off": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
+# Settings that may differ when a run is resumed: they change how a run is
+# watched or placed, not what it computes.
+RESUMABLE_CHANGES = frozenset({"steps", "sample_every", "ckpt_every", "log_every", "resume",
+                               "strategy", "jit_compile", "data_dir", "out_dir", "num_samples"})
+KEEP_CHECKPOINTS = 3
+
+
+class ConfigError(ValueError):
+    """A configuration the user can fix; the message is one line."""
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss or a weight became NaN or Inf; the last good checkpoint is kept."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Everything a run needs; written to config.json.
+
+    model: the model's own hyperparameters, a frozen dataclass (or a dict) of
+      JSON-able values, read only by the script's `build_model`.
+    ema: momentum of the optimizer's EMA of the weights (Keras `use_ema`); 0 = off.
+    sample_every: steps between sample grids (0 = only at the end).
+    """
+
+    dataset: str
+    out_dir: str
+    data_dir: Optional[str] = None
+    image_size: int = 32
+    channels: Optional[int] = None
+    batch_size: int = 64
+    steps: int = 10_000
+    lr: float = 1e-4
+    seed: int = 0
+    resume: bool = True
+    sample_every: int = 1000
+    ckpt_every: int = 1000
+    log_every: int = 100
+    num_samples: int = 64
+    strategy: str = "auto"
+    jit_compile: str = "auto"
+    mixed_precision: str = "off"
+    ema: float = 0.0
+    model: Any = None
+
+    def to_json(self):
+        """The config as JSON-able nested dicts (dataclasses and tuples flattened)."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+
+@dataclasses.dataclass(frozen=True)
+class Fixed:
+    """What `figures` gets besides the model: fixed real images and a noise seed."""
+
+    x_real: np.ndarray
+    seed: int
+
+
+# ------------------------------------------------------------------- checks
+
+
+def validate(config):
+    """Raises ConfigError with one line for a config that cannot run; no I/O."""
+    def need(ok, message):
+        if not ok:
+            raise ConfigError(message)
+
+    need(isinstance(config, Config), f"expected a training.Config, got {type(config).__name__}")
+    need(str(config.dataset).strip() != "", "--dataset is required")
+    need(str(config.out_dir).strip() != "", "--out_dir is required")
+    for name in ("image_size", "batch_size", "steps", "ckpt_every", "log_every", "num_samples"):
+        value = getattr(config, name)
+        need(isinstance(value, int) and value >= 1, f"--{name} must be a positive integer, got {value}")
+    for name in ("sample_every", "seed"):
+        value = getattr(config, name)
+        need(isinstance(value, int) and value >= 0, f"--{name} must be >= 0, got {value}")
+    need(config.channels in (None, 1, 3), f"--channels must be 1 or 3, got {config.channels}")
+    need(math.isfinite(config.lr) and config.lr > 0, f"--lr must be positive, got {config.lr}")
+    need(0.0 <= config.ema < 1.0, f"--ema must be in [0, 1) (0 = off), got {config.ema}")
+    need(config.strategy in STRATEGIES,
+         f"--strategy must be one of {', '.join(STRATEGIES)}, got {config.strategy!r}")
+    need(config.jit_compile in JIT_COMPILE,
+         f"--jit_compile must be one of {', '.join(JIT_COMPILE)}, got {config.jit_compile!r}")
+    need(config.mixed_precision in PRECISION_POLICIES,
+         f"--mixed_precision must be one of {', '.join(PRECISION_POLICIES)}, "
+         f"got {config.mixed_precision!r}")
+    try:
+        config.to_json()
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"the config is not JSON-able: {e}") from None
+
+
+def check_run_dir(config):
+    """The run folder may be new, or hold a run of the same config to resume."""
+    directory = os.path.join(config.out_dir, "checkpoints")
+    if not tf.train.latest_checkpoint(directory):
+        return
+    if not config.resume:
+        raise ConfigError(f"{config.out_dir} already holds checkpoints; resume (the default) "
+                          "or choose another --out_dir")
+    path = os.path.join(config.out_dir, "config.json")
+    if not os.path.exists(path):
+        return
+    with open(path) as f:
+        stored = json.load(f)
+    current = config.to_json()
+    changed = sorted(k for k in set(stored) | set(current)
+                     if k not in RESUMABLE_CHANGES and stored.get(k) != current.get(k))
+    if changed:
+        diffs = "; ".join(f"{k}: {stored.get(k)!r} → {current.get(k)!r}" for k in changed)
+        raise ConfigError(f"{config.out_dir} holds a run with another config ({diffs}); "
+                          "use the same flags to resume or another --out_dir")
+
+
+# ----------------------------------------------------------------- strategy
+
+
+def make_strategy(name):
+    """The tf.distribute strategy for --strategy (ConfigError when unavailable)."""
+    if name == "auto":
+        gpus = tf.config.list_logical_devices("GPU")
+        return tf.distribute.MirroredStrategy() if gpus else tf.distribute.get_strategy()
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        # The cluster comes from TF_CONFIG; without it this is one local worker.
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "tpu":
+        try:
+            resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+            tf.config.experimental_connect_to_cluster(resolver)
+            tf.tpu.experimental.initialize_tpu_system(resolver)
+        except (ValueError, RuntimeError, tf.errors.OpError) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ConfigError(f"--strategy=tpu: no TPU found ({first})") from None
+        return tf.distribute.TPUStrategy(resolver)
+    raise ConfigError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {name!r}")
+
+
+def is_chief(strategy):
+    """Whether this task writes checkpoints, logs and figures (one task does)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or isinstance(strategy, tf.distribute.TPUStrategy):
+        return True
+    cluster = resolver.cluster_spec().as_dict()
+    if not cluster or resolver.task_type in (None, "chief"):
+        return True
+    return resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in cluster
+
+
+@contextlib.contextmanager
+def precision_policy(name):
+    """Sets Keras's global dtype policy while the model is built, then restores it."""
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(PRECISION_POLICIES[name])
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def configure_optimizer(optimizer, config):
+    """The model's optimizer (default RMSprop(rho=0.99)) with config's lr and EMA.
+
+    EMA is Keras's own (`use_ema`): the moving average lives in the optimizer's
+    variables, so it is checkpointed with them. Under mixed_float16, compile()
+    wraps the optimizer in a LossScaleOptimizer.
+    """
+    if optimizer is None:
+        optimizer = keras.optimizers.RMSprop(rho=0.99)
+    settings = optimizer.get_config()
+    settings.update(learning_rate=config.lr, use_ema=config.ema > 0,
+                    ema_momentum=config.ema if config.ema > 0 else 0.99,
+                    ema_overwrite_frequency=None)
+    return optimizer.__class__.from_config(settings)
+
+
+def inner_optimizer(optimizer):
+    """The optimizer holding the EMA (inside a LossScaleOptimizer under fp16)."""
+    return getattr(optimizer, "inner_optimizer", optimizer)
+
+
+@contextlib.contextmanager
+def ema_weights(model):
+    """Temporarily puts the EMA weights into the model (no-op without EMA)."""
+    optimizer = inner_optimizer(model.optimizer)
+    if not getattr(optimizer, "use_ema", False):
+        yield model
+        return
+    variables = model.trainable_variables
+    current = [to_numpy(v) for v in variables]
+    optimizer.finalize_variable_values(variables)
+    try:
+        yield model
+    finally:
+        for variable, value in zip(variables, current):
+            variable.assign(value)
+
+
+def summary_metadata(plugin, data_class):
+    metadata = summary_pb2.SummaryMetadata()
+    metadata.plugin_data.plugin_name = plugin
+    metadata.data_class = data_class
+    return metadata
+
+
+def write_scalar(name, value, step):
+    """A TensorBoard scalar. tf.summary.scalar needs the tensorboard package, which
+    TF 2.21 no longer installs; writing needs only TF, viewing needs TensorBoard."""
+    tf.summary.write(name, tf.constant(value, tf.float32), step=step,
+                     metadata=summary_metadata("scalars", summary_pb2.DATA_CLASS_SCALAR))
+
+
+def write_image(name, picture, step):
+    """A TensorBoard image from a uint8 (H, W, C) picture, in the images plugin's
+    layout: [width, height, png bytes]."""
+    png = tf.io.encode_png(picture)
+    tensor = tf.stack([tf.as_string(tf.shape(picture)[1]), tf.as_string(tf.shape(picture)[0]), png])
+    tf.summary.write(name, tensor, step=step,
+                     metadata=summary_metadata("images", summary_pb2.DATA_CLASS_BLOB_SEQUENCE))
+
+
+def global_step(model):
+    """The optimizer's step counter as an int (a MirroredVariable under a strategy)."""
+    return int(to_numpy(model.optimizer.iterations))
+
+
+def to_numpy(variable):
+    """A variable's value, also for the MirroredVariable inside a Keras variable."""
+    return tf.convert_to_tensor(variable).numpy()
+
+
+def scalar(value):
+    """A log value as a float (multi-worker logs are rank 1, see DESIGN.md)."""
+    return float(np.mean(np.asarray(value, dtype=np.float64)))
+
+
+# ---------------------------------------------------------------- callbacks
+
+
+class Progress(keras.callbacks.Callback):
+    """Stops at `steps`, stops on NaN/Inf, prints and logs the metrics.
+
+    The metrics are means over the steps since the last line: Keras's trackers
+    are reset after each line, so a NaN shows at the step it happens.
+    """
+
+    def __init__(self, config, writer, chief, start_step):
+        super().__init__()
+        self.config, self.writer, self.chief = config, writer, chief
+        self.last_step, self.last_time = start_step, time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = global_step(self.model)
+        values = {name: scalar(value) for name, value in (logs or {}).items()}
+        for name, value in values.items():
+            if not math.isfinite(value):
+                self.model.stop_training = True
+                raise TrainingDiverged(
+                    f"{name} is {value} at step {step}; stopped, the last good checkpoint "
+                    f"stays in {os.path.join(self.config.out_dir, 'checkpoints')}")
+        if step % self.config.log_every == 0 or step >= self.config.steps:
+            self.report(step, values)
+        if step >= self.config.steps:
+            self.model.stop_training = True
+
+    def report(self, step, values):
+        now = time.perf_counter()
+        rate = (step - self.last_step) * self.config.batch_size / max(now - self.last_time, 1e-9)
+        self.last_step, self.last_time = step, now
+        if self.chief:
+            shown = "  ".join(f"{name} {value:.4g}" for name, value in values.items())
+            print(f"step {step}/{self.config.steps}  {rate:.1f} img/s  {shown}", flush=True)
+            with self.writer.as_default():
+                for name, value in values.items():
+                    write_scalar(name, value, step)
+                write_scalar("perf/images_per_second", rate, step)
+            self.writer.flush()
+        for metric in self.model.metrics:
+            metric.reset_state()
+
+
+class Checkpoints(keras.callbacks.Callback):
+    """Saves every `ckpt_every` steps and at the last step, never non-finite weights."""
+
+    def __init__(self, config, manager, worker_manager=None):
+        super().__init__()
+        self.config, self.manager, self.worker_manager = config, manager, worker_manager
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = global_step(self.model)
+        if step % self.config.ckpt_every == 0 or step >= self.config.steps:
+            save_checkpoint(self.model, self.manager, step, self.worker_manager)
+
+
+def save_checkpoint(model, manager, step, worker_manager=None):
+    for variable in model.weights:
+        if not np.all(np.isfinite(to_numpy(variable))):
+            raise TrainingDiverged(
+                f"weight {variable.path} is not finite at step {step}; stopped, the last "
+                f"good checkpoint stays in {manager.directory}")
+    if worker_manager is None:
+        manager.save(checkpoint_number=step)
+    else:
+        # Every worker takes part in a multi-worker save (reads may be collective);
+        # only the chief's copy is kept.
+        worker_manager.save(checkpoint_number=step)
+        shutil.rmtree(worker_manager.directory, ignore_errors=True)
+
+
+class Samples(keras.callbacks.Callback):
+    """Sample grids from fixed noise and the model's own figures, EMA weights in."""
+
+    def __init__(self, config, run_dir, writer, fixed, figures):
+        super().__init__()
+        self.config, self.run_dir, self.writer = config, run_dir, writer
+        self.fixed, self.figures = fixed, figures
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = global_step(self.model)
+        every = self.config.sample_every
+        if (every and step % every == 0) or step >= self.config.steps:
+            write_samples(self.model, self.run_dir, step, self.fixed, self.figures, self.writer)
+
+
+def write_samples(model, run_dir, step, fixed, figures=None, writer=None):
+    with ema_weights(model):
+        x = np.asarray(model.generate(len(fixed.x_real), seed=fixed.seed), np.float32)
+        path = images.save_grid(os.path.join(run_dir, "samples", f"{step:08d}.png"), x)
+        if writer is not None:
+            picture = images.table(images.grid(x))
+            picture = picture[..., None] if picture.ndim == 2 else picture
+            with writer.as_default():
+                write_image("samples", picture, step)
+        if figures is not None:
+            figures(model, run_dir, step, fixed)
+    return path
+
+
+# ---------------------------------------------------------------- the driver
+
+
+def write_json(path, value):
+    """Writes JSON atomically (temp file, then rename)."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(value, f, indent=2, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def export(model, path):
+    """Saves the model as .keras atomically (Keras needs the .keras suffix)."""
+    tmp = path[:-len(".keras")] + ".tmp.keras"
+    model.save(tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def train(config, build_model, figures=None, callbacks=()):
+    """Trains (or resumes) the run described by `config`; returns the model.
+
+    The returned model holds the EMA weights when EMA is on (those it exports).
+    `callbacks` are extra keras callbacks, run after the driver's.
+    Raises ConfigError / data.DataError (one line, before any file is written)
+    and TrainingDiverged.
+    """
+    validate(config)
+    spec = data.resolve(config.dataset, data_dir=config.data_dir,
+                        image_size=config.image_size, channels=config.channels)
+    check_run_dir(config)
+    strategy = make_strategy(config.strategy)
+    replicas = strategy.num_replicas_in_sync
+    if config.batch_size % replicas:
+        raise ConfigError(f"--batch_size {config.batch_size} is not divisible by the "
+                          f"{replicas} replicas of --strategy={config.strategy}")
+
+    # Seeds the weights' initialisers; the training noise is seeded by the step.
+    keras.utils.set_random_seed(config.seed)
+    with precision_policy(config.mixed_precision), strategy.scope():
+        try:
+            built = build_model(config, spec)
+        except ValueError as e:
+            raise ConfigError(str(e).strip().splitlines()[0]) from None
+        model, optimizer = built if isinstance(built, tuple) else (built, None)
+        model.compile(optimizer=configure_optimizer(optimizer, config),
+                      jit_compile=JIT_COMPILE[config.jit_compile])
+
+    run_dir = config.out_dir
+    chief = is_chief(strategy)
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
+    ckpt_dir = os.path.join(run_dir, "checkpoints")
+    manager = tf.train.CheckpointManager(checkpoint, ckpt_dir, KEEP_CHECKPOINTS)
+    worker_manager = None if chief else tf.train.CheckpointManager(
+        checkpoint, os.path.join(ckpt_dir, f".worker{strategy.cluster_resolver.task_id}"), 1)
+    if config.resume and manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    step = global_step(model)
+
+    if chief:
+        os.makedirs(run_dir, exist_ok=True)
+        write_json(os.path.join(run_dir, "config.json"), config.to_json())
+    writer = tf.summary.create_file_writer(os.path.join(run_dir, "logs")) if chief \
+        else tf.summary.create_noop_writer()
+    fixed = Fixed(x_real=data.load_arrays(spec, limit=config.num_samples)[0], seed=config.seed)
+    if chief:
+        images.save_grid(os.path.join(run_dir, "samples", "real.png"), fixed.x_real)
+        print(f"{spec.name}: {spec.num_examples} images of {spec.image_size}px × "
+              f"{spec.channels}; {replicas} replica(s); "
+              + (f"resuming at step {step}" if step else "starting") + f" in {run_dir}",
+              flush=True)
+
+    if step < config.steps:
+        # The same deterministic stream as an uninterrupted run, minus what the
+        # checkpointed steps consumed.
+        dataset = data.make_dataset(spec, config.batch_size, shuffle=True, repeat=True,
+                                    seed=config.seed).skip(step)
+        driver = [Progress(config, writer, chief, step),
+                  Checkpoints(config, manager, worker_manager)]
+        if chief:
+            driver.append(Samples(config, run_dir, writer, fixed, figures))
+        # One endless epoch: Progress stops it at `steps` (an fp16 step skipped by
+        # the loss scale does not count, so the number of batches is not known).
+        model.fit(dataset, epochs=1, verbose=0, shuffle=False, callbacks=driver + list(callbacks))
+
+    # fit() already swapped the EMA weights in at its end; this covers a run
+    # that was complete before it started.
+    inner_optimizer(model.optimizer).finalize_variable_values(model.trainable_variables)
+    if chief:
+        export(model, os.path.join(run_dir, "model.keras"))
+        writer.flush()
+    return model
