@@ -242,28 +242,14 @@ class ItLearnsTest(tf.test.TestCase):
     samples each, ≥ 50 % of all samples within 3σ of a mode.
 
     Settings: WGAN objective + GAN-QP, Adam(1e-3, β = 0.5, 0.9) with cosine decay
-    over 4,000 steps of batch 256. `bench/toy_ring.py` runs them over many seeds."""
+    over 4,000 steps of batch 256 (`toy.train_ring_gan`); `bench/toy_ring.py`
+    runs them over many seeds."""
 
     def test_ring_of_gaussians(self):
-        model = train_ring(seed=0)
+        model = toy.train_ring_gan(seed=0)
         shares, near = toy.mode_stats(model.generate(5000, seed=1).numpy())
         self.assertGreaterEqual(int((shares >= 0.02).sum()), 7, msg=f"mode shares {shares}")
         self.assertGreaterEqual(near, 0.5)
-
-
-def train_ring(seed, steps=4000, batch_size=256):
-    """The "it learns" recipe, shared with bench/toy_ring.py."""
-    keras.utils.set_random_seed(seed)
-    rng = np.random.default_rng(seed)
-    model = gan.SingleLossGAN(networks.mlp_generator(8, 2, hidden=128, depth=3),
-                              networks.mlp_critic(2, 1, hidden=128, depth=3),
-                              objective="wgan", penalty="qp", seed=seed)
-    schedule = keras.optimizers.schedules.CosineDecay(1e-3, steps)
-    model.compile(optimizer=keras.optimizers.Adam(schedule, beta_1=0.5, beta_2=0.9),
-                  steps_per_execution=100)
-    data = tf.data.Dataset.from_tensor_slices(toy.ring_of_gaussians(steps * batch_size, rng))
-    model.fit(data.batch(batch_size), epochs=1, verbose=0)
-    return model
 
 
 if __name__ == "__main__":
