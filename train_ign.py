@@ -18,12 +18,14 @@ of --coverage_samples samples under a small classifier trained once and cached.
 """
 
 import dataclasses
+import json
 import os
 import time
 from typing import Optional
 
 from absl import app
 from absl import flags
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -46,6 +48,8 @@ flags.DEFINE_integer("coverage_samples", 1000, "samples classified at the end (l
                      "only); 0 = skip")
 flags.DEFINE_string("classifier", None, "cached classifier (.keras) for the coverage; default "
                     "~/.cache/ogan_ign/classifier_<dataset>_<size>px_<channels>c.keras")
+flags.DEFINE_integer("coverage_every", 0, "steps between class-coverage checks during "
+                     "training, into coverage.jsonl (labelled data only); 0 = only at the end")
 FLAGS = flags.FLAGS
 
 ROWS = 8           # rows of the idempotence and projection tables
@@ -119,38 +123,76 @@ def figures(model, run_dir, step, fixed):
                       images.side_by_side(*columns))
 
 
+class Coverage(keras.callbacks.Callback):
+    """Class coverage of fresh samples every `every` steps, to watch for collapse.
+
+    Measured twice: with BatchNorm's moving statistics (what `generate` returns)
+    and with the batch's own statistics (what training sees). f is called on
+    real images, noise and f(z) alike, so its moving statistics average those
+    inputs; the two readings differ when they differ.
+    """
+
+    def __init__(self, classifier, every, samples, seed, path):
+        super().__init__()
+        self.classifier, self.every, self.samples = classifier, every, samples
+        self.seed, self.path = seed, path
+        self.start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = int(self.model.optimizer.iterations)
+        if step % self.every:
+            return
+        record = {"step": step, "seconds": round(time.perf_counter() - self.start, 1)}
+        for key, training in (("moving_stats", False), ("batch_stats", True)):
+            samples = np.asarray(self.model.generate(self.samples, seed=self.seed,
+                                                     training=training), np.float32)
+            coverage = evaluation.class_coverage(self.classifier, samples)
+            record[key] = {k: coverage[k] for k in ("classes_present", "max_share",
+                                                    "effective_classes", "counts")}
+        print(f"coverage at step {step}: " + "  ".join(
+            f"{key} {record[key]['classes_present']} classes, max share "
+            f"{record[key]['max_share']:.2f}" for key in ("moving_stats", "batch_stats")),
+            flush=True)
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+def split_spec(config, name):
+    return data.resolve(config.dataset, data_dir=config.data_dir, split=name,
+                        image_size=config.image_size, channels=config.channels)
+
+
+def load_classifier(config, path):
+    """The cached coverage classifier (trained on first use), its test accuracy;
+    (None, None) for unlabelled data."""
+    train_spec = split_spec(config, "train")
+    train = data.load_arrays(train_spec)
+    if train[1] is None:
+        return None, None
+    return evaluation.load_or_train_classifier(
+        path or classifier_path(config, train_spec), train,
+        data.load_arrays(split_spec(config, "test")))
+
+
 def classifier_path(config, spec):
     return os.path.expanduser(os.path.join(
         "~/.cache/ogan_ign",
         f"classifier_{spec.name}_{spec.image_size}px_{spec.channels}c.keras"))
 
 
-def final_metrics(model, config, seconds, coverage_samples, path):
-    """Idempotence gaps on fresh noise and, for labelled data, class coverage."""
+def final_metrics(model, config, seconds, classifier=None, accuracy=None, samples=1000):
+    """Idempotence gaps on fresh noise and, with a classifier, class coverage."""
     z = model.draw_noise(1000, tf.constant([config.seed, -3], tf.int64))
     f_z = np.concatenate([model.f(z[i:i + 250]).numpy() for i in range(0, 1000, 250)])
     ff_z = np.concatenate([model.f(f_z[i:i + 250]).numpy() for i in range(0, 1000, 250)])
     rms = lambda a, b: float(np.mean(np.sqrt(np.mean((a - b) ** 2, axis=(1, 2, 3)))))
     metrics = {"steps": int(model.optimizer.iterations), "wall_seconds": round(seconds, 1),
                "gap_ff_z": rms(ff_z, f_z), "gap_f_z": rms(f_z, np.asarray(z))}
-    if not coverage_samples:
-        return metrics
-
-    def split(name):
-        return data.resolve(config.dataset, data_dir=config.data_dir, split=name,
-                            image_size=config.image_size, channels=config.channels)
-
-    train_spec = split("train")
-    train = data.load_arrays(train_spec)
-    if train[1] is None:
-        return metrics
-    test_spec = split("test")
-    classifier, accuracy = evaluation.load_or_train_classifier(
-        path or classifier_path(config, train_spec), train, data.load_arrays(test_spec))
-    samples = np.asarray(model.generate(coverage_samples, seed=config.seed + 1), np.float32)
-    coverage = evaluation.class_coverage(classifier, samples)
-    metrics.update({"classifier_test_accuracy": accuracy, "coverage_samples": coverage_samples,
-                    **{f"coverage_{k}": v for k, v in coverage.items()}})
+    if classifier is not None and samples:
+        x = np.asarray(model.generate(samples, seed=config.seed + 1), np.float32)
+        coverage = evaluation.class_coverage(classifier, x)
+        metrics.update({"classifier_test_accuracy": accuracy, "coverage_samples": samples,
+                        **{f"coverage_{k}": v for k, v in coverage.items()}})
     return metrics
 
 
@@ -166,10 +208,20 @@ def main(argv):
                    noise=FLAGS.noise, fourier_examples=FLAGS.fourier_examples,
                    width=FLAGS.width, latent=FLAGS.latent)
     config = common.config_from_flags(model=hp)
+    classifier = accuracy = None
+    if FLAGS.coverage_samples:
+        classifier, accuracy = load_classifier(config, FLAGS.classifier)
+        if accuracy is not None:
+            print(f"coverage classifier: test accuracy {accuracy:.4f}", flush=True)
+    callbacks = []
+    if classifier is not None and FLAGS.coverage_every:
+        os.makedirs(config.out_dir, exist_ok=True)
+        callbacks.append(Coverage(classifier, FLAGS.coverage_every, FLAGS.coverage_samples,
+                                  config.seed + 1, os.path.join(config.out_dir, "coverage.jsonl")))
     start = time.perf_counter()
-    model = common.train_or_exit(config, build_model, figures=figures)
-    metrics = final_metrics(model, config, time.perf_counter() - start,
-                            FLAGS.coverage_samples, FLAGS.classifier)
+    model = common.train_or_exit(config, build_model, figures=figures, callbacks=callbacks)
+    metrics = final_metrics(model, config, time.perf_counter() - start, classifier, accuracy,
+                            FLAGS.coverage_samples)
     training.write_json(os.path.join(config.out_dir, "metrics.json"), metrics)
     print(" ".join(f"{k} {v}" for k, v in metrics.items()), flush=True)
 
