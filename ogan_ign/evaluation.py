@@ -5,13 +5,24 @@ split (e.g. Fashion-MNIST) labels generated samples; how many classes appear,
 and how large the biggest class is, measures mode collapse — the failure of
 GANs and of IGN (arXiv 2311.01462, its sec. 6 "mode collapse") that a sample
 grid hides.
+
+Sample quality, in a feature space (an InceptionV3 given as a weights file, or
+the classifier's penultimate layer — whose distances are NOT comparable with the
+Inception FIDs of papers): FID (Heusel et al. 2017, arXiv 1706.08500), KID
+(Bińkowski et al. 2018, arXiv 1801.01401) and improved precision / recall
+(Kynkäänniemi et al. 2019, arXiv 1904.06991). The encoder and the projection:
+a linear probe of O-GAN's E(x) (arXiv 1903.01931), label agreement between x
+and its reconstruction, and IGN's idempotence gap (arXiv 2311.01462).
 """
 
 import os
 
 import keras
 import numpy as np
+import tensorflow as tf
 from keras import layers
+
+from ogan_ign import gan, ign, ogan
 
 
 def build_classifier(image_size=28, channels=1, num_classes=10, name="classifier"):
@@ -116,3 +127,313 @@ def linear_probe(train_features, train_labels, test_features, test_labels, l2=1e
     weights = np.linalg.solve(gram, x_train.T @ targets)
     predicted = np.argmax(x_test @ weights, axis=1)
     return float(np.mean(predicted == np.asarray(test_labels)))
+
+
+# ------------------------------------------------------------ sample quality
+#
+# The three distances below compare two sets of feature vectors (N, d), float64
+# throughout: FID's matrix square root loses digits in float32 on features whose
+# covariance is nearly singular (ReLU features often are).
+
+
+class EvaluationError(ValueError):
+    """An evaluation the user can fix (missing weights, bad input); one line."""
+
+    def __init__(self, message):
+        super().__init__(" ".join(str(message).split()))
+
+
+def _features(a):
+    a = np.asarray(a, np.float64)
+    return a.reshape(len(a), -1)
+
+
+def _sqrtm_psd(matrix):
+    """The symmetric square root of a symmetric positive semi-definite matrix, from
+    its eigen-decomposition; round-off negatives are clipped to 0."""
+    w, v = np.linalg.eigh(matrix)
+    return (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
+
+
+def frechet_gaussians(mu1, cov1, mu2, cov2):
+    """‖μ1 − μ2‖² + Tr(Σ1 + Σ2 − 2(Σ1Σ2)^½), Heusel et al. 2017 (arXiv 1706.08500),
+    the Fréchet distance of N(μ1, Σ1) and N(μ2, Σ2).
+
+    Tr((Σ1Σ2)^½) = Σ √λ over the eigenvalues λ of Σ1^½ Σ2 Σ1^½: that matrix is
+    symmetric PSD and similar to Σ1Σ2, so no general (complex) sqrtm is needed.
+    """
+    mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
+    cov1, cov2 = np.atleast_2d(cov1).astype(np.float64), np.atleast_2d(cov2).astype(np.float64)
+    root1 = _sqrtm_psd(cov1)
+    middle = root1 @ cov2 @ root1
+    trace_sqrt = np.sum(np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0.0, None)))
+    value = np.sum((mu1 - mu2) ** 2) + np.trace(cov1) + np.trace(cov2) - 2.0 * trace_sqrt
+    return float(max(value, 0.0))
+
+
+def frechet_distance(features_a, features_b):
+    """FID between two feature sets: Gaussians fitted by mean and (N−1) covariance."""
+    a, b = _features(features_a), _features(features_b)
+    return frechet_gaussians(a.mean(0), np.cov(a, rowvar=False),
+                             b.mean(0), np.cov(b, rowvar=False))
+
+
+def polynomial_mmd2(x, y):
+    """Unbiased MMD² with the cubic kernel k(x, y) = (xᵀy/d + 1)³, Bińkowski et al.
+    2018 (arXiv 1801.01401, eq. 3): the diagonal k(x_i, x_i) terms are left out of
+    the within-set means, so the estimate is 0 in expectation for equal laws (and
+    can be slightly negative)."""
+    x, y = _features(x), _features(y)
+    m, n, d = len(x), len(y), x.shape[1]
+    k_xx = (x @ x.T / d + 1.0) ** 3
+    k_yy = (y @ y.T / d + 1.0) ** 3
+    k_xy = (x @ y.T / d + 1.0) ** 3
+    return float((k_xx.sum() - np.trace(k_xx)) / (m * (m - 1))
+                 + (k_yy.sum() - np.trace(k_yy)) / (n * (n - 1))
+                 - 2.0 * k_xy.mean())
+
+
+def kernel_distance(features_a, features_b, num_subsets=100, subset_size=1000, seed=0):
+    """KID: the mean and std of `polynomial_mmd2` over random subsets (drawn
+    without replacement within a subset), as Bińkowski et al. report it; the
+    subset size is capped by the smaller set. Returns (mean, std)."""
+    a, b = _features(features_a), _features(features_b)
+    size = min(subset_size, len(a), len(b))
+    if size < 2:
+        raise EvaluationError(f"KID needs at least 2 samples per set, got {len(a)} and {len(b)}")
+    rng = np.random.default_rng(seed)
+    values = [polynomial_mmd2(a[rng.choice(len(a), size, replace=False)],
+                              b[rng.choice(len(b), size, replace=False)])
+              for _ in range(num_subsets)]
+    return float(np.mean(values)), float(np.std(values))
+
+
+def _squared_distances(a, b):
+    """(len(a), len(b)) squared Euclidean distances, never negative."""
+    d = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * a @ b.T
+    return np.maximum(d, 0.0)
+
+
+def knn_radii(features, k=3, chunk=1000):
+    """Squared distance from each point to its k-th nearest other point."""
+    x = _features(features)
+    if len(x) <= k:
+        raise EvaluationError(f"k-NN radii with k={k} need more than {k} points, got {len(x)}")
+    radii = np.empty(len(x))
+    for start in range(0, len(x), chunk):
+        d = _squared_distances(x[start:start + chunk], x)
+        # Index k, not k−1: the point itself is at distance 0 in position 0.
+        radii[start:start + chunk] = np.partition(d, k, axis=1)[:, k]
+    return radii
+
+
+def _coverage(points, centres, radii, chunk=1000):
+    """Share of `points` inside at least one ball (centre, radius)."""
+    inside = np.zeros(len(points), bool)
+    for start in range(0, len(points), chunk):
+        d = _squared_distances(points[start:start + chunk], centres)
+        inside[start:start + chunk] = np.any(d <= radii[None, :], axis=1)
+    return float(inside.mean())
+
+
+def precision_recall(real_features, fake_features, k=3):
+    """Improved precision and recall, Kynkäänniemi et al. 2019 (arXiv 1904.06991).
+
+    Each set's manifold is the union of balls around its points, of radius the
+    distance to the point's k-th nearest neighbour in the same set. Precision:
+    the share of fakes inside the real manifold (are samples realistic?); recall:
+    the share of reals inside the fake manifold (is the data covered?).
+    """
+    real, fake = _features(real_features), _features(fake_features)
+    precision = _coverage(fake, real, knn_radii(real, k))
+    recall = _coverage(real, fake, knn_radii(fake, k))
+    return precision, recall
+
+
+def sample_metrics(real_features, fake_features, k=3, kid_subsets=100, kid_subset_size=1000,
+                   seed=0):
+    """FID, KID (mean, std), precision and recall of fakes against reals, as a dict."""
+    kid, kid_std = kernel_distance(real_features, fake_features, kid_subsets, kid_subset_size,
+                                   seed)
+    precision, recall = precision_recall(real_features, fake_features, k)
+    return {"fid": frechet_distance(real_features, fake_features), "kid": kid,
+            "kid_std": kid_std, "precision": precision, "recall": recall}
+
+
+# ------------------------------------------------------------- feature spaces
+
+FEATURE_LAYER = "dense"  # build_classifier's penultimate layer: 128 ReLU units
+INCEPTION_SIZE = 299
+
+
+def default_classifier_path(spec):
+    """Where the classifier of a dataset spec is cached (shared with train_ign.py):
+    ~/.cache/ogan_ign/classifier_<dataset>_<size>px_<channels>c.keras."""
+    return os.path.expanduser(os.path.join(
+        "~/.cache/ogan_ign", f"classifier_{spec.name}_{spec.image_size}px_{spec.channels}c.keras"))
+
+
+def classifier_features(classifier, layer=FEATURE_LAYER):
+    """x → the classifier's penultimate activations, the feature space of the
+    project's FIDs on (Fashion-)MNIST. These distances rank models trained on the
+    same data; they are not comparable with Inception FIDs in papers."""
+    return keras.Model(classifier.inputs, classifier.get_layer(layer).output,
+                       name=f"{classifier.name}_features")
+
+
+def inception_features(weights_path, image_size, channels):
+    """x in [-1, 1] (image_size², channels) → InceptionV3's 2048-d pool features.
+
+    The weights cannot be downloaded here, so `weights_path` must name a Keras
+    InceptionV3 "notop" weights file. Images are resized to 299 px and grey is
+    repeated to RGB; [-1, 1] is already InceptionV3's input range. Note that
+    the standard FID uses the TF1 graph's weights (pytorch-fid / TTUR); Keras's
+    ImageNet weights give close but not identical values.
+    """
+    if not weights_path:
+        raise EvaluationError(
+            "InceptionV3 weights cannot be downloaded here (no internet): pass the path of "
+            "a Keras inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5, or use the "
+            "classifier features")
+    if not os.path.isfile(weights_path):
+        raise EvaluationError(f"InceptionV3 weights file not found: {weights_path}")
+    inception = keras.applications.InceptionV3(
+        include_top=False, weights=weights_path, pooling="avg",
+        input_shape=(INCEPTION_SIZE, INCEPTION_SIZE, 3))
+    x_in = keras.Input((image_size, image_size, channels), name="x")
+    h = layers.Resizing(INCEPTION_SIZE, INCEPTION_SIZE, interpolation="bilinear")(x_in)
+    if channels == 1:
+        h = layers.Concatenate()([h, h, h])
+    return keras.Model(x_in, inception(h), name="inception_features")
+
+
+def embed(feature_model, images, batch_size=500):
+    """Features of images in [-1, 1], float64 (N, d)."""
+    out = feature_model.predict(np.asarray(images, np.float32), batch_size=batch_size, verbose=0)
+    return _features(out)
+
+
+# ------------------------------------------------- encoders and reconstructions
+
+
+def predicted_labels(classifier, images, batch_size=500):
+    logits = classifier.predict(np.asarray(images, np.float32), batch_size=batch_size, verbose=0)
+    return np.argmax(logits, axis=-1)
+
+
+def label_agreement(classifier, x, x_reconstructed, batch_size=500):
+    """Share of images whose reconstruction the classifier gives the same label:
+    does x → E → G (O-GAN) or x → f (IGN) keep what the garment is?"""
+    return float(np.mean(predicted_labels(classifier, x, batch_size)
+                         == predicted_labels(classifier, x_reconstructed, batch_size)))
+
+
+def rms_distance(a, b):
+    """Mean over samples of the root-mean-square pixel difference (in [-1, 1] units,
+    so 2 is the largest possible): the unit of every gap and reconstruction error
+    reported here, and of IGN's gap/* training metrics."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.mean(np.sqrt(np.mean((a - b) ** 2, axis=tuple(range(1, a.ndim))))))
+
+
+def idempotence_gap(f, y, batch_size=500):
+    """RMS(f(f(y)), f(y)): 0 when f is idempotent on y (IGN, arXiv 2311.01462,
+    eq. 1 — f(f(z)) = f(z)). `f` maps a numpy batch to a numpy batch."""
+    f_y = _batched(f, y, batch_size)
+    return rms_distance(_batched(f, f_y, batch_size), f_y)
+
+
+def _batched(fn, x, batch_size):
+    return np.concatenate([np.asarray(fn(x[i:i + batch_size]), np.float32)
+                           for i in range(0, len(x), batch_size)])
+
+
+# ------------------------------------------------------------- whole models
+
+
+def generator_noise(z_dim, n, seed):
+    """N(0, I) noise for evaluation; step −5 of a stateless stream no training
+    step draws from."""
+    return tf.random.stateless_normal((n, z_dim), seed=[seed, -5]).numpy()
+
+
+def generate_samples(model, n, seed=0, batch_size=500):
+    """n samples in [-1, 1] from an IGN (f of its own noise), a SingleLossGAN or
+    O-GAN (its generator), or a bare generator z → x (e.g. a saved DCGAN)."""
+    if isinstance(model, ign.IGN):
+        z = model.draw_noise(n, tf.constant([seed, -5], tf.int64)).numpy()
+        return _batched(lambda x: model.f(x, training=False), z, batch_size)
+    generator = model.generator if isinstance(model, gan.SingleLossGAN) else model
+    if len(generator.inputs) != 1 or len(generator.inputs[0].shape) != 2:
+        raise EvaluationError(f"{model.name} is neither a ogan_ign model nor a generator z → x "
+                              f"(its inputs are {[tuple(i.shape) for i in generator.inputs]})")
+    z = generator_noise(generator.inputs[0].shape[-1], n, seed)
+    return _batched(lambda x: generator(x, training=False), z, batch_size)
+
+
+def evaluate_model(model, feature_model, classifier, test, train=None, num_samples=10000,
+                   probe_examples=10000, k=3, kid_subsets=100, kid_subset_size=1000, seed=0):
+    """Every metric that applies to `model`, as a flat dict.
+
+    test, train: (images, labels or None) in [-1, 1]. Samples are compared with
+      the test images (held out from training) in `feature_model`'s space: fid,
+      kid, kid_std, precision, recall. With a classifier (labelled data):
+      sample class coverage (classes_present, effective_classes, max_share).
+    O-GAN: probe_encoder = linear probe of E(x) (fitted on `probe_examples`
+      training images, scored on the test images); reconstruction = G(0.9·N(E(x)))
+      of the test images: recon_agreement (same classifier label as x), recon_rms.
+    IGN: reconstruction f(x) of the test images (recon_agreement, recon_rms) and
+      the idempotence gaps RMS(f(f(y)), f(y)) for y = its noise z (idem_gap, the
+      generated samples' gap) and y = test images (idem_gap_data).
+    """
+    x_test, y_test = test
+    samples = generate_samples(model, num_samples, seed)
+    metrics = {"num_samples": int(num_samples), "num_real": int(len(x_test))}
+    metrics.update(sample_metrics(embed(feature_model, x_test), embed(feature_model, samples),
+                                  k, kid_subsets, kid_subset_size, seed))
+    if classifier is not None:
+        coverage = class_coverage(classifier, samples)
+        metrics.update(classes_present=coverage["classes_present"],
+                       effective_classes=coverage["effective_classes"],
+                       max_share=coverage["max_share"])
+
+    reconstruct = None
+    if isinstance(model, ogan.OGAN):
+        reconstruct = lambda x: model.reconstruct(x)
+        if train is not None and train[1] is not None and y_test is not None and probe_examples:
+            encode = lambda x: model.encode(x)
+            x_train, y_train = train[0][:probe_examples], train[1][:probe_examples]
+            metrics["probe_encoder"] = linear_probe(_batched(encode, x_train, 500), y_train,
+                                                    _batched(encode, x_test, 500), y_test)
+    elif isinstance(model, ign.IGN):
+        reconstruct = lambda x: model.f(x, training=False)
+        z = model.draw_noise(num_samples, tf.constant([seed, -5], tf.int64)).numpy()
+        metrics["idem_gap"] = idempotence_gap(reconstruct, z)
+        metrics["idem_gap_data"] = idempotence_gap(reconstruct, x_test)
+    if reconstruct is not None:
+        x_rec = _batched(reconstruct, x_test, 500)
+        metrics["recon_rms"] = rms_distance(x_rec, x_test)
+        if classifier is not None:
+            metrics["recon_agreement"] = label_agreement(classifier, x_test, x_rec)
+    return metrics
+
+
+def evaluate_data(feature_model, classifier, test, train, probe_examples=10000, k=3,
+                  kid_subsets=100, kid_subset_size=1000, seed=0):
+    """The floor: training images scored as if they were samples, against the
+    test images, the same way as `evaluate_model`; plus the linear probe of raw
+    pixels, the reference for O-GAN's encoder probe."""
+    x_test, y_test = test
+    x_train, y_train = train
+    metrics = {"num_samples": int(len(x_train)), "num_real": int(len(x_test))}
+    metrics.update(sample_metrics(embed(feature_model, x_test), embed(feature_model, x_train),
+                                  k, kid_subsets, kid_subset_size, seed))
+    if classifier is not None:
+        coverage = class_coverage(classifier, x_train)
+        metrics.update(classes_present=coverage["classes_present"],
+                       effective_classes=coverage["effective_classes"],
+                       max_share=coverage["max_share"])
+    if y_train is not None and y_test is not None and probe_examples:
+        metrics["probe_pixels"] = linear_probe(x_train[:probe_examples], y_train[:probe_examples],
+                                               x_test, y_test)
+    return metrics

@@ -1,0 +1,213 @@
+"""Evaluates a run folder or a saved model → metrics JSON and one line on screen.
+
+    python evaluate.py --run_dir runs/ogan                 # config.json + model.keras
+    python evaluate.py --model runs/dcgan/generator.keras --dataset fashion_mnist
+    python evaluate.py --floor --dataset fashion_mnist --output runs/floor.json
+
+Samples (default 10,000) are compared with the test split in a feature space:
+FID, KID, precision / recall (k = 3); with labels, class coverage; for O-GAN the
+linear probe of E(x) and the label agreement of x and its reconstruction; for
+IGN the reconstruction error and idempotence gaps. See ogan_ign/evaluation.py.
+
+Feature space: the penultimate layer of the project's small classifier for the
+dataset (trained once on the labelled training split and cached), or InceptionV3
+with --features inception --inception_weights FILE (it cannot be downloaded
+here). Classifier-feature FIDs rank models on the same data; they are not
+comparable with the Inception FIDs of papers.
+
+--floor scores the training split itself as the "samples": the best any model
+can do against the test split in this feature space.
+
+Output: --output, else the run folder's metrics.json (or the one beside
+--model), merged: the evaluation goes under the key "evaluation" and every
+other key stays. Mistakes are one line on stderr and exit status 2.
+"""
+
+import json
+import os
+import sys
+import time
+
+from absl import app
+from absl import flags
+from absl import logging
+import keras
+
+from ogan_ign import data, evaluation, training
+
+flags.DEFINE_string("run_dir", None, "a run folder: config.json and model.keras")
+flags.DEFINE_string("model", None, "a saved .keras model (an ogan_ign model or a generator "
+                    "z → x); needs --dataset unless --run_dir gives it")
+flags.DEFINE_boolean("floor", False, "score the training split as samples (the reference floor)")
+flags.DEFINE_string("dataset", None, "default: the run's; fashion_mnist, a TFDS name or a folder")
+flags.DEFINE_string("data_dir", None, "default: the run's")
+flags.DEFINE_integer("image_size", None, "default: the run's, else 32")
+flags.DEFINE_integer("channels", None, "default: the run's, else the data's own")
+flags.DEFINE_integer("num_samples", 10000, "generated samples (--floor: training images)")
+flags.DEFINE_integer("num_real", 10000, "test images (the reference set)")
+flags.DEFINE_integer("probe_examples", 10000, "training images for the linear probe; 0 = none")
+flags.DEFINE_enum("features", "classifier", ["classifier", "inception"], "the feature space")
+flags.DEFINE_string("classifier", None, "cached classifier .keras (trained there if absent); "
+                    "default ~/.cache/ogan_ign/classifier_<dataset>_<size>px_<channels>c.keras")
+flags.DEFINE_string("inception_weights", None, "InceptionV3 notop weights (.h5), for "
+                    "--features inception")
+flags.DEFINE_integer("k", 3, "neighbours of the precision / recall manifolds")
+flags.DEFINE_integer("kid_subsets", 100, "KID subsets")
+flags.DEFINE_integer("kid_subset_size", 1000, "KID subset size")
+flags.DEFINE_integer("seed", 0, "seed of the noise and the KID subsets")
+flags.DEFINE_string("output", None, "the JSON file written")
+FLAGS = flags.FLAGS
+
+
+class UsageError(ValueError):
+    """A mistake in the command line or its files; one line."""
+
+
+def run_settings():
+    """(run config dict or {}, model path or None, output path) from the flags."""
+    if FLAGS.floor and (FLAGS.run_dir or FLAGS.model):
+        raise UsageError("--floor scores the data itself: give no --run_dir or --model")
+    if not FLAGS.floor and bool(FLAGS.run_dir) == bool(FLAGS.model):
+        raise UsageError("give either --run_dir or --model (or --floor)")
+    config, model_path, output = {}, FLAGS.model, FLAGS.output
+    if FLAGS.run_dir:
+        config_path = os.path.join(FLAGS.run_dir, "config.json")
+        if not os.path.isfile(config_path):
+            raise UsageError(f"{FLAGS.run_dir} is not a run folder: no config.json")
+        with open(config_path) as f:
+            config = json.load(f)
+        model_path = os.path.join(FLAGS.run_dir, "model.keras")
+        if not os.path.isfile(model_path):
+            raise UsageError(f"{FLAGS.run_dir} has no model.keras yet (is it still training?)")
+        output = output or os.path.join(FLAGS.run_dir, "metrics.json")
+    elif model_path:
+        if not os.path.isfile(model_path):
+            raise UsageError(f"no such model file: {model_path}")
+        output = output or os.path.join(os.path.dirname(os.path.abspath(model_path)),
+                                        "metrics.json")
+    elif not output:
+        raise UsageError("--floor needs --output")
+    return config, model_path, output
+
+
+def setting(name, config, default):
+    value = FLAGS[name].value
+    return value if value is not None else config.get(name, default)
+
+
+def load_model(path):
+    try:
+        return keras.saving.load_model(path)
+    except Exception as e:  # pylint: disable=broad-except  # Keras raises many kinds
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UsageError(f"cannot load {path}: {first}") from None
+
+
+def training_record(run_dir, model):
+    """Steps and wall time of the run, from its metrics.json when the training
+    script wrote one, else the step counter of the saved optimizer and the time
+    between config.json (written at the start) and model.keras (at the end)."""
+    record = {}
+    path = os.path.join(run_dir, "metrics.json") if run_dir else None
+    if path and os.path.isfile(path):
+        with open(path) as f:
+            stored = json.load(f)
+        record.update({k: stored[k] for k in ("steps", "wall_seconds") if k in stored})
+    if "steps" not in record and getattr(model, "optimizer", None) is not None:
+        record["steps"] = int(model.optimizer.iterations.numpy())
+    if run_dir and "wall_seconds" not in record:
+        start = os.path.getmtime(os.path.join(run_dir, "config.json"))
+        end = os.path.getmtime(os.path.join(run_dir, "model.keras"))
+        record["wall_seconds_from_files"] = round(end - start, 1)
+    return record
+
+
+def feature_space(spec, train, test):
+    """(feature model, classifier or None, description dict)."""
+    classifier, description = None, {}
+    if train[1] is not None:
+        path = FLAGS.classifier or evaluation.default_classifier_path(spec)
+        classifier, accuracy = evaluation.load_or_train_classifier(path, train, test)
+        description.update(classifier=path, classifier_test_accuracy=accuracy)
+    if FLAGS.features == "inception":
+        model = evaluation.inception_features(FLAGS.inception_weights, spec.image_size,
+                                              spec.channels)
+        description["features"] = f"InceptionV3 pool3 ({FLAGS.inception_weights})"
+        return model, classifier, description
+    if classifier is None:
+        raise UsageError(f"{spec.name} has no labels to train a feature classifier on; "
+                         "use --features inception --inception_weights FILE")
+    description["features"] = (f"classifier penultimate layer '{evaluation.FEATURE_LAYER}' "
+                                "(not comparable with Inception FIDs)")
+    return evaluation.classifier_features(classifier), classifier, description
+
+
+def write_merged(path, key, value):
+    """Writes value under `key` of the JSON object at path, keeping its other keys."""
+    stored = {}
+    if os.path.isfile(path):
+        with open(path) as f:
+            stored = json.load(f)
+    stored[key] = value
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    training.write_json(path, stored)
+
+
+def summary(name, metrics):
+    keys = ("fid", "kid", "precision", "recall", "probe_encoder", "probe_pixels",
+            "recon_agreement", "recon_rms", "idem_gap", "effective_classes")
+    shown = "  ".join(f"{k} {metrics[k]:.4g}" for k in keys if k in metrics)
+    return f"{name}: {shown}"
+
+
+def evaluate():
+    config, model_path, output = run_settings()
+    spec_args = dict(data_dir=setting("data_dir", config, None),
+                     image_size=setting("image_size", config, 32),
+                     channels=setting("channels", config, None))
+    dataset = setting("dataset", config, None)
+    if not dataset:
+        raise UsageError("--dataset is required with --model or --floor")
+    spec = data.resolve(dataset, split="train", **spec_args)
+    test_spec = data.resolve(dataset, split="test", **spec_args)
+    start = time.perf_counter()
+    train = data.load_arrays(spec)
+    test = data.load_arrays(test_spec, limit=FLAGS.num_real)
+    features, classifier, description = feature_space(spec, train, test)
+    settings = dict(k=FLAGS.k, kid_subsets=FLAGS.kid_subsets,
+                    kid_subset_size=FLAGS.kid_subset_size, seed=FLAGS.seed,
+                    probe_examples=FLAGS.probe_examples)
+    if FLAGS.floor:
+        name = f"{spec.name} train vs test"
+        limited = (train[0][:FLAGS.num_samples],
+                   None if train[1] is None else train[1][:FLAGS.num_samples])
+        metrics = evaluation.evaluate_data(features, classifier, test, limited, **settings)
+        record = {"kind": "data (train split)"}
+    else:
+        name = FLAGS.run_dir or model_path
+        model = load_model(model_path)
+        metrics = evaluation.evaluate_model(model, features, classifier, test, train,
+                                            num_samples=FLAGS.num_samples, **settings)
+        record = {"kind": type(model).__name__, "model": model_path,
+                  **training_record(FLAGS.run_dir, model)}
+    result = {**record, "dataset": spec.name, "image_size": spec.image_size,
+              "channels": spec.channels, **description, **settings, **metrics,
+              "eval_seconds": round(time.perf_counter() - start, 1)}
+    write_merged(output, "evaluation", result)
+    print(summary(name, metrics), flush=True)
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if not FLAGS["verbosity"].present:
+        logging.set_verbosity(logging.WARNING)
+    try:
+        evaluate()
+    except (UsageError, data.DataError, evaluation.EvaluationError) as e:
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    app.run(main)
