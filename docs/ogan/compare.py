@@ -5,6 +5,8 @@ No Inception weights can be fetched here, so the distance is a Fréchet distance
 Fashion-MNIST classifier of `ogan_ign.evaluation`, between 5,000 samples and
 5,000 test images; plus that classifier's class coverage of the samples. The
 numbers rank runs against each other; they are not comparable to published FIDs.
+`evaluate.py` is the project's full evaluation (10,000 samples, KID, precision /
+recall, its own cached classifier); this quick one produced RESULTS.md's FD column.
 
     PYTHONPATH=. python docs/ogan/compare.py runs/ogan/model.keras runs/dcgan/generator.keras
 """
@@ -13,25 +15,12 @@ import os
 import sys
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from ogan_ign import data, evaluation
 from ogan_ign.ogan import OGAN
 
 N = 5000
-
-
-def frechet(a, b):
-    """‖μa − μb‖² + tr(Σa + Σb − 2(Σa Σb)^½), with tr((Σa Σb)^½) from the
-    eigenvalues of Σa^½ Σb Σa^½ (symmetric, so no general matrix square root)."""
-    mu_a, mu_b = a.mean(0), b.mean(0)
-    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    w, v = np.linalg.eigh(cov_a)
-    root_a = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
-    middle = np.linalg.eigvalsh(root_a @ cov_b @ root_a)
-    return float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a) + np.trace(cov_b)
-                 - 2 * np.sum(np.sqrt(np.clip(middle, 0, None))))
 
 
 def generator_of(path):
@@ -46,8 +35,9 @@ def main(paths):
     classifier, accuracy = evaluation.load_or_train_classifier(
         os.path.join(os.environ.get("TMPDIR", "/tmp"), "ogan_fmnist32_classifier.keras"),
         train=data.load_arrays(spec, limit=20000), test=test, epochs=2)
-    features = keras.Model(classifier.inputs, classifier.get_layer("dense").output)
-    embed = lambda x: features.predict(x, batch_size=500, verbose=0).astype(np.float64)
+    features = evaluation.classifier_features(classifier)
+    embed = lambda x: evaluation.embed(features, x)
+    frechet = evaluation.frechet_distance
     real = embed(test[0])
     print(f"classifier test accuracy {accuracy:.3f}; real-vs-real(train) FD "
           f"{frechet(embed(data.load_arrays(spec, limit=N)[0]), real):.2f}")
