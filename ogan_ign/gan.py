@@ -8,7 +8,45 @@ plus a Lipschitz penalty on the critic (GAN-QP's quadratic penalty, the original
 O-GAN code's choice, or WGAN-GP). The critic's score is the mean of its outputs
 over the last axis, so a critic with one output is an ordinary critic and an
 encoder with nz outputs is O-GAN's avg(E(x)) (see `ogan.OGAN`).
+
+`OneLossModel` holds the training step shared with `ign.IGN`: one tape, one
+loss, one optimizer, on one device or under a tf.distribute strategy.
+
+Distribution. The batch fit() receives is the global batch; each replica gets an
+equal share. Each replica's mean loss is divided by the replica count
+(`replica_scale`) because the strategy sums gradients across replicas, so the
+update is the one-device update on the global batch. Training noise is a pure
+function of (seed, replica, step); batches (x, z) bring their own noise.
+
+BatchNorm under more than one replica (the choice, and why):
+
+* XLA off (the default on CPUs): BatchNorm layers are *synchronized* while the
+  step is traced: their batch moments are all-reduced over the replicas, so
+  every replica normalises with the global batch's statistics and writes the
+  same moving statistics. A 2-replica step then equals a one-device step on
+  the global batch (tests/test_distribute.py: float64, atol 1e-9).
+* XLA on (`compile(jit_compile=True)`): Keras would compile the whole step,
+  cross-replica reductions included, into one XLA cluster, which fails with a
+  cross-device resource error (keras-team/keras#19005). Here only the
+  per-replica computation is compiled: a pure function (weights, BatchNorm
+  statistics, x, z) → (gradients, new BatchNorm statistics, loss terms), made
+  pure by a `keras.StatelessScope`. The gradient all-reduce (inside
+  `apply_gradients`) and a MEAN all-reduce of the new moving statistics run
+  outside XLA. An all-reduce cannot sit inside that compiled function, so the
+  batch moments are *per replica* (each replica normalises with its own share
+  of the batch) and the moving statistics are averaged over the replicas after
+  each step, so all replicas hold identical statistics. The step equals a
+  one-device "ghost batch" step — the global batch split into the same shards,
+  gradients and moving statistics averaged over the shards — and, for nets
+  without BatchNorm, the plain one-device step (float64, atol 1e-9). The moving
+  variance is then the mean of the shards' variances, which misses the spread
+  between the shards' means.
+* Other batch-level statistics follow the same rule; the one in this library
+  is IGN's tightness-clamp scale (the batch mean of δ(x)), which is per replica
+  in both modes.
 """
+
+import contextlib
 
 import keras
 import numpy as np
@@ -43,8 +81,141 @@ def unpack_batch(data):
     return data, None
 
 
+def _batchnorm_layers(layer):
+    """Every BatchNormalization layer inside `layer`, through nested models."""
+    if isinstance(layer, keras.layers.BatchNormalization):
+        return [layer]
+    found = []
+    for sub in getattr(layer, "layers", []):
+        found.extend(_batchnorm_layers(sub))
+    return found
+
+
+@contextlib.contextmanager
+def synchronized_batchnorm(model, active=True):
+    """BatchNorm layers all-reduce their batch moments while the step is traced.
+
+    Trace-time only (the layers read `synchronized` when called), so the saved
+    layers keep their own setting.
+    """
+    layers = [l for l in _batchnorm_layers(model) if not l.synchronized] if active else []
+    for layer in layers:
+        layer.synchronized = True
+    try:
+        yield
+    finally:
+        for layer in layers:
+            layer.synchronized = False
+
+
+def _by_identity(variables, exclude):
+    # Keras variables overload ==, so membership is tested by id.
+    excluded = {id(v) for v in exclude}
+    return [v for v in variables if id(v) not in excluded]
+
+
+class OneLossModel(keras.Model):
+    """The training step shared by SingleLossGAN and IGN.
+
+    A subclass provides `compute_terms(x_real, z)` → dict with "loss/total",
+    `sample_noise(batch_size)`, `trainable_for_step()` and a `trackers` dict
+    of keras.metrics.Mean named like the terms. See the module docstring for
+    what happens under a strategy, with and without XLA.
+    """
+
+    split_xla = False  # set by make_train_function
+
+    def trainable_for_step(self):
+        return self.trainable_variables
+
+    def make_train_function(self, force=False):
+        strategy = self.distribute_strategy
+        # TPUs compile everything anyway and can all-reduce inside; elsewhere
+        # an XLA step over several replicas compiles per replica only.
+        self.split_xla = bool(self.jit_compile and strategy.num_replicas_in_sync > 1
+                              and not isinstance(strategy, tf.distribute.TPUStrategy))
+        if not self.split_xla:
+            return super().make_train_function(force)
+        self._replica_step = tf.function(self._pure_replica_step, jit_compile=True,
+                                         reduce_retracing=True)
+        # The function Keras builds around the replicas holds the all-reduces:
+        # it must stay out of XLA (keras-team/keras#19005).
+        self._jit_compile = False
+        try:
+            return super().make_train_function(force)
+        finally:
+            self._jit_compile = True
+
+    def train_step(self, data):
+        x_real, z = unpack_batch(data)
+        if z is None:
+            z = self.sample_noise(tf.shape(x_real)[0])
+        variables = self.trainable_for_step()
+        if self.split_xla:
+            terms = self._split_xla_step(x_real, z, variables)
+        else:
+            replicas = self.distribute_strategy.num_replicas_in_sync
+            with synchronized_batchnorm(self, replicas > 1), tf.GradientTape() as tape:
+                terms = self.compute_terms(x_real, z)
+                # Under fp16 the optimizer is a LossScaleOptimizer: scaled here,
+                # unscaled (and skipped when not finite) in apply_gradients.
+                loss = self.optimizer.scale_loss(replica_scale(terms["loss/total"]))
+            grads = tape.gradient(loss, variables)
+            self.optimizer.apply_gradients(zip(grads, variables))
+        for name, value in terms.items():
+            self.trackers[name].update_state(value)
+        return self.step_logs()
+
+    def step_logs(self):
+        logs = {name: tracker.result() for name, tracker in self.trackers.items()}
+        if isinstance(self.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            # Keras reduces multi-worker logs along axis 0, which a scalar lacks
+            # (tensorflow/tensorflow#72388).
+            logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
+        return logs
+
+    # ------------------------------------------- XLA per replica, reductions outside
+    def _state_variables(self, variables):
+        """What the step reads besides `variables`: the other weights, BatchNorm
+        statistics, and the step counter (it seeds the gradient penalty's α)."""
+        other = _by_identity(self.trainable_weights + self.non_trainable_weights, variables)
+        return other + [self.optimizer.iterations]
+
+    def _split_xla_step(self, x_real, z, variables):
+        other = self._state_variables(variables)
+        scale = self.optimizer.scale_loss(tf.constant(1.0))
+        grads, updates, terms = self._replica_step(
+            [tf.convert_to_tensor(v) for v in variables],
+            [tf.convert_to_tensor(v) for v in other], x_real, z, scale)
+        self.optimizer.apply_gradients(zip(grads, variables))  # all-reduce SUM inside
+        updated = [(v, value) for v, value in zip(other, updates) if value is not None]
+        if updated:
+            context = tf.distribute.get_replica_context()
+            means = context.all_reduce(tf.distribute.ReduceOp.MEAN, [value for _, value in updated])
+            for (variable, _), mean in zip(updated, means):
+                variable.assign(mean)
+        return terms
+
+    def _pure_replica_step(self, values, other_values, x_real, z, scale):
+        """(weights, state, x, z) → (gradients, new state or None each, terms);
+        reads and writes no variable, so XLA can compile it on each replica."""
+        variables = self.trainable_for_step()
+        other = self._state_variables(variables)
+        mapping = list(zip(variables, values)) + list(zip(other, other_values))
+        with tf.GradientTape() as tape:
+            tape.watch(values)
+            with keras.StatelessScope(state_mapping=mapping) as scope:
+                before = dict(scope.state_mapping)
+                terms = self.compute_terms(x_real, z)
+                loss = replica_scale(terms["loss/total"]) * tf.cast(scale, terms["loss/total"].dtype)
+        grads = tape.gradient(loss, values)
+        updates = [scope.state_mapping[id(v)] if scope.state_mapping[id(v)] is not before[id(v)]
+                   else None for v in other]
+        return grads, updates, terms
+
+
 @keras.saving.register_keras_serializable(package="ogan_ign")
-class SingleLossGAN(keras.Model):
+class SingleLossGAN(OneLossModel):
     """GAN whose critic and generator share one loss and one optimizer.
 
     Args:
@@ -181,20 +352,6 @@ class SingleLossGAN(keras.Model):
         """Hook for models that add to the loss (O-GAN's correlation); none here."""
         return {}
 
-    def train_step(self, data):
-        x_real, z = unpack_batch(data)
-        if z is None:
-            z = self.sample_noise(tf.shape(x_real)[0])
-        with tf.GradientTape() as tape:
-            terms = self.compute_terms(x_real, z)
-            loss = replica_scale(terms["loss/total"])
-        variables = self.trainable_variables
-        grads = tape.gradient(loss, variables)
-        self.optimizer.apply_gradients(zip(grads, variables))
-        for name, value in terms.items():
-            self.trackers[name].update_state(value)
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
-
     # ------------------------------------------------------------- saving
     def get_compile_config(self):
         return {"optimizer": keras.saving.serialize_keras_object(self.optimizer)}
@@ -268,4 +425,4 @@ class TwoPlayerGAN(SingleLossGAN):
                  "score/fake": tf.reduce_mean(d_fake)}
         for name, value in terms.items():
             self.trackers[name].update_state(value)
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
+        return self.step_logs()

@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from ogan_ign import losses
-from ogan_ign.gan import replica_scale, unpack_batch
+from ogan_ign.gan import OneLossModel
 
 NOISES = ("gaussian", "fourier")
 
@@ -76,7 +76,7 @@ def fourier_noise(statistics, batch_size, seed):
 
 # ------------------------------------------------------------------ model
 @keras.saving.register_keras_serializable(package="ogan_ign")
-class IGN(keras.Model):
+class IGN(OneLossModel):
     """Idempotent Generative Network: f is both the generator and (via δ) the critic.
 
     Args:
@@ -212,19 +212,9 @@ class IGN(keras.Model):
         terms["gap/f_z"] = tf.reduce_mean(tf.sqrt(losses.ign_distance(f_z_sg, z, "l2")))
         return terms
 
-    def train_step(self, data):
-        x_real, z = unpack_batch(data)
-        if z is None:
-            z = self.sample_noise(tf.shape(x_real)[0])
-        with tf.GradientTape() as tape:
-            terms = self.compute_terms(x_real, z)
-            loss = replica_scale(terms["loss/total"])
-        variables = self.f.trainable_variables
-        grads = tape.gradient(loss, variables)
-        self.optimizer.apply_gradients(zip(grads, variables))
-        for name, value in terms.items():
-            self.trackers[name].update_state(value)
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
+    def trainable_for_step(self):
+        """The step trains f (the shared step of `gan.OneLossModel`)."""
+        return self.f.trainable_variables
 
     # ------------------------------------------------------------- saving
     def get_compile_config(self):
