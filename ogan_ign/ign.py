@@ -194,8 +194,11 @@ class IGN(OneLossModel):
 
     def compute_terms(self, x_real, z):
         """All loss terms of one step, as a dict; "loss/total" is what is minimised."""
-        x_real = tf.cast(x_real, self.f.compute_dtype)
-        z = tf.cast(z, self.f.compute_dtype)
+        # The dtype of f's output (floatx: float32 under mixed precision), so that
+        # δ(f(y), y) compares like with like; f's layers cast their inputs.
+        dtype = self.f.outputs[0].dtype
+        x_real = tf.cast(x_real, dtype)
+        z = tf.cast(z, dtype)
         f_x = self.f(x_real, training=True)
         f_z = self.f(z, training=True)
         f_z_sg = tf.stop_gradient(f_z)
