@@ -85,6 +85,11 @@ class IGN(OneLossModel):
       tight_clamp: the paper's a in the smooth clamp (1.5); None turns it off.
       distance: "l1" (the paper's) or "l2", mean over pixels per sample.
       noise: "gaussian" (N(0, I) images) or "fourier" (call `adapt(images)` once).
+        Prefer "fourier" with a BatchNorm f: f runs on images and on noise in
+        training mode, so its moving statistics average both, and for N(0, I)
+        noise they misfit z at evaluation — `generate` then returns nearly one
+        garment while the same weights with batch statistics cover every class
+        (docs/ign/RESULTS.md). Image-like noise makes one set of statistics fit.
       seed: base seed of the training noise; the noise of a step is a pure
         function of (seed, replica, step), so a resumed run draws what an
         uninterrupted run would have drawn.
