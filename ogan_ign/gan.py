@@ -128,6 +128,16 @@ class OneLossModel(keras.Model):
     def trainable_for_step(self):
         return self.trainable_variables
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras reduces a first batch across replicas to build compile()'s losses
+        # and metrics; under MultiWorkerMirroredStrategy that eager reduction of
+        # a PerReplica batch fails (Keras 3.15). These models take no compiled
+        # loss or metric, are built in __init__ and build their optimizer in
+        # compile(), so there is nothing left to build.
+        if self.built and getattr(self.optimizer, "built", False):
+            return
+        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
     def make_train_function(self, force=False):
         strategy = self.distribute_strategy
         # TPUs compile everything anyway and can all-reduce inside; elsewhere

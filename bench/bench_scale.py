@@ -1,0 +1,162 @@
+"""Training throughput of SingleLossGAN, O-GAN and IGN against this machine's
+matmul peak, XLA on and off, float32 and bfloat16 (issue 7's benchmark).
+
+    PYTHONPATH=. nice python bench/bench_scale.py [--sizes 32,64] [--batch_size 64]
+        [--steps 5] [--models gan,ogan,ign] [--xla off,on] [--precision fp32,bf16]
+
+Peak: the best of a few tf.matmul of n×n float32 (and bfloat16) matrices in
+graph mode, 2n³ FLOPs each, measured in the same process just before the models.
+
+Training FLOPs per image (an estimate, stated so it can be checked):
+
+    FLOPs/image = 2 · 3 · Σ_passes MACs(net)
+
+MACs(net) counts the forward multiply-adds of every Conv2D (out_h·out_w·k²·c_in·
+c_out), Conv2DTranspose (in_h·in_w·k²·c_in·c_out) and Dense (in·out); the ×3
+is forward + backward (input and weight gradients), the ×2 turns MACs into
+FLOPs. Passes per real image: SingleLossGAN and O-GAN run G once and the critic
+three times (x, G(z), sg G(z)); IGN runs f four times (f(x), f(z), f(f(z)),
+f(sg f(z))). BatchNorm, activations and the losses are left out, so the
+achieved rate is a slight underestimate. The backward of a stopped pass needs
+no input gradient, so 3× slightly overcounts those passes.
+
+Networks are the libraries' defaults at width 64: DCGAN G and E (z_dim 128;
+the critic of SingleLossGAN has one output) and IGN's DCGAN autoencoder
+(latent 512). Each configuration is timed over `--steps` steps after two warm-up
+steps (XLA compiles in the first); the table prints images/s, FLOP rate and
+its fraction of the peak of the same precision. Nothing here is tuned per
+configuration: they all run the same code path as fit() (model.train_step in a
+tf.function, jit_compile as given).
+"""
+
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import app, flags
+from keras import layers
+
+from ogan_ign import gan, ign, networks, ogan, training
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("sizes", "32,64", "image sides")
+flags.DEFINE_integer("batch_size", 64, "images per step")
+flags.DEFINE_integer("steps", 5, "timed steps per configuration")
+flags.DEFINE_string("models", "gan,ogan,ign", "which models")
+flags.DEFINE_string("xla", "off,on", "XLA settings to time")
+flags.DEFINE_string("precision", "fp32,bf16", "fp32 and/or bf16")
+flags.DEFINE_integer("matmul_n", 2048, "side of the peak matmul")
+
+
+def matmul_peak(dtype, n, repeats=5):
+    """Best FLOP/s of an n×n matmul chain in graph mode."""
+    a = tf.random.normal((n, n), dtype=tf.float32)
+    a = tf.cast(a, dtype)
+    chain = 4
+
+    @tf.function
+    def run(x):
+        for _ in range(chain):
+            x = tf.matmul(x, a) * tf.constant(0.01, dtype)
+        return x
+
+    run(a).numpy()
+    best = 0.0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run(a).numpy()
+        best = max(best, chain * 2 * n**3 / (time.perf_counter() - start))
+    return best
+
+
+def macs(model):
+    """Forward multiply-adds of the conv and dense layers, per image."""
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            total += macs(layer)
+        elif isinstance(layer, layers.Conv2DTranspose):
+            _, h, w, c_in = layer.input.shape
+            k = layer.kernel_size[0] * layer.kernel_size[1]
+            total += h * w * k * c_in * layer.filters
+        elif isinstance(layer, layers.Conv2D):
+            _, h, w, c_out = layer.output.shape
+            k = layer.kernel_size[0] * layer.kernel_size[1]
+            total += h * w * k * layer.input.shape[-1] * c_out
+        elif isinstance(layer, layers.Dense):
+            total += layer.input.shape[-1] * layer.units
+    return total
+
+
+def build(kind, size):
+    keras.utils.set_random_seed(0)
+    if kind == "gan":
+        g = networks.dcgan_generator(size, 3, z_dim=128)
+        d = networks.dcgan_encoder(size, 3, z_dim=1, name="critic")
+        return gan.SingleLossGAN(g, d), 2 * 3 * (macs(g) + 3 * macs(d))
+    if kind == "ogan":
+        e = networks.dcgan_encoder(size, 3, z_dim=128)
+        g = networks.dcgan_generator(size, 3, z_dim=128)
+        return ogan.OGAN(e, g), 2 * 3 * (macs(g) + 3 * macs(e))
+    f = networks.dcgan_autoencoder(size, 3, latent=512)
+    return ign.IGN(f), 2 * 3 * 4 * macs(f)
+
+
+def time_steps(kind, size, xla, precision):
+    with training.precision_policy("bf16" if precision == "bf16" else "off"):
+        model, flops_per_image = build(kind, size)
+        model.compile(jit_compile=xla)
+    step = tf.function(model.train_step, jit_compile=xla)
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.uniform(-1, 1, (FLAGS.batch_size, size, size, 3)).astype("float32"))
+    for _ in range(2):
+        float(step(x)["loss/total"])
+    start = time.perf_counter()
+    for _ in range(FLAGS.steps):
+        logs = step(x)
+    float(logs["loss/total"])
+    seconds = (time.perf_counter() - start) / FLAGS.steps
+    return FLAGS.batch_size / seconds, flops_per_image
+
+
+def main(_):
+    with open("/proc/loadavg") as f:
+        print(f"load average before: {f.read().split()[:3]}", flush=True)
+    peak = {"fp32": matmul_peak(tf.float32, FLAGS.matmul_n),
+            "bf16": matmul_peak(tf.bfloat16, FLAGS.matmul_n)}
+    print(f"matmul peak ({FLAGS.matmul_n}²): fp32 {peak['fp32'] / 1e9:.1f} GFLOP/s, "
+          f"bf16 {peak['bf16'] / 1e9:.1f} GFLOP/s", flush=True)
+    print(f"{'model':6} {'px':>3} {'xla':>4} {'prec':>5} {'img/s':>8} {'GFLOP/img':>10} "
+          f"{'GFLOP/s':>8} {'of peak':>8}", flush=True)
+    results = {}
+    for size in [int(s) for s in FLAGS.sizes.split(",")]:
+        for kind in FLAGS.models.split(","):
+            for xla in FLAGS.xla.split(","):
+                for precision in FLAGS.precision.split(","):
+                    rate, flops = time_steps(kind, size, xla == "on", precision)
+                    results[(kind, size, xla, precision)] = rate
+                    achieved = rate * flops
+                    print(f"{kind:6} {size:>3} {xla:>4} {precision:>5} {rate:8.1f} "
+                          f"{flops / 1e9:10.3f} {achieved / 1e9:8.1f} "
+                          f"{achieved / peak[precision]:8.1%}", flush=True)
+    print("\nper model and size: default (XLA off, fp32) vs the fastest; bf16 / fp32 (XLA off)")
+    for size in [int(s) for s in FLAGS.sizes.split(",")]:
+        for kind in FLAGS.models.split(","):
+            mine = {k[2:]: v for k, v in results.items() if k[:2] == (kind, size)}
+            if not mine:
+                continue
+            best = max(mine, key=mine.get)
+            default = mine.get(("off", "fp32"))
+            line = f"{kind:6} {size:>3}: fastest {best[0]}/{best[1]} {mine[best]:.1f} img/s"
+            if default:
+                line += f"; default at {default / mine[best]:.0%} of it"
+            if ("off", "bf16") in mine and default:
+                line += f"; bf16/fp32 = {mine[('off', 'bf16')] / default:.2f}×"
+            print(line, flush=True)
+    with open("/proc/loadavg") as f:
+        print(f"load average after: {f.read().split()[:3]}", flush=True)
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,296 @@
+"""One training step under tf.distribute equals one step on one device.
+
+Two replicas on the two logical CPU devices of conftest.py, float64, SGD (so the
+update is −lr·gradient and nothing hides a difference), batches (x, z) so both
+runs see the same noise, nets small enough to XLA-compile in seconds, each with
+BatchNorm. Tolerance on every weight and BatchNorm statistic after the step:
+atol 1e-9 with XLA off; 1e-7 with XLA on, because XLA's CPU kernels differ from
+TensorFlow's by up to ~1e-8 in float64 on these nets (measured 3e-9 and 7e-9).
+The update itself moves weights by ~1e-2 and the two BatchNorm semantics below
+differ by > 1e-4 (checked in each test, so each test can fail).
+
+What "the same" means (gan.py's docstring has the why):
+* XLA off: BatchNorm is synchronized across replicas, so the 2-replica step is
+  the one-device step on the global batch.
+* XLA on: batch moments are per replica and moving statistics are averaged over
+  the replicas, so the 2-replica step is the one-device "ghost batch" step:
+  gradients and new statistics of each half of the batch, averaged.
+IGN's tightness clamp divides by the batch mean of δ(x), a per-replica
+statistic in both modes; its XLA-off test turns the clamp off.
+
+The multi-worker test runs two processes on 127.0.0.1 (tests/multi_worker_child.py).
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers
+
+from ogan_ign import gan, ign, ogan
+
+LR = 0.1
+BATCH = 8          # global batch: 4 per replica
+X_DIM, Z_DIM = 6, 4
+ATOL = 1e-9
+ATOL_XLA = 1e-7
+MODELS = ("gan", "ogan", "ign")
+
+
+# ------------------------------------------------------------ tiny float64 models
+def _mlp(in_dim, out_dim, name, tanh=False):
+    x = keras.Input((in_dim,))
+    h = layers.Dense(8)(x)
+    h = layers.BatchNormalization(momentum=0.5)(h)  # 0.5: statistics move visibly
+    h = layers.LeakyReLU(0.2)(h)
+    h = layers.Dense(out_dim)(h)
+    if tanh:
+        h = layers.Activation("tanh")(h)
+    return keras.Model(x, h, name=name)
+
+
+def build(kind, tight_clamp=1.5, seed=0):
+    """A tiny model of each kind, built in float64 (floatx is restored)."""
+    previous = keras.config.floatx()
+    keras.config.set_floatx("float64")
+    try:
+        keras.utils.set_random_seed(seed)
+        if kind == "gan":
+            return gan.SingleLossGAN(_mlp(Z_DIM, X_DIM, "generator"), _mlp(X_DIM, 1, "critic"))
+        if kind == "ogan":
+            return ogan.OGAN(_mlp(X_DIM, Z_DIM, "encoder"), _mlp(Z_DIM, X_DIM, "generator"))
+        return ign.IGN(_mlp(X_DIM, X_DIM, "f", tanh=True), tight_clamp=tight_clamp)
+    finally:
+        keras.config.set_floatx(previous)
+
+
+def batch(kind, n=BATCH, seed=1):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1, 1, (n, X_DIM))
+    x[n // 2:] = 0.5 * x[n // 2:] + 0.3  # the two halves differ: per-replica statistics matter
+    z = rng.normal(size=(n, X_DIM if kind == "ign" else Z_DIM))
+    return x, z
+
+
+def dataset(x, z, global_batch=BATCH):
+    data = tf.data.Dataset.from_tensor_slices((x, z)).batch(global_batch)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return data.with_options(options)
+
+
+def values(model):
+    """Every weight (BatchNorm statistics included), as numpy, replica 0's copy."""
+    return [np.asarray(w) for w in model.get_weights()]
+
+
+# ----------------------------------------------------------------- references
+def one_device_step(kind, x, z, tight_clamp=1.5):
+    """fit() without a strategy on the global batch."""
+    model = build(kind, tight_clamp)
+    model.compile(optimizer=keras.optimizers.SGD(LR), jit_compile=False)
+    model.fit(dataset(x, z), epochs=1, verbose=0, shuffle=False)
+    return values(model)
+
+
+def ghost_batch_step(kind, x, z, shards=2):
+    """One device, written without the library's step: each shard's gradient
+    and new BatchNorm statistics from the same start, then averaged."""
+    model = build(kind)
+    model.compile(optimizer=keras.optimizers.SGD(LR), jit_compile=False)
+    start = model.get_weights()
+    trainable = model.trainable_for_step()
+    grads, stats = [], []
+    for x_k, z_k in zip(np.split(x, shards), np.split(z, shards)):
+        model.set_weights(start)
+        with tf.GradientTape() as tape:
+            loss = model.compute_terms(tf.constant(x_k), tf.constant(z_k))["loss/total"]
+        grads.append({id(v): g.numpy() for v, g in zip(trainable, tape.gradient(loss, trainable))})
+        stats.append({id(v): v.numpy() for v in model.non_trainable_weights})
+    expected = []
+    for v, w0 in zip(model.weights, start):
+        if id(v) in grads[0]:
+            expected.append(w0 - LR * np.mean([g[id(v)] for g in grads], axis=0))
+        elif id(v) in stats[0]:
+            expected.append(np.mean([s[id(v)] for s in stats], axis=0))
+        else:
+            expected.append(w0)
+    return expected
+
+
+def two_replicas():
+    """A MirroredStrategy over conftest's two logical CPUs.
+
+    Each strategy numbers its collective ops from its own key base; two
+    strategies in one process with the same base collide in TensorFlow's
+    collective executor, so every test takes a fresh base (TensorFlow's own
+    tests do the same with this attribute). The base is moved on again after,
+    so that a later strategy made without this helper does not reuse it.
+    """
+    tf.distribute.MirroredStrategy._collective_key_base += 1000
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")][:2]
+    strategy = tf.distribute.MirroredStrategy(devices)
+    tf.distribute.MirroredStrategy._collective_key_base += 1000
+    return strategy
+
+
+def mirrored_step(kind, x, z, jit_compile, tight_clamp=1.5):
+    strategy = two_replicas()
+    with strategy.scope():
+        model = build(kind, tight_clamp)
+        model.compile(optimizer=keras.optimizers.SGD(LR), jit_compile=jit_compile)
+    logs = model.fit(dataset(x, z), epochs=1, verbose=0, shuffle=False).history
+    return model, logs
+
+
+def max_difference(got, want):
+    return max(float(np.max(np.abs(a - b))) for a, b in zip(got, want))
+
+
+class MirroredStepTest(tf.test.TestCase):
+
+    def assertReplicasAgree(self, model):
+        """Every variable holds the same value on both replicas, bit for bit."""
+        for variable in model.weights:
+            copies = [v.numpy() for v in variable.value.values]
+            self.assertLen(copies, 2)
+            self.assertAllEqual(copies[0], copies[1], msg=variable.path)
+
+    def check_xla_off(self, kind):
+        # IGN: the clamp's scale is a per-replica batch mean (see the module docstring).
+        clamp = None if kind == "ign" else 1.5
+        x, z = batch(kind)
+        model, logs = mirrored_step(kind, x, z, jit_compile=False, tight_clamp=clamp)
+        self.assertFalse(model.split_xla)
+        self.assertTrue(np.isfinite(logs["loss/total"][0]))
+        want = one_device_step(kind, x, z, tight_clamp=clamp)
+        self.assertLess(max_difference(values(model), want), ATOL)
+        self.assertReplicasAgree(model)
+        # Not vacuous: the step moved the weights, and per-replica statistics
+        # would have given another result.
+        start = values(build(kind, clamp))
+        self.assertGreater(max_difference(want, start), 1e-3)
+        if kind != "ign":
+            self.assertGreater(max_difference(want, ghost_batch_step(kind, x, z)), 1e-4)
+
+    def check_xla_on(self, kind):
+        x, z = batch(kind)
+        model, logs = mirrored_step(kind, x, z, jit_compile=True)
+        self.assertTrue(model.split_xla)  # the per-replica step was XLA-compiled
+        self.assertGreaterEqual(model._replica_step.experimental_get_tracing_count(), 1)
+        self.assertTrue(np.isfinite(logs["loss/total"][0]))
+        want = ghost_batch_step(kind, x, z)
+        self.assertLess(max_difference(values(model), want), ATOL_XLA)
+        self.assertReplicasAgree(model)
+        self.assertGreater(max_difference(want, one_device_step(kind, x, z)), 1e-4)
+
+    def test_gan_xla_off(self):
+        self.check_xla_off("gan")
+
+    def test_gan_xla_on(self):
+        self.check_xla_on("gan")
+
+    def test_ogan_xla_off(self):
+        self.check_xla_off("ogan")
+
+    def test_ogan_xla_on(self):
+        self.check_xla_on("ogan")
+
+    def test_ign_xla_off(self):
+        self.check_xla_off("ign")
+
+    def test_ign_xla_on(self):
+        self.check_xla_on("ign")
+
+    def test_xla_on_without_batchnorm_is_the_one_device_step(self):
+        """With no batch statistic the XLA step is the plain global-batch step."""
+        previous = keras.config.floatx()
+        keras.config.set_floatx("float64")
+        try:
+            def make():
+                keras.utils.set_random_seed(0)
+                g = keras.Sequential([keras.Input((Z_DIM,)), layers.Dense(8, activation="relu"),
+                                      layers.Dense(X_DIM)])
+                c = keras.Sequential([keras.Input((X_DIM,)), layers.Dense(8, activation="relu"),
+                                      layers.Dense(1)])
+                return gan.SingleLossGAN(g, c)
+            x, z = batch("gan")
+            with two_replicas().scope():
+                model = make()
+                model.compile(optimizer=keras.optimizers.SGD(LR), jit_compile=True)
+            reference = make()
+            reference.compile(optimizer=keras.optimizers.SGD(LR), jit_compile=False)
+        finally:
+            keras.config.set_floatx(previous)
+        model.fit(dataset(x, z), verbose=0, shuffle=False)
+        reference.fit(dataset(x, z), verbose=0, shuffle=False)
+        self.assertTrue(model.split_xla)
+        self.assertLess(max_difference(values(model), values(reference)), ATOL_XLA)
+
+
+# ------------------------------------------------------------- multi-worker
+def free_ports(n):
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+MULTI_WORKER_STEPS = 3
+CHILD = os.path.join(os.path.dirname(__file__), "multi_worker_child.py")
+
+
+class MultiWorkerTest(tf.test.TestCase):
+    """Two worker processes (one CPU replica each) train three steps with
+    MultiWorkerMirroredStrategy, XLA off and on; the chief's weights agree with
+    one process: the one-device fit (XLA off, synchronized BatchNorm) and
+    MirroredStrategy over two local replicas (XLA on)."""
+
+    def test_two_workers_on_localhost(self):
+        cluster = {"worker": [f"127.0.0.1:{p}" for p in free_ports(2)]}
+        with tempfile.TemporaryDirectory() as tmp:
+            procs = []
+            for index in range(2):
+                env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
+                           TF_CONFIG=json.dumps({"cluster": cluster,
+                                                 "task": {"type": "worker", "index": index}}))
+                env["PYTHONPATH"] = os.pathsep.join(
+                    [os.path.dirname(os.path.dirname(os.path.abspath(__file__)))]
+                    + [p for p in [env.get("PYTHONPATH")] if p])
+                procs.append(subprocess.Popen(
+                    [sys.executable, CHILD, os.path.join(tmp, f"worker{index}.npz")], env=env,
+                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+            outputs = []
+            try:
+                for proc in procs:
+                    outputs.append(proc.communicate(timeout=300)[0])
+            except subprocess.TimeoutExpired:
+                for proc in procs:
+                    proc.kill()
+                self.fail("the two workers did not finish within 300 s")
+            for proc, out in zip(procs, outputs):
+                self.assertEqual(proc.returncode, 0, msg=out[-3000:])
+            self.assertTrue(os.path.exists(os.path.join(tmp, "worker0.npz")))
+            self.assertFalse(os.path.exists(os.path.join(tmp, "worker1.npz")))  # chief only
+            got = np.load(os.path.join(tmp, "worker0.npz"))
+            x, z = batch("gan", n=BATCH * MULTI_WORKER_STEPS)
+            want_off = one_device_step("gan", x, z)
+            want_on = values(mirrored_step("gan", x, z, jit_compile=True)[0])
+        got_off = [got[f"off_{i}"] for i in range(len(want_off))]
+        got_on = [got[f"on_{i}"] for i in range(len(want_on))]
+        self.assertLess(max_difference(got_off, want_off), ATOL)
+        self.assertLess(max_difference(got_on, want_on), ATOL_XLA)
+        self.assertTrue(got["logs_finite"])
+
+
+if __name__ == "__main__":
+    tf.test.main()
