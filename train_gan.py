@@ -17,7 +17,7 @@ from ogan_ign import flags as common
 from ogan_ign import networks
 from ogan_ign.gan import SingleLossGAN
 
-common.define_common_flags(out_dir="runs/gan")
+common.define_common_flags(dataset="fashion_mnist", out_dir="runs/gan")
 flags.DEFINE_integer("z_dim", 128, "noise size")
 flags.DEFINE_integer("width", 64, "channels of the first critic conv (doubling per stage)")
 flags.DEFINE_string("objective", "wgan", "wgan | hinge | ns")

@@ -1,9 +1,13 @@
 """Tests for IGN (arXiv 2311.01462): its losses, the single-loss form against the
 paper's copy-based form, Fourier noise, the model API, saving, and coverage."""
 
+import json
 import os
+import subprocess
+import sys
 import tempfile
 
+import imageio.v3 as iio
 import keras
 import numpy as np
 import tensorflow as tf
@@ -267,6 +271,32 @@ class CoverageTest(tf.test.TestCase):
         collapsed = evaluation.class_coverage(classifier, np.zeros_like(images))
         self.assertEqual(collapsed["classes_present"], 1)
         self.assertAllClose(collapsed["effective_classes"], 1.0)
+
+
+class ScriptTest(tf.test.TestCase):
+
+    def test_train_ign_writes_its_figures_metrics_and_model(self):
+        out = os.path.join(tempfile.mkdtemp(), "run")
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        result = subprocess.run(
+            [sys.executable, os.path.join(root, "train_ign.py"), f"--out_dir={out}",
+             "--image_size=28", "--width=4", "--latent=16", "--steps=4", "--batch_size=8",
+             "--sample_every=2", "--num_samples=16", "--fourier_examples=256",
+             "--coverage_samples=0"],
+            capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=root))
+        self.assertEqual(result.returncode, 0, msg=result.stderr[-2000:])
+        for kind in ("samples", "idempotence", "projections"):
+            for step in (2, 4):
+                path = os.path.join(out, kind, f"{step:08d}.png")
+                self.assertTrue(os.path.exists(path), path)
+        # idempotence rows: z | f(z) | f²(z) | f³(z), 29 px a cell with padding
+        picture = iio.imread(os.path.join(out, "idempotence", "00000004.png"))
+        self.assertEqual(picture.shape[1], 4 * 29 + 1)
+        with open(os.path.join(out, "metrics.json")) as f:
+            metrics = json.load(f)
+        self.assertEqual(metrics["steps"], 4)
+        self.assertTrue(np.isfinite(metrics["gap_ff_z"]) and np.isfinite(metrics["gap_f_z"]))
+        self.assertTrue(os.path.exists(os.path.join(out, "model.keras")))
 
 
 if __name__ == "__main__":
