@@ -228,3 +228,33 @@ class EvaluateScriptTest(tf.test.TestCase):
             self.assertEqual(len(self.errors(result)), 1)
             self.assertIn("no model.keras", self.errors(result)[0])
             self.assertNotIn("Traceback", result.stderr)
+
+    def test_saved_model_to_merged_json(self):
+        from ogan_ign import data  # pylint: disable=import-outside-toplevel
+        try:
+            data.resolve("fashion_mnist", image_size=28)
+        except data.DataError:
+            self.skipTest("Fashion-MNIST is not installed")
+        with tempfile.TemporaryDirectory() as tmp:
+            # An untrained tiny classifier stands in for the cached one.
+            evaluation.build_classifier(image_size=28).save(os.path.join(tmp, "c.keras"))
+            generator = networks.dcgan_generator(28, 1, z_dim=8, width=8)
+            model = SingleLossGAN(generator, networks.dcgan_encoder(28, 1, 1, 8, name="critic"))
+            model.compile()
+            model.save(os.path.join(tmp, "gan.keras"))
+            output = os.path.join(tmp, "metrics.json")
+            with open(output, "w") as f:
+                json.dump({"steps": 7}, f)
+            result = self.run_script(
+                f"--model={tmp}/gan.keras", "--dataset=fashion_mnist", "--image_size=28",
+                f"--classifier={tmp}/c.keras", "--num_samples=40", "--num_real=40",
+                "--probe_examples=0", "--kid_subsets=2", "--kid_subset_size=20",
+                f"--output={output}")
+            self.assertEqual(result.returncode, 0, result.stderr[-2000:])
+            self.assertIn("fid", result.stdout.strip().splitlines()[-1])
+            with open(output) as f:
+                stored = json.load(f)
+            self.assertEqual(stored["steps"], 7)  # the training script's keys stay
+            self.assertEqual(stored["evaluation"]["kind"], "SingleLossGAN")
+            self.assertEqual(stored["evaluation"]["num_samples"], 40)
+            self.assertTrue(np.isfinite(stored["evaluation"]["fid"]))
