@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Trains (unless the run folder already holds model.keras) and evaluates every row
+# of docs/RESULTS.md, then prints the table. About 2 CPU-hours on 2 cores.
+#
+#   bash docs/results.sh            # from the repository root
+#
+# Run folders default to runs/results/<name>; the O-GAN and IGN rows of
+# docs/RESULTS.md were trained by their engineers in /tmp/ogan_runs/* and
+# /tmp/ign_runs/* with the same commands (see docs/ogan/RESULTS.md, docs/ign/RESULTS.md).
+set -euo pipefail
+export PYTHONPATH=.
+PY=${PY:-.venv/bin/python}
+R=${RESULTS:-runs/results}
+COMMON="--dataset fashion_mnist --image_size 32 --width 32 --batch_size 64 --steps 3000"
+
+train() {  # train <script> <name> <flags...>
+  local script=$1 name=$2; shift 2
+  [ -f "$R/$name/model.keras" ] || nice -n 10 $PY "$script" $COMMON --out_dir "$R/$name" "$@"
+}
+
+train train_gan.py gan_wgan_qp
+train train_gan.py gan_wgan_qp_lr2e-4 --lr 2e-4
+train train_gan.py gan_ns_lr2e-4 --lr 2e-4 --objective ns --penalty none
+train train_gan.py gan_ns_lr2e-4_seed1 --lr 2e-4 --objective ns --penalty none --seed 1
+train train_ogan.py ogan_original
+train train_ogan.py ogan_lr2e-4_corr1 --lr 2e-4 --corr_weight 1.0
+train train_ign.py ign_fourier --noise fourier
+train train_ign.py ign_literal --noise gaussian
+[ -f "$R/dcgan/generator.keras" ] || \
+  nice -n 10 $PY docs/ogan/dcgan_baseline.py --width 32 --steps 3000 --out_dir "$R/dcgan"
+[ -f "$R/dcgan_seed1/generator.keras" ] || nice -n 10 $PY docs/ogan/dcgan_baseline.py \
+  --width 32 --steps 3000 --seed 1 --out_dir "$R/dcgan_seed1"
+
+$PY evaluate.py --floor --dataset fashion_mnist --image_size 32 --output "$R/floor.json"
+for name in dcgan dcgan_seed1; do
+  $PY evaluate.py --model "$R/$name/generator.keras" --dataset fashion_mnist --image_size 32 \
+    --output "$R/$name.json"
+done
+for name in gan_wgan_qp gan_wgan_qp_lr2e-4 gan_ns_lr2e-4 gan_ns_lr2e-4_seed1 \
+            ogan_original ogan_lr2e-4_corr1 ign_fourier ign_literal; do
+  $PY evaluate.py --run_dir "$R/$name" --output "$R/$name.json"
+done
+
+# The DCGAN script prints its wall time ("3000 steps in N s") instead of writing it.
+$PY docs/results_table.py "data floor (train vs test)=$R/floor.json" \
+  "DCGAN, two optimizers=$R/dcgan.json:${DCGAN_SECONDS:-447}:3000" \
+  "DCGAN, two optimizers, seed 1=$R/dcgan_seed1.json:${DCGAN1_SECONDS:-}:3000" \
+  "SingleLossGAN, wgan + QP, lr 1e-4=$R/gan_wgan_qp.json" \
+  "SingleLossGAN, wgan + QP, lr 2e-4=$R/gan_wgan_qp_lr2e-4.json" \
+  "SingleLossGAN, ns, no penalty, lr 2e-4=$R/gan_ns_lr2e-4.json" \
+  "SingleLossGAN, ns, no penalty, lr 2e-4, seed 1=$R/gan_ns_lr2e-4_seed1.json" \
+  "O-GAN, original recipe=$R/ogan_original.json" \
+  "O-GAN, lr 2e-4, λ 1=$R/ogan_lr2e-4_corr1.json" \
+  "IGN, Fourier noise=$R/ign_fourier.json" \
+  "IGN, Gaussian noise=$R/ign_literal.json"
