@@ -33,6 +33,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
+from float64 import float64
 from ogan_ign import gan, ign, ogan
 
 LR = 0.1
@@ -57,17 +58,13 @@ def _mlp(in_dim, out_dim, name, tanh=False):
 
 def build(kind, tight_clamp=1.5, seed=0):
     """A tiny model of each kind, built in float64 (floatx is restored)."""
-    previous = keras.config.floatx()
-    keras.config.set_floatx("float64")
-    try:
+    with float64():
         keras.utils.set_random_seed(seed)
         if kind == "gan":
             return gan.SingleLossGAN(_mlp(Z_DIM, X_DIM, "generator"), _mlp(X_DIM, 1, "critic"))
         if kind == "ogan":
             return ogan.OGAN(_mlp(X_DIM, Z_DIM, "encoder"), _mlp(Z_DIM, X_DIM, "generator"))
         return ign.IGN(_mlp(X_DIM, X_DIM, "f", tanh=True), tight_clamp=tight_clamp)
-    finally:
-        keras.config.set_floatx(previous)
 
 
 def batch(kind, n=BATCH, seed=1):
@@ -210,9 +207,7 @@ class MirroredStepTest(tf.test.TestCase):
 
     def test_xla_on_without_batchnorm_is_the_one_device_step(self):
         """With no batch statistic the XLA step is the plain global-batch step."""
-        previous = keras.config.floatx()
-        keras.config.set_floatx("float64")
-        try:
+        with float64():
             def make():
                 keras.utils.set_random_seed(0)
                 g = keras.Sequential([keras.Input((Z_DIM,)), layers.Dense(8, activation="relu"),
@@ -226,8 +221,6 @@ class MirroredStepTest(tf.test.TestCase):
                 model.compile(optimizer=keras.optimizers.SGD(LR), jit_compile=True)
             reference = make()
             reference.compile(optimizer=keras.optimizers.SGD(LR), jit_compile=False)
-        finally:
-            keras.config.set_floatx(previous)
         model.fit(dataset(x, z), verbose=0, shuffle=False)
         reference.fit(dataset(x, z), verbose=0, shuffle=False)
         self.assertTrue(model.split_xla)

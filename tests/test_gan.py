@@ -9,18 +9,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from float64 import float64
 from ogan_ign import gan, losses, networks, toy
-
-
-class Float64:
-    """Builds networks in float64 while active."""
-
-    def __enter__(self):
-        self.previous = keras.config.floatx()
-        keras.config.set_floatx("float64")
-
-    def __exit__(self, *exc):
-        keras.config.set_floatx(self.previous)
 
 
 def mlp_gan(objective, penalty, seed=0):
@@ -71,7 +61,7 @@ class GradientRoutingTest(tf.test.TestCase):
         self.z = tf.constant(rng.normal(size=(6, 3)), tf.float64)
 
     def build(self, objective, penalty):
-        with Float64():
+        with float64():
             model = mlp_gan(objective, penalty)
             model.compile(optimizer=keras.optimizers.SGD(0.1))
         return model
@@ -114,7 +104,7 @@ class GradientRoutingTest(tf.test.TestCase):
 
     def test_dcgan_with_batchnorm(self):
         """BatchNorm in both nets (three critic calls per step) keeps the routing."""
-        with Float64():
+        with float64():
             keras.utils.set_random_seed(3)
             model = gan.SingleLossGAN(
                 networks.dcgan_generator(28, 1, z_dim=4, width=2),
@@ -138,7 +128,7 @@ class TwoPlayerGANTest(tf.test.TestCase):
         rng = np.random.default_rng(5)
         x_real = tf.constant(rng.normal(size=(6, 2)), tf.float64)
         z = tf.constant(rng.normal(size=(6, 3)), tf.float64)
-        with Float64():
+        with float64():
             keras.utils.set_random_seed(0)
             model = gan.TwoPlayerGAN(networks.mlp_generator(3, 2, hidden=16, depth=2),
                                      networks.mlp_critic(2, 1, hidden=16, depth=2),

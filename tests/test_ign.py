@@ -12,6 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from float64 import float64
 from ogan_ign import evaluation, ign, losses, networks
 
 
@@ -89,17 +90,12 @@ class GradientEquivalenceTest(tf.test.TestCase):
 
     def setUp(self):
         super().setUp()
-        self._floatx = keras.config.floatx()
-        self._policy = keras.config.dtype_policy().name
-        # Both: Keras caches the global dtype policy from floatx at first use,
-        # so floatx alone would not reach the layers, nor be undone afterwards.
-        keras.config.set_floatx("float64")
-        keras.config.set_dtype_policy("float64")
+        self._float64 = float64()
+        self._float64.__enter__()
         keras.utils.set_random_seed(3)
 
     def tearDown(self):
-        keras.config.set_floatx(self._floatx)
-        keras.config.set_dtype_policy(self._policy)
+        self._float64.__exit__(None, None, None)
         super().tearDown()
 
     def gradients(self, f, tight_clamp, image_size, channels):

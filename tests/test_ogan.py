@@ -14,6 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from float64 import float64
 from ogan_ign import data, evaluation, losses, networks
 from ogan_ign.ogan import OGAN
 
@@ -65,15 +66,15 @@ class Float64Test(tf.test.TestCase):
 
     def setUp(self):
         super().setUp()
-        self._floatx = keras.config.floatx()
-        keras.config.set_floatx("float64")
+        self._float64 = float64()
+        self._float64.__enter__()
         self.model = tiny_ogan()
         rng = np.random.default_rng(1)
         self.x = tf.constant(rng.uniform(-1, 1, (6, 28, 28, 1)), tf.float64)
         self.z = tf.constant(rng.normal(size=(6, 8)), tf.float64)
 
     def tearDown(self):
-        keras.config.set_floatx(self._floatx)
+        self._float64.__exit__(None, None, None)
         super().tearDown()
 
     def gradients(self, fn, variables):
