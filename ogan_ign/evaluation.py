@@ -351,24 +351,35 @@ def _batched(fn, x, batch_size):
 # ------------------------------------------------------------- whole models
 
 
-def generator_noise(z_dim, n, seed):
-    """N(0, I) noise for evaluation; step −5 of a stateless stream no training
-    step draws from."""
-    return tf.random.stateless_normal((n, z_dim), seed=[seed, -5]).numpy()
-
-
-def generate_samples(model, n, seed=0, batch_size=500):
-    """n samples in [-1, 1] from an IGN (f of its own noise), a SingleLossGAN or
-    O-GAN (its generator), or a bare generator z → x (e.g. a saved DCGAN)."""
+def evaluation_noise(model, n, seed):
+    """The noise samples are drawn from: IGN's own (Gaussian or Fourier) images,
+    else N(0, I) of the generator's input size. Step −5 of a stateless stream:
+    no training step (steps ≥ 0) draws it."""
     if isinstance(model, ign.IGN):
-        z = model.draw_noise(n, tf.constant([seed, -5], tf.int64)).numpy()
-        return _batched(lambda x: model.f(x, training=False), z, batch_size)
+        return model.draw_noise(n, tf.constant([seed, -5], tf.int64)).numpy()
+    generator = sample_function(model)
+    return tf.random.stateless_normal((n, generator.inputs[0].shape[-1]), seed=[seed, -5]).numpy()
+
+
+def sample_function(model):
+    """The network that maps noise to samples: IGN's f, a SingleLossGAN's or
+    O-GAN's generator, or `model` itself when it is a bare generator z → x."""
+    if isinstance(model, ign.IGN):
+        return model.f
     generator = model.generator if isinstance(model, gan.SingleLossGAN) else model
     if len(generator.inputs) != 1 or len(generator.inputs[0].shape) != 2:
         raise EvaluationError(f"{model.name} is neither a ogan_ign model nor a generator z → x "
                               f"(its inputs are {[tuple(i.shape) for i in generator.inputs]})")
-    z = generator_noise(generator.inputs[0].shape[-1], n, seed)
-    return _batched(lambda x: generator(x, training=False), z, batch_size)
+    return generator
+
+
+def generate_samples(model, n, seed=0, batch_size=500):
+    """n samples in [-1, 1] from an IGN (f of its own noise), a SingleLossGAN or
+    O-GAN (its generator), or a bare generator z → x (e.g. a saved DCGAN);
+    BatchNorm in inference mode."""
+    network = sample_function(model)
+    return _batched(lambda z: network(z, training=False), evaluation_noise(model, n, seed),
+                    batch_size)
 
 
 def evaluate_model(model, feature_model, classifier, test, train=None, num_samples=10000,
@@ -407,8 +418,8 @@ def evaluate_model(model, feature_model, classifier, test, train=None, num_sampl
                                                     _batched(encode, x_test, 500), y_test)
     elif isinstance(model, ign.IGN):
         reconstruct = lambda x: model.f(x, training=False)
-        z = model.draw_noise(num_samples, tf.constant([seed, -5], tf.int64)).numpy()
-        metrics["idem_gap"] = idempotence_gap(reconstruct, z)
+        # The samples are f(z), so RMS(f(samples), samples) is the gap on z.
+        metrics["idem_gap"] = rms_distance(_batched(reconstruct, samples, 500), samples)
         metrics["idem_gap_data"] = idempotence_gap(reconstruct, x_test)
     if reconstruct is not None:
         x_rec = _batched(reconstruct, x_test, 500)
