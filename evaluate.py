@@ -16,7 +16,8 @@ here). Classifier-feature FIDs rank models on the same data; they are not
 comparable with the Inception FIDs of papers.
 
 --floor scores the training split itself as the "samples": the best any model
-can do against the test split in this feature space.
+can do against the test split in this feature space. A folder of images has no
+test split: its own images are the reference set then.
 
 Output: --output, else the run folder's metrics.json (or the one beside
 --model), merged: the evaluation goes under the key "evaluation" and every
@@ -170,6 +171,8 @@ def evaluate():
         raise UsageError("--dataset is required with --model or --floor")
     spec = data.resolve(dataset, split="train", **spec_args)
     test_spec = data.resolve(dataset, split="test", **spec_args)
+    if FLAGS.floor and spec.kind == "folder":
+        raise UsageError("--floor needs a dataset with a test split; a folder is one split")
     start = time.perf_counter()
     train = data.load_arrays(spec)
     test = data.load_arrays(test_spec, limit=FLAGS.num_real)
