@@ -176,6 +176,13 @@ class OneLossModel(keras.Model):
             self.trackers[name].update_state(value)
         return self.step_logs()
 
+    # Saved with the model, so a loaded .keras file is ready to train on.
+    def get_compile_config(self):
+        return {"optimizer": keras.saving.serialize_keras_object(self.optimizer)}
+
+    def compile_from_config(self, config):
+        self.compile(optimizer=keras.saving.deserialize_keras_object(config["optimizer"]))
+
     def step_logs(self):
         logs = {name: tracker.result() for name, tracker in self.trackers.items()}
         if isinstance(self.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
@@ -363,12 +370,6 @@ class SingleLossGAN(OneLossModel):
         return {}
 
     # ------------------------------------------------------------- saving
-    def get_compile_config(self):
-        return {"optimizer": keras.saving.serialize_keras_object(self.optimizer)}
-
-    def compile_from_config(self, config):
-        self.compile(optimizer=keras.saving.deserialize_keras_object(config["optimizer"]))
-
     def get_config(self):
         config = super().get_config()
         config.update({

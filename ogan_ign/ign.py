@@ -225,12 +225,6 @@ class IGN(OneLossModel):
         return self.f.trainable_variables
 
     # ------------------------------------------------------------- saving
-    def get_compile_config(self):
-        return {"optimizer": keras.saving.serialize_keras_object(self.optimizer)}
-
-    def compile_from_config(self, config):
-        self.compile(optimizer=keras.saving.deserialize_keras_object(config["optimizer"]))
-
     def get_config(self):
         config = super().get_config()
         config.update({

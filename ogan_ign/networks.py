@@ -42,17 +42,50 @@ def dcgan_plan(image_size, width=64):
     return base, stages, channels
 
 
-def dcgan_encoder(image_size=32, channels=3, z_dim=128, width=64, kernel_size=5, name="encoder"):
-    """DCGAN encoder x → R^z_dim. Used as O-GAN's E and (with z_dim = 1) as a critic."""
-    _, stages, widths = dcgan_plan(image_size, width)
-    x_in = keras.Input((image_size, image_size, channels), name="x")
-    h = x_in
+def _down(h, widths, kernel_size, prefix=""):
+    """The DCGAN critic's stride-2 convolutions: BatchNorm on all but the first
+    (as in DCGAN), LeakyReLU 0.2."""
     for i, w in enumerate(widths):
         h = layers.Conv2D(w, kernel_size, strides=2, padding="same", use_bias=False,
-                          kernel_initializer=_init(), name=f"conv{i}")(h)
-        if i > 0:  # the first layer has no BatchNorm, as in DCGAN
-            h = layers.BatchNormalization(name=f"bn{i}")(h)
-        h = layers.LeakyReLU(0.2, name=f"lrelu{i}")(h)
+                          kernel_initializer=_init(), name=f"{prefix}conv{i}")(h)
+        if i > 0:
+            h = layers.BatchNormalization(name=f"{prefix}bn{i}")(h)
+        h = layers.LeakyReLU(0.2, name=f"{prefix}lrelu{i}")(h)
+    return h
+
+
+def _batch_norm(h, name):
+    return layers.BatchNormalization(name=name)(h)
+
+
+def _up(h, widths, channels, kernel_size, prefix="", norm=_batch_norm, use_bias=True):
+    """The DCGAN generator from its smallest map: norm + ReLU on the projected
+    map, stride-2 transposed convolutions with norm + ReLU, a last one to the
+    image, tanh. `norm(h, name)` is BatchNorm or its self-modulated form."""
+    h = layers.ReLU(name=f"{prefix}relu_project")(norm(h, f"{prefix}bn_project"))
+    stages = len(widths)
+    for i in range(stages - 1):
+        h = layers.Conv2DTranspose(widths[stages - 2 - i], kernel_size, strides=2,
+                                   padding="same", use_bias=use_bias,
+                                   kernel_initializer=_init(), name=f"{prefix}deconv{i}")(h)
+        h = layers.ReLU(name=f"{prefix}relu{i}")(norm(h, f"{prefix}bn{i}"))
+    h = layers.Conv2DTranspose(channels, kernel_size, strides=2, padding="same",
+                               kernel_initializer=_init(), name=f"{prefix}to_image")(h)
+    # floatx, not the layer policy: float32 images under mixed precision, float64
+    # when a test sets floatx to float64.
+    return layers.Activation("tanh", name="tanh", dtype=keras.config.floatx())(h)
+
+
+def _project(z, base, width):
+    h = layers.Dense(base * base * width, kernel_initializer=_init(), name="project")(z)
+    return layers.Reshape((base, base, width), name="reshape")(h)
+
+
+def dcgan_encoder(image_size=32, channels=3, z_dim=128, width=64, kernel_size=5, name="encoder"):
+    """DCGAN encoder x → R^z_dim. Used as O-GAN's E and (with z_dim = 1) as a critic."""
+    _, _, widths = dcgan_plan(image_size, width)
+    x_in = keras.Input((image_size, image_size, channels), name="x")
+    h = _down(x_in, widths, kernel_size)
     h = layers.Flatten(name="flatten")(h)
     out = layers.Dense(z_dim, use_bias=False, kernel_initializer=_init(), name="z")(h)
     return keras.Model(x_in, out, name=name)
@@ -60,23 +93,9 @@ def dcgan_encoder(image_size=32, channels=3, z_dim=128, width=64, kernel_size=5,
 
 def dcgan_generator(image_size=32, channels=3, z_dim=128, width=64, kernel_size=5, name="generator"):
     """DCGAN generator z → x in [-1, 1]."""
-    base, stages, widths = dcgan_plan(image_size, width)
+    base, _, widths = dcgan_plan(image_size, width)
     z_in = keras.Input((z_dim,), name="z")
-    h = layers.Dense(base * base * widths[-1], kernel_initializer=_init(), name="project")(z_in)
-    h = layers.Reshape((base, base, widths[-1]), name="reshape")(h)
-    h = layers.BatchNormalization(name="bn_project")(h)
-    h = layers.ReLU(name="relu_project")(h)
-    for i in range(stages - 1):
-        w = widths[stages - 2 - i]
-        h = layers.Conv2DTranspose(w, kernel_size, strides=2, padding="same",
-                                   kernel_initializer=_init(), name=f"deconv{i}")(h)
-        h = layers.BatchNormalization(name=f"bn{i}")(h)
-        h = layers.ReLU(name=f"relu{i}")(h)
-    h = layers.Conv2DTranspose(channels, kernel_size, strides=2, padding="same",
-                               kernel_initializer=_init(), name="to_image")(h)
-    # floatx, not the layer policy: float32 images under mixed precision, float64
-    # when a test sets floatx to float64.
-    x_out = layers.Activation("tanh", name="tanh", dtype=keras.config.floatx())(h)
+    x_out = _up(_project(z_in, base, widths[-1]), widths, channels, kernel_size)
     return keras.Model(z_in, x_out, name=name)
 
 
@@ -132,24 +151,14 @@ def selfmod_generator(image_size=32, channels=3, z_dim=128, width=64, kernel_siz
     """DCGAN generator whose every BatchNorm is self-modulated by z (the later O-GAN
     code's generator, with 4×4 kernels by default). `hidden` is the width of the
     γ/β nets; the original uses z_dim."""
-    base, stages, widths = dcgan_plan(image_size, width)
+    base, _, widths = dcgan_plan(image_size, width)
     hidden = hidden or z_dim
     z_in = keras.Input((z_dim,), name="z")
-    h = layers.Dense(base * base * widths[-1], kernel_initializer=_init(), name="project")(z_in)
-    h = layers.Reshape((base, base, widths[-1]), name="reshape")(h)
-    h = self_modulated_batch_norm(h, z_in, hidden, name="smbn_project")
-    h = layers.ReLU(name="relu_project")(h)
-    for i in range(stages - 1):
-        w = widths[stages - 2 - i]
-        h = layers.Conv2DTranspose(w, kernel_size, strides=2, padding="same",
-                                   kernel_initializer=_init(), name=f"deconv{i}")(h)
-        h = self_modulated_batch_norm(h, z_in, hidden, name=f"smbn{i}")
-        h = layers.ReLU(name=f"relu{i}")(h)
-    h = layers.Conv2DTranspose(channels, kernel_size, strides=2, padding="same",
-                               kernel_initializer=_init(), name="to_image")(h)
-    # floatx, not the layer policy: float32 images under mixed precision, float64
-    # when a test sets floatx to float64.
-    x_out = layers.Activation("tanh", name="tanh", dtype=keras.config.floatx())(h)
+
+    def norm(h, name):
+        return self_modulated_batch_norm(h, z_in, hidden, name=name.replace("bn", "smbn"))
+
+    x_out = _up(_project(z_in, base, widths[-1]), widths, channels, kernel_size, norm=norm)
     return keras.Model(z_in, x_out, name=name)
 
 
@@ -165,30 +174,13 @@ def dcgan_autoencoder(image_size=32, channels=3, latent=512, width=64, kernel_si
     in the paper; the 1×1 ↔ smallest-map layers use the map's side as kernel
     (4, or 7 for 28 px).
     """
-    base, stages, widths = dcgan_plan(image_size, width)
+    base, _, widths = dcgan_plan(image_size, width)
     x_in = keras.Input((image_size, image_size, channels), name="x")
-    h = x_in
-    for i, w in enumerate(widths):
-        h = layers.Conv2D(w, kernel_size, strides=2, padding="same", use_bias=False,
-                          kernel_initializer=_init(), name=f"enc_conv{i}")(h)
-        if i > 0:
-            h = layers.BatchNormalization(name=f"enc_bn{i}")(h)
-        h = layers.LeakyReLU(0.2, name=f"enc_lrelu{i}")(h)
+    h = _down(x_in, widths, kernel_size, prefix="enc_")
     h = layers.Conv2D(latent, base, padding="valid", kernel_initializer=_init(),
                       name="latent")(h)
     h = layers.Conv2DTranspose(widths[-1], base, padding="valid", use_bias=False,
                                kernel_initializer=_init(), name="dec_project")(h)
-    h = layers.BatchNormalization(name="dec_bn_project")(h)
-    h = layers.ReLU(name="dec_relu_project")(h)
-    for i in range(stages - 1):
-        h = layers.Conv2DTranspose(widths[stages - 2 - i], kernel_size, strides=2,
-                                   padding="same", use_bias=False,
-                                   kernel_initializer=_init(), name=f"dec_deconv{i}")(h)
-        h = layers.BatchNormalization(name=f"dec_bn{i}")(h)
-        h = layers.ReLU(name=f"dec_relu{i}")(h)
-    h = layers.Conv2DTranspose(channels, kernel_size, strides=2, padding="same",
-                               kernel_initializer=_init(), name="dec_to_image")(h)
-    # floatx, not a fixed float32: float32 under mixed precision, float64 in the
-    # gradient-equivalence tests.
-    x_out = layers.Activation("tanh", name="tanh", dtype=keras.config.floatx())(h)
+    # BatchNorm follows every decoder convolution, so they carry no bias.
+    x_out = _up(h, widths, channels, kernel_size, prefix="dec_", use_bias=False)
     return keras.Model(x_in, x_out, name=name)
