@@ -166,9 +166,9 @@ def load_classifier(config, path):
     """The cached coverage classifier (trained on first use), its test accuracy;
     (None, None) for unlabelled data."""
     train_spec = split_spec(config, "train")
-    train = data.load_arrays(train_spec)
-    if train[1] is None:
+    if not train_spec.labelled:
         return None, None
+    train = data.load_arrays(train_spec)
     return evaluation.load_or_train_classifier(
         path or classifier_path(config, train_spec), train,
         data.load_arrays(split_spec(config, "test")))
@@ -209,19 +209,27 @@ def main(argv):
                    width=FLAGS.width, latent=FLAGS.latent)
     config = common.config_from_flags(model=hp)
     classifier = accuracy = None
-    if FLAGS.coverage_samples:
-        classifier, accuracy = load_classifier(config, FLAGS.classifier)
-        if accuracy is not None:
-            print(f"coverage classifier: test accuracy {accuracy:.4f}", flush=True)
     callbacks = []
-    if classifier is not None and FLAGS.coverage_every:
-        os.makedirs(config.out_dir, exist_ok=True)
-        callbacks.append(Coverage(classifier, FLAGS.coverage_every, FLAGS.coverage_samples,
-                                  config.seed + 1, os.path.join(config.out_dir, "coverage.jsonl")))
+    if FLAGS.coverage_samples and FLAGS.coverage_every:
+        # Needed during training, so checked and trained (once, then cached)
+        # before it, after the config and the data are known to be usable.
+        with common.user_errors():
+            training.validate(config)
+            classifier, accuracy = load_classifier(config, FLAGS.classifier)
+        if classifier is not None:
+            os.makedirs(config.out_dir, exist_ok=True)
+            callbacks.append(Coverage(classifier, FLAGS.coverage_every, FLAGS.coverage_samples,
+                                      config.seed + 1,
+                                      os.path.join(config.out_dir, "coverage.jsonl")))
     start = time.perf_counter()
     model = common.train_or_exit(config, build_model, figures=figures, callbacks=callbacks)
-    metrics = final_metrics(model, config, time.perf_counter() - start, classifier, accuracy,
-                            FLAGS.coverage_samples)
+    seconds = time.perf_counter() - start
+    if FLAGS.coverage_samples and classifier is None:
+        with common.user_errors():
+            classifier, accuracy = load_classifier(config, FLAGS.classifier)
+    if accuracy is not None:
+        print(f"coverage classifier: test accuracy {accuracy:.4f}", flush=True)
+    metrics = final_metrics(model, config, seconds, classifier, accuracy, FLAGS.coverage_samples)
     training.write_json(os.path.join(config.out_dir, "metrics.json"), metrics)
     print(" ".join(f"{k} {v}" for k, v in metrics.items()), flush=True)
 

@@ -95,8 +95,9 @@ def final_metrics(model, config, probe_examples, seconds):
             return data.resolve(config.dataset, data_dir=config.data_dir, split=name,
                                 image_size=config.image_size, channels=config.channels)
 
-        x_train, y_train = data.load_arrays(split("train"), limit=probe_examples)
-        if y_train is not None:
+        train_spec = split("train")
+        if train_spec.labelled:
+            x_train, y_train = data.load_arrays(train_spec, limit=probe_examples)
             x_test, y_test = data.load_arrays(split("test"), limit=probe_examples // 2)
             encode = lambda x: model.encoder.predict(x, batch_size=500, verbose=0)
             metrics["probe_encoder"] = evaluation.linear_probe(
@@ -114,7 +115,8 @@ def main(argv):
     start = time.perf_counter()
     model = common.train_or_exit(config, build_model, figures=figures)
     # The driver returns the model with its EMA weights in place, when EMA is on.
-    metrics = final_metrics(model, config, FLAGS.probe_examples, time.perf_counter() - start)
+    with common.user_errors():
+        metrics = final_metrics(model, config, FLAGS.probe_examples, time.perf_counter() - start)
     training.write_json(os.path.join(config.out_dir, "metrics.json"), metrics)
     print(" ".join(f"{k} {v}" for k, v in metrics.items()), flush=True)
 

@@ -94,6 +94,11 @@ class DataSpec:
     image_key: str = "image"
     label_key: Optional[str] = None
 
+    @property
+    def labelled(self):
+        """Whether `load_arrays` returns labels (known without reading any image)."""
+        return self.kind == "fashion_mnist" or self.label_key is not None
+
 
 # --------------------------------------------------------------------------- resolve
 

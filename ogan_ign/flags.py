@@ -24,6 +24,7 @@ diverges exits with status 3. absl itself handles `--flagfile` and malformed
 numbers.
 """
 
+import contextlib
 import sys
 
 from absl import app
@@ -98,13 +99,21 @@ def no_extra_args(argv):
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
 
 
+@contextlib.contextmanager
+def user_errors():
+    """A user's mistake (exit status 2) or a diverged run (3) as one line on
+    stderr instead of a traceback; for everything a script does around training."""
+    try:
+        yield
+    except (training.ConfigError, data.DataError, training.TrainingDiverged) as e:
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        sys.exit(2 if not isinstance(e, training.TrainingDiverged) else 3)
+
+
 def train_or_exit(config, build_model, figures=None, callbacks=()):
     """training.train, with a user's mistake or a diverged run as one line on stderr."""
     if "verbosity" in flags.FLAGS and not flags.FLAGS["verbosity"].present:
         # TensorFlow logs a line at INFO for every checkpoint it writes.
         logging.set_verbosity(logging.WARNING)
-    try:
+    with user_errors():
         return training.train(config, build_model, figures=figures, callbacks=callbacks)
-    except (training.ConfigError, data.DataError, training.TrainingDiverged) as e:
-        print(f"error: {e}", file=sys.stderr, flush=True)
-        sys.exit(2 if not isinstance(e, training.TrainingDiverged) else 3)

@@ -57,5 +57,29 @@ class FreshProcessLoadTest(tf.test.TestCase):
                     self.assertAllClose(np.load(out), model.generate(z), atol=1e-5)
 
 
+class ScriptErrorTest(tf.test.TestCase):
+    """What users type first, `python train_ign.py --dataset celeba_hq`, on a
+    machine without the data: one line, exit status 2, no run folder."""
+
+    def test_every_script_answers_missing_celeba_hq_with_one_line(self):
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        for script, extra in (("train_ign.py", ["--coverage_every=10"]), ("train_ogan.py", []),
+                              ("train_gan.py", [])):
+            with self.subTest(script=script), tempfile.TemporaryDirectory() as tmp:
+                out = os.path.join(tmp, "run")
+                result = subprocess.run(
+                    [sys.executable, os.path.join(root, script), "--dataset=celeba_hq",
+                     f"--data_dir={tmp}", f"--out_dir={out}"] + extra,
+                    capture_output=True, text=True, timeout=120,
+                    env=dict(os.environ, PYTHONPATH=root))
+                self.assertEqual(result.returncode, 2, msg=result.stderr[-1500:])
+                self.assertNotIn("Traceback", result.stderr)
+                last = result.stderr.strip().splitlines()[-1]
+                self.assertStartsWith(last, "error: ")
+                self.assertIn("celeb_a_hq", last)
+                self.assertIn("downloads/manual", last)
+                self.assertFalse(os.path.exists(out))
+
+
 if __name__ == "__main__":
     tf.test.main()
