@@ -399,14 +399,8 @@ def evaluate_model(model, feature_model, classifier, test, train=None, num_sampl
     """
     x_test, y_test = test
     samples = generate_samples(model, num_samples, seed)
-    metrics = {"num_samples": int(num_samples), "num_real": int(len(x_test))}
-    metrics.update(sample_metrics(embed(feature_model, x_test), embed(feature_model, samples),
-                                  k, kid_subsets, kid_subset_size, seed))
-    if classifier is not None:
-        coverage = class_coverage(classifier, samples)
-        metrics.update(classes_present=coverage["classes_present"],
-                       effective_classes=coverage["effective_classes"],
-                       max_share=coverage["max_share"])
+    metrics = _set_metrics(feature_model, classifier, x_test, samples, k, kid_subsets,
+                           kid_subset_size, seed)
 
     reconstruct = None
     if isinstance(model, ogan.OGAN):
@@ -429,6 +423,21 @@ def evaluate_model(model, feature_model, classifier, test, train=None, num_sampl
     return metrics
 
 
+def _set_metrics(feature_model, classifier, x_real, x_other, k, kid_subsets, kid_subset_size,
+                 seed):
+    """FID, KID, precision / recall and class coverage of `x_other` against the
+    real images: the part the model rows and the data floor share."""
+    metrics = {"num_samples": int(len(x_other)), "num_real": int(len(x_real))}
+    metrics.update(sample_metrics(embed(feature_model, x_real), embed(feature_model, x_other),
+                                  k, kid_subsets, kid_subset_size, seed))
+    if classifier is not None:
+        coverage = class_coverage(classifier, x_other)
+        metrics.update(classes_present=coverage["classes_present"],
+                       effective_classes=coverage["effective_classes"],
+                       max_share=coverage["max_share"])
+    return metrics
+
+
 def evaluate_data(feature_model, classifier, test, train, probe_examples=10000, k=3,
                   kid_subsets=100, kid_subset_size=1000, seed=0):
     """The floor: training images scored as if they were samples, against the
@@ -436,14 +445,8 @@ def evaluate_data(feature_model, classifier, test, train, probe_examples=10000, 
     pixels, the reference for O-GAN's encoder probe."""
     x_test, y_test = test
     x_train, y_train = train
-    metrics = {"num_samples": int(len(x_train)), "num_real": int(len(x_test))}
-    metrics.update(sample_metrics(embed(feature_model, x_test), embed(feature_model, x_train),
-                                  k, kid_subsets, kid_subset_size, seed))
-    if classifier is not None:
-        coverage = class_coverage(classifier, x_train)
-        metrics.update(classes_present=coverage["classes_present"],
-                       effective_classes=coverage["effective_classes"],
-                       max_share=coverage["max_share"])
+    metrics = _set_metrics(feature_model, classifier, x_test, x_train, k, kid_subsets,
+                           kid_subset_size, seed)
     if y_train is not None and y_test is not None and probe_examples:
         metrics["probe_pixels"] = linear_probe(x_train[:probe_examples], y_train[:probe_examples],
                                                x_test, y_test)
