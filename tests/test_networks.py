@@ -1,9 +1,12 @@
 """Every builder, every supported size and channel count: shapes and ranges."""
 
+import keras
 import numpy as np
 import tensorflow as tf
+from keras import layers
 
 from ogan_ign import networks
+from tests.float64 import float64
 
 
 class DcganTest(tf.test.TestCase):
@@ -49,6 +52,37 @@ class DcganTest(tf.test.TestCase):
     def test_unsupported_size(self):
         with self.assertRaisesRegex(ValueError, "unsupported image size 48"):
             networks.dcgan_encoder(48, 3)
+
+
+class AutoencoderTest(tf.test.TestCase):
+
+    def test_dense_code_layers_equal_the_papers_valid_convolutions(self):
+        # IGN's f writes the paper's whole-map valid convolution (smallest map →
+        # 1×1×latent) and its transpose (1×1 → map) as Dense layers. Carry the
+        # Dense weights into the convolution form and compare, float64.
+        for size, channels in ((28, 1), (32, 3)):
+            with self.subTest(size=size), float64():
+                f = networks.dcgan_autoencoder(size, channels, latent=6, width=4)
+                base, _, widths = networks.dcgan_plan(size, 4)
+                c = widths[-1]
+                h = keras.Input((base, base, c))
+                code = layers.Conv2D(6, base, padding="valid")(h)
+                out = layers.Conv2DTranspose(c, base, padding="valid", use_bias=False)(code)
+                conv_form = keras.Model(h, out)
+                latent, project = f.get_layer("latent"), f.get_layer("dec_project")
+                kernel, bias = latent.get_weights()
+                conv_form.layers[1].set_weights([kernel.reshape(base, base, c, 6), bias])
+                # Conv2DTranspose kernels are (kh, kw, out, in).
+                transposed = project.get_weights()[0].reshape(6, base, base, c)
+                conv_form.layers[2].set_weights([transposed.transpose(1, 2, 3, 0)])
+                dense_form = keras.Model(f.get_layer("enc_lrelu" + str(len(widths) - 1)).output,
+                                         f.get_layer("dec_reshape").output)
+                maps = np.random.default_rng(size).normal(size=(3, base, base, c))
+                self.assertAllClose(dense_form(maps), conv_form(maps), rtol=1e-12, atol=1e-12)
+                # Bad weight plumbing would not pass: a transposed kernel in the
+                # wrong axis order gives another map.
+                conv_form.layers[2].set_weights([transposed.transpose(2, 1, 3, 0)])
+                self.assertNotAllClose(dense_form(maps), conv_form(maps), atol=1e-6)
 
 
 class MlpTest(tf.test.TestCase):
