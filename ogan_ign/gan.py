@@ -42,8 +42,8 @@ BatchNorm under more than one replica (the choice, and why):
   variance is then the mean of the shards' variances, which misses the spread
   between the shards' means.
 * Other batch-level statistics follow the same rule; the one in this library
-  is IGN's tightness-clamp scale (the batch mean of δ(x)), which is per replica
-  in both modes.
+  is IGN's tightness-clamp scale (the batch mean of δ(x)): averaged over the
+  replicas with XLA off, per replica with XLA on.
 """
 
 import contextlib

@@ -213,12 +213,28 @@ class IGN(OneLossModel):
         delta_fake = losses.ign_distance(ff_z, f_z, self.distance)
         delta_fake_sg = losses.ign_distance(ff_z_sg, f_z_sg, self.distance)
         total, terms = losses.ign_loss(delta_real, delta_fake, delta_fake_sg, self.lambda_rec,
-                                       self.lambda_idem, self.lambda_tight, self.tight_clamp)
+                                       self.lambda_idem, self.lambda_tight, self.tight_clamp,
+                                       rec_scale=self.clamp_scale(delta_real))
         terms["loss/total"] = total
         ff_z_sg = tf.stop_gradient(ff_z_sg)
         terms["gap/ff_z"] = tf.reduce_mean(tf.sqrt(losses.ign_distance(ff_z_sg, f_z_sg, "l2")))
         terms["gap/f_z"] = tf.reduce_mean(tf.sqrt(losses.ign_distance(f_z_sg, z, "l2")))
         return terms
+
+    def clamp_scale(self, delta_real):
+        """L_rec of the tightness clamp: the mean of δ(x) over the global batch.
+
+        Under a strategy with XLA off the per-replica means are averaged across
+        the replicas (equal shares, so this is the global mean), like the
+        synchronized BatchNorm moments. In the XLA-compiled per-replica step no
+        all-reduce can run, so there it is the replica's own mean (gan.py).
+        """
+        scale = tf.reduce_mean(delta_real)
+        context = tf.distribute.get_replica_context()
+        if (self.tight_clamp is not None and not self.split_xla and context is not None
+                and context.num_replicas_in_sync > 1):
+            scale = context.all_reduce(tf.distribute.ReduceOp.MEAN, scale)
+        return scale
 
     def trainable_for_step(self):
         """The step trains f (the shared step of `gan.OneLossModel`)."""

@@ -151,7 +151,7 @@ def tightness_clamp(l_tight, l_rec, a=1.5):
 
 
 def ign_loss(delta_real, delta_fake, delta_fake_sg, lambda_rec=20.0, lambda_idem=20.0,
-             lambda_tight=2.5, tight_clamp=1.5):
+             lambda_tight=2.5, tight_clamp=1.5, rec_scale=None):
     """IGN's final objective (sec. 2.3) as one stop-gradient loss; returns
     (total, {"ign/rec", "ign/idem", "ign/tight"}).
 
@@ -167,8 +167,10 @@ def ign_loss(delta_real, delta_fake, delta_fake_sg, lambda_rec=20.0, lambda_idem
     the batch mean of δ(x), stop-gradiented: fakes and reals are not paired per
     sample, and a gradient through the bound would reward worse reconstruction.
     The reported "ign/idem" is the paper's L_idem value, mean δ(f(z)).
+    `rec_scale` replaces that batch mean (IGN passes the mean over all replicas).
     """
-    l_rec_scale = tf.stop_gradient(tf.reduce_mean(delta_real))
+    l_rec_scale = tf.stop_gradient(tf.reduce_mean(delta_real) if rec_scale is None
+                                   else rec_scale)
     l_tight = tightness_clamp(-delta_fake_sg, l_rec_scale, tight_clamp)
     l_idem = delta_fake - delta_fake_sg
     # Means taken term by term: x and z batches need not be the same size.
