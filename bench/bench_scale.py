@@ -140,19 +140,23 @@ def main(_):
                     print(f"{kind:6} {size:>3} {xla:>4} {precision:>5} {rate:8.1f} "
                           f"{flops / 1e9:10.3f} {achieved / 1e9:8.1f} "
                           f"{achieved / peak[precision]:8.1%}", flush=True)
-    print("\nper model and size: default (XLA off, fp32) vs the fastest; bf16 / fp32 (XLA off)")
+    # The training scripts' defaults: --jit_compile auto (Keras: off on the CPU)
+    # and --mixed_precision auto (bf16 where the hardware has native bfloat16).
+    default_key = ("off", "bf16" if training.resolve_precision("auto")[0] == "bf16" else "fp32")
+    print(f"\nper model and size: default ({default_key[0]}/{default_key[1]}: the scripts' "
+          f"auto settings on this machine) vs the fastest; bf16 / fp32 (XLA off)")
     for size in [int(s) for s in FLAGS.sizes.split(",")]:
         for kind in FLAGS.models.split(","):
             mine = {k[2:]: v for k, v in results.items() if k[:2] == (kind, size)}
             if not mine:
                 continue
             best = max(mine, key=mine.get)
-            default = mine.get(("off", "fp32"))
+            default = mine.get(default_key)
             line = f"{kind:6} {size:>3}: fastest {best[0]}/{best[1]} {mine[best]:.1f} img/s"
             if default:
                 line += f"; default at {default / mine[best]:.0%} of it"
-            if ("off", "bf16") in mine and default:
-                line += f"; bf16/fp32 = {mine[('off', 'bf16')] / default:.2f}×"
+            if ("off", "bf16") in mine and ("off", "fp32") in mine:
+                line += f"; bf16/fp32 = {mine[('off', 'bf16')] / mine[('off', 'fp32')]:.2f}×"
             print(line, flush=True)
     with open("/proc/loadavg") as f:
         print(f"load average after: {f.read().split()[:3]}", flush=True)

@@ -80,7 +80,10 @@ def define_common_flags(flag_values=flags.FLAGS, **defaults):
                         "; auto lets Keras decide (off on the CPU and under strategies)",
                         flag_values=fv)
     flags.DEFINE_string("mixed_precision", default["mixed_precision"],
-                        "|".join(training.PRECISION_POLICIES), flag_values=fv)
+                        "|".join(training.PRECISION_CHOICES) + "; auto = bf16 where the "
+                        "hardware has native bfloat16 (GPUs of compute capability ≥ 8.0, TPUs, "
+                        "CPUs with AVX512-BF16/AMX), else off (float32); the loss math is "
+                        "float32 either way", flag_values=fv)
     flags.DEFINE_float("ema", default["ema"], "EMA momentum of the weights (e.g. 0.999); "
                        "0 = off", flag_values=fv)
 

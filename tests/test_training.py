@@ -40,8 +40,10 @@ def write_folder(path, n=48, size=32, seed=0):
 
 
 def tiny_config(dataset, out_dir, **overrides):
+    # float32 pinned: the default "auto" would make the numbers depend on the CPU.
     settings = dict(dataset=dataset, out_dir=out_dir, image_size=32, batch_size=8, steps=12,
                     ckpt_every=4, sample_every=0, log_every=4, num_samples=4, ema=0.9,
+                    mixed_precision="off",
                     model={"width": 8, "z_dim": 8})
     settings.update(overrides)
     return training.Config(**settings)
@@ -290,6 +292,27 @@ class TrainingTest(tf.test.TestCase):
 
     # ------------------------------------------------------------ precision
 
+    def test_auto_precision_is_bf16_only_on_native_bfloat16_hardware(self):
+        resolve = training.resolve_precision
+        sapphire, old_xeon = {"avx512f", "amx_bf16", "amx_tile"}, {"avx2", "avx512f"}
+        for args, expected in (
+                (dict(gpu_capabilities=[(8, 0), (9, 0)], cpu=old_xeon), "bf16"),
+                (dict(gpu_capabilities=[(8, 0), (7, 5)], cpu=sapphire), "off"),
+                (dict(gpu_capabilities=[None], cpu=sapphire), "off"),  # no capability known
+                (dict(gpu_capabilities=[], cpu={"avx512_bf16"}), "bf16"),
+                (dict(gpu_capabilities=[], cpu=sapphire), "bf16"),
+                (dict(gpu_capabilities=[], cpu=old_xeon), "off"),
+                (dict(gpu_capabilities=[], cpu=set()), "off")):
+            with self.subTest(**args):
+                self.assertEqual(resolve("auto", **args)[0], expected)
+        # An explicit choice is kept whatever the hardware.
+        for name in ("off", "bf16", "fp16"):
+            self.assertEqual(resolve(name, gpu_capabilities=[], cpu=set())[0], name)
+        # This machine: the CPU flags decide when no GPU is visible.
+        if not tf.config.list_physical_devices("GPU"):
+            native = bool({"amx_bf16", "avx512_bf16"} & training.cpu_flags())
+            self.assertEqual(resolve("auto")[0], "bf16" if native else "off")
+
     def test_bf16_runs_and_restores_the_global_policy(self):
         out = self.run_dir("bf16")
         model = training.train(tiny_config(self.folder, out, steps=2, mixed_precision="bf16"),
@@ -328,7 +351,7 @@ class TrainingTest(tf.test.TestCase):
             (dict(ema=-0.5), r"--ema must be in \[0, 1\)"),
             (dict(strategy="gpus"), "--strategy must be one of auto, default, mirrored"),
             (dict(jit_compile="yes"), "--jit_compile must be one of auto, on, off, got 'yes'"),
-            (dict(mixed_precision="fp8"), "--mixed_precision must be one of off, bf16, fp16"),
+            (dict(mixed_precision="fp8"), "--mixed_precision must be one of auto, off, bf16, fp16"),
             (dict(model={"width": 8, "z_dim": 8, "bad": object()}), "not JSON-able"),
         ]
         for overrides, pattern in cases:
