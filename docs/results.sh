@@ -29,6 +29,7 @@ train train_ogan.py ogan_lr2e-4_corr1 --lr 2e-4 --corr_weight 1.0
 train train_ogan.py ogan_lr2e-4_corr1_seed1 --lr 2e-4 --corr_weight 1.0 --seed 1
 train train_ogan.py ogan_lr2e-4_corr1_z256 --lr 2e-4 --corr_weight 1.0 --z_dim 256
 train train_ogan.py ogan_lr2e-4_corr1_z256_seed1 --lr 2e-4 --corr_weight 1.0 --z_dim 256 --seed 1
+train train_ogan.py ogan_lr2e-4_corr1_z256_6k --lr 2e-4 --corr_weight 1.0 --z_dim 256 --steps 6000
 train train_ign.py ign_fourier --noise fourier
 train train_ign.py ign_literal --noise gaussian
 # bf16 against float32: the same settings with --mixed_precision bf16.
@@ -49,7 +50,7 @@ for name in dcgan dcgan_seed1; do
 done
 for name in gan_wgan_qp gan_wgan_qp_lr2e-4 gan_ns_lr2e-4 gan_ns_lr2e-4_seed1 \
             ogan_original ogan_lr2e-4_corr1 ogan_lr2e-4_corr1_seed1 ogan_lr2e-4_corr1_z256 \
-            ogan_lr2e-4_corr1_z256_seed1 ign_fourier ign_literal gan_ns_lr2e-4_bf16 \
+            ogan_lr2e-4_corr1_z256_seed1 ogan_lr2e-4_corr1_z256_6k ign_fourier ign_literal gan_ns_lr2e-4_bf16 \
             ogan_lr2e-4_corr1_bf16 ogan_lr2e-4_corr1_bf16_seed1 ign_fourier_bf16; do
   $PY evaluate.py --run_dir "$R/$name" --output "$R/$name.json"
 done
@@ -67,6 +68,7 @@ $PY docs/results_table.py "data floor (train vs test)=$R/floor.json" \
   "O-GAN, lr 2e-4, λ 1, seed 1=$R/ogan_lr2e-4_corr1_seed1.json" \
   "O-GAN, lr 2e-4, λ 1, z_dim 256=$R/ogan_lr2e-4_corr1_z256.json" \
   "O-GAN, lr 2e-4, λ 1, z_dim 256, seed 1=$R/ogan_lr2e-4_corr1_z256_seed1.json" \
+  "O-GAN, lr 2e-4, λ 1, z_dim 256, 6,000 steps=$R/ogan_lr2e-4_corr1_z256_6k.json" \
   "IGN, Fourier noise=$R/ign_fourier.json" \
   "IGN, Gaussian noise=$R/ign_literal.json"
 echo
