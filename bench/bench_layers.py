@@ -18,8 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 from absl import app, flags
-from keras import layers
-
+from flops import layer_macs
 from ogan_ign import networks, training
 
 FLAGS = flags.FLAGS
@@ -50,18 +49,6 @@ def forward_backward(fn, x, variables):
     return run
 
 
-def multiply_adds(layer):
-    if isinstance(layer, layers.Conv2DTranspose):
-        _, h, w, c_in = layer.input.shape
-        return h * w * layer.kernel_size[0] * layer.kernel_size[1] * c_in * layer.filters
-    if isinstance(layer, layers.Conv2D):
-        _, h, w, c_out = layer.output.shape
-        return h * w * layer.kernel_size[0] * layer.kernel_size[1] * layer.input.shape[-1] * c_out
-    if isinstance(layer, layers.Dense):
-        return layer.input.shape[-1] * layer.units
-    return 0
-
-
 def main(_):
     batch = FLAGS.batch_size
     with training.precision_policy("bf16" if FLAGS.precision == "bf16" else "off"):
@@ -77,7 +64,7 @@ def main(_):
             ms = median_ms(forward_backward(lambda v, l=layer: l(v, training=True), x,
                                             layer.trainable_variables))
             total += ms
-            rate = 6 * multiply_adds(layer) * batch / ms / 1e6
+            rate = 6 * layer_macs(layer) * batch / ms / 1e6
             print(f"{layer.name:18} {type(layer).__name__:20} {str(shape):22} {ms:7.2f} "
                   + (f"{rate:8.1f}" if rate else f"{'':8}"), flush=True)
         x = tf.random.normal((batch,) + tuple(net.input.shape[1:]))

@@ -35,8 +35,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 from absl import app, flags
-from keras import layers
 
+from flops import macs
 from ogan_ign import gan, ign, networks, ogan, training
 
 FLAGS = flags.FLAGS
@@ -68,25 +68,6 @@ def matmul_peak(dtype, n, repeats=5):
         run(a).numpy()
         best = max(best, chain * 2 * n**3 / (time.perf_counter() - start))
     return best
-
-
-def macs(model):
-    """Forward multiply-adds of the conv and dense layers, per image."""
-    total = 0
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            total += macs(layer)
-        elif isinstance(layer, layers.Conv2DTranspose):
-            _, h, w, c_in = layer.input.shape
-            k = layer.kernel_size[0] * layer.kernel_size[1]
-            total += h * w * k * c_in * layer.filters
-        elif isinstance(layer, layers.Conv2D):
-            _, h, w, c_out = layer.output.shape
-            k = layer.kernel_size[0] * layer.kernel_size[1]
-            total += h * w * k * layer.input.shape[-1] * c_out
-        elif isinstance(layer, layers.Dense):
-            total += layer.input.shape[-1] * layer.units
-    return total
 
 
 def build(kind, size):

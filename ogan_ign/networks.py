@@ -176,7 +176,7 @@ def dcgan_autoencoder(image_size=32, channels=3, latent=512, width=64, kernel_si
     matrix product over the flattened map, so they are written as Dense layers
     (same function, same parameters, same initialiser): the convolution form ran
     at 60–70 GFLOP/s on the CPU against 350–500 for the other convolutions and
-    took 30 % of f's training time (bench/bench_scale.py, docs in the README).
+    took 30 % of f's training time (bench/bench_layers.py).
     """
     base, _, widths = dcgan_plan(image_size, width)
     x_in = keras.Input((image_size, image_size, channels), name="x")

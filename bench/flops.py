@@ -1,0 +1,24 @@
+"""Multiply-add counts of the conv and dense layers, shared by the benchmarks."""
+
+import keras
+from keras import layers
+
+
+def layer_macs(layer):
+    """Forward multiply-adds of one Conv2D (out_h·out_w·k²·c_in·c_out),
+    Conv2DTranspose (in_h·in_w·k²·c_in·c_out) or Dense (in·out) per image; 0 else."""
+    if isinstance(layer, layers.Conv2DTranspose):
+        _, h, w, c_in = layer.input.shape
+        return h * w * layer.kernel_size[0] * layer.kernel_size[1] * c_in * layer.filters
+    if isinstance(layer, layers.Conv2D):
+        _, h, w, c_out = layer.output.shape
+        return h * w * layer.kernel_size[0] * layer.kernel_size[1] * layer.input.shape[-1] * c_out
+    if isinstance(layer, layers.Dense):
+        return layer.input.shape[-1] * layer.units
+    return 0
+
+
+def macs(model):
+    """Forward multiply-adds of a model's conv and dense layers, per image."""
+    return sum(macs(layer) if isinstance(layer, keras.Model) else layer_macs(layer)
+               for layer in model.layers)
