@@ -3,6 +3,7 @@ matmul peak, XLA on and off, float32 and bfloat16 (issue 7's benchmark).
 
     PYTHONPATH=. nice python bench/bench_scale.py [--sizes 32,64] [--batch_size 64]
         [--steps 5] [--models gan,ogan,ign] [--xla off,on] [--precision fp32,bf16]
+        [--batchnorm fused,keras]
 
 Peak: the best of a few tf.matmul of n×n float32 (and bfloat16) matrices in
 graph mode, 2n³ FLOPs each, measured in the same process just before the models.
@@ -27,8 +28,13 @@ steps (XLA compiles in the first); the table prints images/s, FLOP rate and
 its fraction of the peak of the same precision. Nothing here is tuned per
 configuration: they all run the same code path as fit() (model.train_step in a
 tf.function, jit_compile as given).
+
+`--batchnorm fused,keras` adds rows with the library's BatchNorm forced onto
+Keras's unfused ops (what it runs under a strategy with XLA off), to show
+what the fused kernel is worth in the same run.
 """
 
+import contextlib
 import time
 
 import keras
@@ -47,6 +53,21 @@ flags.DEFINE_string("models", "gan,ogan,ign", "which models")
 flags.DEFINE_string("xla", "off,on", "XLA settings to time")
 flags.DEFINE_string("precision", "fp32,bf16", "fp32 and/or bf16")
 flags.DEFINE_integer("matmul_n", 2048, "side of the peak matmul")
+flags.DEFINE_string("batchnorm", "fused", "fused (the library's) and/or keras (unfused ops)")
+
+
+@contextlib.contextmanager
+def batchnorm_kind(kind):
+    """`keras`: the library's BatchNorm takes Keras's unfused path everywhere."""
+    if kind == "fused":
+        yield
+        return
+    fusable = networks.BatchNorm._fusable
+    networks.BatchNorm._fusable = lambda self, inputs, mask: False
+    try:
+        yield
+    finally:
+        networks.BatchNorm._fusable = fusable
 
 
 def matmul_peak(dtype, n, repeats=5):
@@ -84,15 +105,16 @@ def build(kind, size):
     return ign.IGN(f), 2 * 3 * 4 * macs(f)
 
 
-def time_steps(kind, size, xla, precision):
+def time_steps(kind, size, xla, precision, batchnorm):
     with training.precision_policy("bf16" if precision == "bf16" else "off"):
         model, flops_per_image = build(kind, size)
         model.compile(jit_compile=xla)
     step = tf.function(model.train_step, jit_compile=xla)
     rng = np.random.default_rng(0)
     x = tf.constant(rng.uniform(-1, 1, (FLAGS.batch_size, size, size, 3)).astype("float32"))
-    for _ in range(2):
-        float(step(x)["loss/total"])
+    with batchnorm_kind(batchnorm):  # the step is traced here
+        for _ in range(2):
+            float(step(x)["loss/total"])
     start = time.perf_counter()
     for _ in range(FLAGS.steps):
         logs = step(x)
@@ -108,19 +130,20 @@ def main(_):
             "bf16": matmul_peak(tf.bfloat16, FLAGS.matmul_n)}
     print(f"matmul peak ({FLAGS.matmul_n}²): fp32 {peak['fp32'] / 1e9:.1f} GFLOP/s, "
           f"bf16 {peak['bf16'] / 1e9:.1f} GFLOP/s", flush=True)
-    print(f"{'model':6} {'px':>3} {'xla':>4} {'prec':>5} {'img/s':>8} {'GFLOP/img':>10} "
-          f"{'GFLOP/s':>8} {'of peak':>8}", flush=True)
-    results = {}
+    print(f"{'model':6} {'px':>3} {'xla':>4} {'prec':>5} {'bn':>6} {'img/s':>8} "
+          f"{'GFLOP/img':>10} {'GFLOP/s':>8} {'of peak':>8}", flush=True)
+    results, keras_bn = {}, {}
     for size in [int(s) for s in FLAGS.sizes.split(",")]:
         for kind in FLAGS.models.split(","):
             for xla in FLAGS.xla.split(","):
                 for precision in FLAGS.precision.split(","):
-                    rate, flops = time_steps(kind, size, xla == "on", precision)
-                    results[(kind, size, xla, precision)] = rate
-                    achieved = rate * flops
-                    print(f"{kind:6} {size:>3} {xla:>4} {precision:>5} {rate:8.1f} "
-                          f"{flops / 1e9:10.3f} {achieved / 1e9:8.1f} "
-                          f"{achieved / peak[precision]:8.1%}", flush=True)
+                    for bn in FLAGS.batchnorm.split(","):
+                        rate, flops = time_steps(kind, size, xla == "on", precision, bn)
+                        (results if bn == "fused" else keras_bn)[(kind, size, xla, precision)] = rate
+                        achieved = rate * flops
+                        print(f"{kind:6} {size:>3} {xla:>4} {precision:>5} {bn:>6} {rate:8.1f} "
+                              f"{flops / 1e9:10.3f} {achieved / 1e9:8.1f} "
+                              f"{achieved / peak[precision]:8.1%}", flush=True)
     # The training scripts' defaults: --jit_compile auto (Keras: off on the CPU)
     # and --mixed_precision auto (bf16 where the hardware has native bfloat16).
     default_key = ("off", "bf16" if training.resolve_precision("auto")[0] == "bf16" else "fp32")
@@ -139,6 +162,10 @@ def main(_):
             if ("off", "bf16") in mine and ("off", "fp32") in mine:
                 line += f"; bf16/fp32 = {mine[('off', 'bf16')] / mine[('off', 'fp32')]:.2f}×"
             print(line, flush=True)
+    for key, rate in keras_bn.items():
+        if key in results:
+            print(f"{key[0]:6} {key[1]:>3} {key[2]}/{key[3]}: fused BatchNorm / Keras's "
+                  f"= {results[key] / rate:.2f}×", flush=True)
     with open("/proc/loadavg") as f:
         print(f"load average after: {f.read().split()[:3]}", flush=True)
 

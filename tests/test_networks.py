@@ -85,6 +85,124 @@ class AutoencoderTest(tf.test.TestCase):
                 self.assertNotAllClose(dense_form(maps), conv_form(maps), atol=1e-6)
 
 
+def _op_types(fn, *args):
+    return {op.type for op in tf.function(fn).get_concrete_function(*args).graph.get_operations()}
+
+
+class BatchNormTest(tf.test.TestCase):
+    """networks.BatchNorm runs TF's fused kernel; it must be Keras's BatchNorm."""
+
+    def pair(self, channels=3, **kwargs):
+        """The library's layer and Keras's, with the same random weights and
+        moving statistics (so the moving updates start from non-trivial values)."""
+        rng = np.random.default_rng(channels)
+        weights = [rng.uniform(0.5, 1.5, channels), rng.normal(size=channels),
+                   rng.normal(size=channels), rng.uniform(0.5, 2.0, channels)]
+        ours = networks.BatchNorm(momentum=0.9, **kwargs)
+        theirs = layers.BatchNormalization(momentum=0.9, **kwargs)
+        for layer in (ours, theirs):
+            layer.build((None, 2, 2, channels))
+            affine = weights[:2] if kwargs.get("scale", True) else []
+            layer.set_weights([w.astype(layer.variable_dtype) for w in affine + weights[2:]])
+        return ours, theirs
+
+    def step(self, layer, x, dy):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, training=True)
+        grads = tape.gradient(y, [x] + layer.trainable_variables, output_gradients=dy)
+        return [y] + grads + [v.numpy() for v in layer.non_trainable_variables]
+
+    def test_fused_step_equals_keras_batchnorm(self):
+        # n = 4·2·2 = 16 values per channel: the fused kernel's unbiased batch
+        # variance is 16/15 of Keras's, so forgetting to scale it back moves the
+        # moving variance by ~1e-2, far outside the tolerance.
+        rng = np.random.default_rng(0)
+        x = tf.constant(rng.normal(1.0, 2.0, (4, 2, 2, 3)), tf.float32)
+        dy = tf.constant(rng.normal(size=(4, 2, 2, 3)), tf.float32)
+        ours, theirs = self.pair()
+        self.assertIn("FusedBatchNormV3", _op_types(lambda t: ours(t, training=True), x))
+        self.assertNotIn("FusedBatchNormV3", _op_types(lambda t: theirs(t, training=True), x))
+        for a, b in zip(self.step(ours, x, dy), self.step(theirs, x, dy)):
+            self.assertAllClose(a, b, rtol=1e-5, atol=1e-5)
+        # Inference normalises with the (updated) moving statistics.
+        self.assertAllClose(ours(x, training=False), theirs(x, training=False), atol=1e-5)
+        # Without affine weights (the self-modulated generator's BatchNorm).
+        ours, theirs = self.pair(center=False, scale=False)
+        for a, b in zip(self.step(ours, x, dy), self.step(theirs, x, dy)):
+            self.assertAllClose(a, b, rtol=1e-5, atol=1e-5)
+
+    def test_unbiased_moving_variance_would_fail(self):
+        # The check above can see the (n − 1)/n correction: without it, the
+        # moving variance after one step differs by momentum-weighted var/15.
+        rng = np.random.default_rng(1)
+        x = tf.constant(rng.normal(0.0, 3.0, (4, 2, 2, 3)), tf.float32)
+        ours, theirs = self.pair()
+        ours(x, training=True)
+        theirs(x, training=True)
+        _, unbiased, _ = tf.compat.v1.nn.fused_batch_norm(
+            x, tf.ones(3), tf.zeros(3), epsilon=1e-3, is_training=True)
+        _, variance = tf.nn.moments(x, [0, 1, 2])
+        self.assertNotAllClose(unbiased, variance, atol=1e-2)
+        self.assertAllClose(ours.moving_variance, theirs.moving_variance, atol=1e-5)
+
+    def test_falls_back_where_the_kernel_cannot_run(self):
+        rng = np.random.default_rng(2)
+        x = tf.constant(rng.normal(size=(4, 2, 2, 3)), tf.float32)
+        dy = tf.constant(rng.normal(size=(4, 2, 2, 3)), tf.float32)
+        ours, theirs = self.pair()
+        ours.synchronized = True  # what gan.synchronized_batchnorm sets under a strategy
+        self.assertNotIn("FusedBatchNormV3", _op_types(lambda t: ours(t, training=True), x))
+        for a, b in zip(self.step(ours, x, dy), self.step(theirs, x, dy)):
+            self.assertAllClose(a, b, rtol=1e-6, atol=1e-6)
+        with float64():  # the gradient tests' dtype: no fused kernel for it
+            ours, theirs = self.pair()
+            x64, dy64 = tf.cast(x, tf.float64), tf.cast(dy, tf.float64)
+            for a, b in zip(self.step(ours, x64, dy64), self.step(theirs, x64, dy64)):
+                self.assertAllClose(a, b, rtol=1e-12, atol=1e-12)
+        flat = networks.BatchNorm()  # rank 2
+        self.assertAllClose(flat(tf.ones((2, 5)), training=True), tf.zeros((2, 5)))
+
+    def test_xla_and_stateless_call(self):
+        # The XLA-compiled per-replica step (gan.py) runs layers statelessly
+        # inside jit_compile: the moving statistics must come back as outputs.
+        rng = np.random.default_rng(3)
+        x = tf.constant(rng.normal(2.0, 1.5, (4, 2, 2, 3)), tf.float32)
+        ours, theirs = self.pair()
+
+        @tf.function(jit_compile=True)
+        def pure(trainable, non_trainable, x):
+            return ours.stateless_call(trainable, non_trainable, x, training=True)
+
+        y, stats = pure([v.value for v in ours.trainable_variables],
+                        [v.value for v in ours.non_trainable_variables], x)
+        self.assertAllClose(y, theirs(x, training=True), atol=1e-5)
+        self.assertAllClose(stats, [v.numpy() for v in theirs.non_trainable_variables],
+                            atol=1e-5)
+        # The layer's own variables were not touched.
+        self.assertNotAllClose(stats[1], ours.moving_variance.numpy(), atol=1e-3)
+
+    def test_bfloat16(self):
+        rng = np.random.default_rng(4)
+        x = tf.constant(rng.normal(size=(8, 4, 4, 3)), tf.float32)
+        ours, theirs = self.pair(dtype="mixed_bfloat16")
+        y = ours(x, training=True)
+        self.assertEqual(y.dtype, tf.bfloat16)
+        self.assertAllClose(tf.cast(y, tf.float32), tf.cast(theirs(x, training=True), tf.float32),
+                            atol=3e-2)
+        self.assertEqual(ours.moving_variance.dtype, "float32")
+        self.assertAllClose(ours.moving_variance, theirs.moving_variance, atol=1e-3)
+
+    def test_builders_use_it(self):
+        for model in (networks.dcgan_encoder(32, 3, width=4),
+                      networks.dcgan_generator(32, 3, width=4),
+                      networks.selfmod_generator(32, 3, width=4),
+                      networks.dcgan_autoencoder(32, 3, latent=8, width=4)):
+            norms = [l for l in model.layers if isinstance(l, layers.BatchNormalization)]
+            self.assertNotEmpty(norms)
+            self.assertTrue(all(isinstance(l, networks.BatchNorm) for l in norms), model.name)
+
+
 class MlpTest(tf.test.TestCase):
 
     def test_shapes(self):
