@@ -2,7 +2,7 @@
 matmul peak, XLA on and off, float32 and bfloat16 (issue 7's benchmark).
 
     PYTHONPATH=. nice python bench/bench_scale.py [--sizes 32,64] [--batch_size 64]
-        [--steps 5] [--models gan,ogan,ign] [--xla off,on] [--precision fp32,bf16]
+        [--steps 5] [--rounds 3] [--models gan,ogan,ign] [--xla off,on] [--precision fp32,bf16]
         [--batchnorm fused,keras]
 
 Peak: the best of a few tf.matmul of n×n float32 (and bfloat16) matrices in
@@ -24,8 +24,9 @@ no input gradient, so 3× slightly overcounts those passes.
 Networks are the libraries' defaults at width 64: DCGAN G and E (z_dim 128;
 the critic of SingleLossGAN has one output) and IGN's DCGAN autoencoder
 (latent 512). Each configuration is timed over `--steps` steps after two warm-up
-steps (XLA compiles in the first); the table prints images/s, FLOP rate and
-its fraction of the peak of the same precision. Nothing here is tuned per
+steps (XLA compiles in the first), in `--rounds` rounds that take the settings
+of one (model, size) in turn; the table prints the median images/s, FLOP rate
+and its fraction of the peak of the same precision. Nothing here is tuned per
 configuration: they all run the same code path as fit() (model.train_step in a
 tf.function, jit_compile as given).
 
@@ -48,7 +49,8 @@ from ogan_ign import gan, ign, networks, ogan, training
 FLAGS = flags.FLAGS
 flags.DEFINE_string("sizes", "32,64", "image sides")
 flags.DEFINE_integer("batch_size", 64, "images per step")
-flags.DEFINE_integer("steps", 5, "timed steps per configuration")
+flags.DEFINE_integer("steps", 5, "timed steps per configuration and round")
+flags.DEFINE_integer("rounds", 3, "rounds of timing, settings interleaved; the median is kept")
 flags.DEFINE_string("models", "gan,ogan,ign", "which models")
 flags.DEFINE_string("xla", "off,on", "XLA settings to time")
 flags.DEFINE_string("precision", "fp32,bf16", "fp32 and/or bf16")
@@ -105,7 +107,8 @@ def build(kind, size):
     return ign.IGN(f), 2 * 3 * 4 * macs(f)
 
 
-def time_steps(kind, size, xla, precision, batchnorm):
+def prepared_step(kind, size, xla, precision, batchnorm):
+    """The model's train_step as fit() runs it, traced and warmed up."""
     with training.precision_policy("bf16" if precision == "bf16" else "off"):
         model, flops_per_image = build(kind, size)
         model.compile(jit_compile=xla)
@@ -115,12 +118,15 @@ def time_steps(kind, size, xla, precision, batchnorm):
     with batchnorm_kind(batchnorm):  # the step is traced here
         for _ in range(2):
             float(step(x)["loss/total"])
+    return step, x, flops_per_image
+
+
+def seconds_per_step(step, x):
     start = time.perf_counter()
     for _ in range(FLAGS.steps):
         logs = step(x)
     float(logs["loss/total"])
-    seconds = (time.perf_counter() - start) / FLAGS.steps
-    return FLAGS.batch_size / seconds, flops_per_image
+    return (time.perf_counter() - start) / FLAGS.steps
 
 
 def main(_):
@@ -130,20 +136,34 @@ def main(_):
             "bf16": matmul_peak(tf.bfloat16, FLAGS.matmul_n)}
     print(f"matmul peak ({FLAGS.matmul_n}²): fp32 {peak['fp32'] / 1e9:.1f} GFLOP/s, "
           f"bf16 {peak['bf16'] / 1e9:.1f} GFLOP/s", flush=True)
-    print(f"{'model':6} {'px':>3} {'xla':>4} {'prec':>5} {'bn':>6} {'img/s':>8} "
+    print(f"{'model':6} {'px':>3} {'xla':>4} {'prec':>5} {'bn':>6} {'img/s':>8} {'spread':>7} "
           f"{'GFLOP/img':>10} {'GFLOP/s':>8} {'of peak':>8}", flush=True)
     results, keras_bn = {}, {}
     for size in [int(s) for s in FLAGS.sizes.split(",")]:
         for kind in FLAGS.models.split(","):
-            for xla in FLAGS.xla.split(","):
-                for precision in FLAGS.precision.split(","):
-                    for bn in FLAGS.batchnorm.split(","):
-                        rate, flops = time_steps(kind, size, xla == "on", precision, bn)
-                        (results if bn == "fused" else keras_bn)[(kind, size, xla, precision)] = rate
-                        achieved = rate * flops
-                        print(f"{kind:6} {size:>3} {xla:>4} {precision:>5} {bn:>6} {rate:8.1f} "
-                              f"{flops / 1e9:10.3f} {achieved / 1e9:8.1f} "
-                              f"{achieved / peak[precision]:8.1%}", flush=True)
+            # All settings of one (model, size) are built first and then timed
+            # in turn, `--rounds` times: a slow spell of the machine then hits
+            # every setting alike instead of one row.
+            settings = [(xla, precision, bn) for xla in FLAGS.xla.split(",")
+                        for precision in FLAGS.precision.split(",")
+                        for bn in FLAGS.batchnorm.split(",")]
+            prepared = {s: prepared_step(kind, size, s[0] == "on", s[1], s[2]) for s in settings}
+            times = {s: [] for s in settings}
+            for _ in range(FLAGS.rounds):
+                for s, (step, x, _) in prepared.items():
+                    times[s].append(seconds_per_step(step, x))
+            for (xla, precision, bn), (_, _, flops) in prepared.items():
+                seconds = times[(xla, precision, bn)]
+                rate = FLAGS.batch_size / float(np.median(seconds))
+                # How far apart the rounds were, relative to the median.
+                spread = (max(seconds) - min(seconds)) / float(np.median(seconds))
+                (results if bn == "fused" else keras_bn)[(kind, size, xla, precision)] = rate
+                achieved = rate * flops
+                print(f"{kind:6} {size:>3} {xla:>4} {precision:>5} {bn:>6} {rate:8.1f} "
+                      f"{spread:7.0%} "
+                      f"{flops / 1e9:10.3f} {achieved / 1e9:8.1f} "
+                      f"{achieved / peak[precision]:8.1%}", flush=True)
+            del prepared
     # The training scripts' defaults: --jit_compile auto (Keras: off on the CPU)
     # and --mixed_precision auto (bf16 where the hardware has native bfloat16).
     default_key = ("off", "bf16" if training.resolve_precision("auto")[0] == "bf16" else "fp32")
