@@ -412,12 +412,19 @@ class TrainingTest(tf.test.TestCase):
                                                strategy="mirrored"), build_tiny)
             print("replicas:", model.distribute_strategy.num_replicas_in_sync,
                   "step:", training.global_step(model))
+            # A second two-replica run in the same process (a notebook's second
+            # cell): its strategy's collectives must not clash with the first's.
+            again = training.train(tiny_config({self.folder!r}, {out!r} + "_again", steps=2,
+                                               ckpt_every=2, strategy="mirrored"), build_tiny)
+            print("again:", training.global_step(again),
+                  max(abs(a - b).max() for a, b in zip(model.get_weights(), again.get_weights())))
             """)
         self.assertEqual(result.returncode, 0, result.stderr[-3000:])
         self.assertIn("ConfigError: --batch_size 9 is not divisible by the 2 replicas of "
                       "--strategy=mirrored", result.stdout)
         self.assertIn("bad folder exists: False", result.stdout)
         self.assertIn("replicas: 2 step: 2", result.stdout)
+        self.assertIn("again: 2 0.0", result.stdout)  # and the same weights: same seed
         self.assertTrue(os.path.exists(os.path.join(out, "model.keras")))
 
     # ------------------------------------------------------------ flags
