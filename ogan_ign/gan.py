@@ -397,14 +397,23 @@ class TwoPlayerGAN(SingleLossGAN):
     updates (one critic step, then one generator step on the same batch and z).
 
     It is the baseline the single loss is measured against (bench/bench_step.py)
-    and the "plain DCGAN" reference (objective "ns", no penalty).
+    and the "plain DCGAN" reference (objective "ns", no penalty). Under a
+    strategy its BatchNorm is synchronized as in the single-loss step, and
+    under fp16 both optimizers scale their losses. With XLA over several
+    replicas it runs uncompiled: the per-replica XLA step is the single loss's.
     """
 
     def compile(self, optimizer=None, generator_optimizer=None, **kwargs):
         """`optimizer` trains the critic, `generator_optimizer` the generator
-        (both default to the original RMSprop(1e-4, rho=0.99))."""
+        (both default to the original RMSprop(1e-4, rho=0.99)). Under fp16,
+        compile() wraps the critic's in a LossScaleOptimizer, and so this
+        wraps the generator's."""
         super().compile(optimizer=optimizer, **kwargs)
-        self.generator_optimizer = generator_optimizer or default_optimizer()
+        generator_optimizer = generator_optimizer or default_optimizer()
+        if (isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer)
+                and not isinstance(generator_optimizer, keras.optimizers.LossScaleOptimizer)):
+            generator_optimizer = keras.optimizers.LossScaleOptimizer(generator_optimizer)
+        self.generator_optimizer = generator_optimizer
         self.generator_optimizer.build(self.generator.trainable_variables)
 
     def train_step(self, data):
@@ -412,24 +421,27 @@ class TwoPlayerGAN(SingleLossGAN):
         if z is None:
             z = self.sample_noise(tf.shape(x_real)[0])
         h = losses.objective_terms(self.objective)[2]
-        # Critic step: the fake batch is a constant here.
-        x_fake_sg = tf.stop_gradient(self.generator(z, training=True))
-        with tf.GradientTape() as tape:
-            d_real = self.score(x_real)
-            d_fake_sg = self.score(x_fake_sg)
-            critic_loss = losses.critic_loss(d_real, d_fake_sg, self.objective)
-            penalty = self.penalty_term(x_real, x_fake_sg, d_real, d_fake_sg)
-            loss = replica_scale(critic_loss + self.penalty_weight * penalty)
-        critic_vars = self.critic.trainable_variables
-        self.optimizer.apply_gradients(zip(tape.gradient(loss, critic_vars), critic_vars))
-        # Generator step, against the updated critic.
-        with tf.GradientTape() as tape:
-            d_fake = self.score(self.generator(z, training=True))
-            generator_loss = tf.reduce_mean(h(d_fake))
-            loss = replica_scale(generator_loss)
-        generator_vars = self.generator.trainable_variables
-        self.generator_optimizer.apply_gradients(
-            zip(tape.gradient(loss, generator_vars), generator_vars))
+        synchronized = synchronized_batchnorm(self, self.distribute_strategy.num_replicas_in_sync > 1)
+        with synchronized:
+            # Critic step: the fake batch is a constant here.
+            x_fake_sg = tf.stop_gradient(self.generator(z, training=True))
+            with tf.GradientTape() as tape:
+                d_real = self.score(x_real)
+                d_fake_sg = self.score(x_fake_sg)
+                critic_loss = losses.critic_loss(d_real, d_fake_sg, self.objective)
+                penalty = self.penalty_term(x_real, x_fake_sg, d_real, d_fake_sg)
+                loss = self.optimizer.scale_loss(
+                    replica_scale(critic_loss + self.penalty_weight * penalty))
+            critic_vars = self.critic.trainable_variables
+            self.optimizer.apply_gradients(zip(tape.gradient(loss, critic_vars), critic_vars))
+            # Generator step, against the updated critic.
+            with tf.GradientTape() as tape:
+                d_fake = self.score(self.generator(z, training=True))
+                generator_loss = tf.reduce_mean(h(d_fake))
+                loss = self.generator_optimizer.scale_loss(replica_scale(generator_loss))
+            generator_vars = self.generator.trainable_variables
+            self.generator_optimizer.apply_gradients(
+                zip(tape.gradient(loss, generator_vars), generator_vars))
         terms = {"loss/total": critic_loss + self.penalty_weight * penalty + generator_loss,
                  "loss/critic": critic_loss, "loss/generator": generator_loss,
                  "loss/penalty": penalty, "score/real": tf.reduce_mean(d_real),

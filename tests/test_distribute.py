@@ -21,6 +21,7 @@ replicas with XLA off (so the one-device step again), per replica with XLA on.
 The multi-worker test runs two processes on 127.0.0.1 (tests/multi_worker_child.py).
 """
 
+import contextlib
 import json
 import os
 import socket
@@ -209,6 +210,35 @@ class MirroredStepTest(tf.test.TestCase):
 
     def test_ign_xla_on(self):
         self.check_xla_on("ign")
+
+    def test_two_player_baseline_xla_off(self):
+        """The alternating baseline synchronizes BatchNorm too: two replicas take
+        the one-device step on the global batch (both players, both SGD)."""
+        x, z = batch("gan")
+
+        def step(strategy=None):
+            scope = strategy.scope() if strategy else contextlib.nullcontext()
+            with scope:
+                with float64():
+                    keras.utils.set_random_seed(0)
+                    model = gan.TwoPlayerGAN(_mlp(Z_DIM, X_DIM, "generator"),
+                                             _mlp(X_DIM, 1, "critic"))
+                model.compile(optimizer=keras.optimizers.SGD(LR),
+                              generator_optimizer=keras.optimizers.SGD(LR), jit_compile=False)
+            start = values(model)
+            model.fit(dataset(x, z), epochs=1, verbose=0, shuffle=False)
+            return model, start
+
+        model, start = step(two_replicas())
+        want, _ = step()
+        self.assertLess(max_difference(values(model), values(want)), ATOL)
+        self.assertReplicasAgree(model)
+        self.assertGreater(max_difference(values(want), start), 1e-3)
+        # Per-replica BatchNorm statistics would give another step.
+        with mock.patch.object(gan, "synchronized_batchnorm",
+                               lambda model, active=True: contextlib.nullcontext()):
+            per_replica, _ = step(two_replicas())
+        self.assertGreater(max_difference(values(per_replica), values(want)), 1e-4)
 
     def test_xla_on_without_batchnorm_is_the_one_device_step(self):
         """With no batch statistic the XLA step is the plain global-batch step."""

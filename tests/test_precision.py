@@ -78,6 +78,15 @@ class PrecisionTest(tf.test.TestCase):
             model.compile(optimizer=keras.optimizers.SGD(LR))
         self.assertIsInstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
 
+    def test_fp16_policy_wraps_both_optimizers_of_the_two_player_baseline(self):
+        with training.precision_policy("fp16"):
+            model = gan.TwoPlayerGAN(networks.dcgan_generator(28, 1, z_dim=4, width=2),
+                                     networks.dcgan_encoder(28, 1, z_dim=1, width=2))
+            model.compile(optimizer=keras.optimizers.SGD(LR),
+                          generator_optimizer=keras.optimizers.SGD(LR))
+        self.assertIsInstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+        self.assertIsInstance(model.generator_optimizer, keras.optimizers.LossScaleOptimizer)
+
     def test_bf16_step(self):
         for kind in ("gan", "ogan", "ign"):
             with self.subTest(kind=kind):
@@ -95,6 +104,34 @@ class PrecisionTest(tf.test.TestCase):
                 norm16 = np.sqrt(sum(np.sum((a - b) ** 2) for a, b in zip(after, before)))
                 norm32 = np.sqrt(sum(np.sum((a - b) ** 2) for a, b in zip(after32, before32)))
                 self.assertBetween(norm16 / norm32, 0.8, 1.25)
+
+    def test_two_player_fp16_steps_are_loss_scaled(self):
+        # Both of the baseline's optimizers are SGD, so a loss left unscaled
+        # would shrink that player's update by the scale (64); RMSprop or Adam
+        # would hide it.
+        def step(policy):
+            with training.precision_policy(policy):
+                keras.utils.set_random_seed(0)
+                model = gan.TwoPlayerGAN(
+                    networks.dcgan_generator(28, 1, z_dim=4, width=2),
+                    networks.dcgan_encoder(28, 1, z_dim=1, width=2, name="critic"))
+                sgd = [keras.optimizers.SGD(LR) for _ in range(2)]
+                if policy == "fp16":
+                    sgd = [keras.optimizers.LossScaleOptimizer(o, initial_scale=64.0) for o in sgd]
+                model.compile(optimizer=sgd[0], generator_optimizer=sgd[1], jit_compile=False)
+            players = (model.critic.trainable_variables, model.generator.trainable_variables)
+            before = [[v.numpy() for v in p] for p in players]
+            logs = model.fit(data(), verbose=0).history
+            moves = [np.sqrt(sum(np.sum((v.numpy() - b) ** 2) for v, b in zip(p, b0)))
+                     for p, b0 in zip(players, before)]
+            return model, logs, moves
+
+        _, logs, moves16 = step("fp16")
+        self.assertTrue(all(np.isfinite(v[0]) for v in logs.values()), logs)
+        _, _, moves32 = step("off")
+        for player, m16, m32 in zip(("critic", "generator"), moves16, moves32):
+            self.assertGreater(m32, 0, player)
+            self.assertBetween(m16 / m32, 0.8, 1.25, msg=player)
 
 
 if __name__ == "__main__":
