@@ -27,6 +27,7 @@ import time
 import numpy as np
 import tensorflow as tf
 from absl import app, flags
+from flops import load_average
 from keras import layers
 
 from ogan_ign import networks
@@ -96,8 +97,7 @@ def interleaved_medians(fns):
 
 
 def main(_):
-    with open("/proc/loadavg") as f:
-        print(f"load average before: {f.read().split()[:3]}", flush=True)
+    print(f"load average before: {load_average()}", flush=True)
     for net_name in FLAGS.nets.split(","):
         net = BUILDERS[net_name](FLAGS.size)
         convs = [l for l in net.layers if isinstance(l, (layers.Conv2D, layers.Conv2DTranspose))]
@@ -129,8 +129,7 @@ def main(_):
         after = sum(totals[(b, k)] for k in KERNELS)
         print(f"all convolutions of {net_name}: {before * 1e3:.1f} ms {a}, {after * 1e3:.1f} ms "
               f"{b}: speed-up {before / after:.2f}× ({per_kernel})", flush=True)
-    with open("/proc/loadavg") as f:
-        print(f"load average after: {f.read().split()[:3]}", flush=True)
+    print(f"load average after: {load_average()}", flush=True)
 
 
 if __name__ == "__main__":

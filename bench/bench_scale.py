@@ -43,7 +43,7 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
-from flops import macs
+from flops import load_average, macs
 from ogan_ign import gan, ign, networks, ogan, training
 
 FLAGS = flags.FLAGS
@@ -130,8 +130,7 @@ def seconds_per_step(step, x):
 
 
 def main(_):
-    with open("/proc/loadavg") as f:
-        print(f"load average before: {f.read().split()[:3]}", flush=True)
+    print(f"load average before: {load_average()}", flush=True)
     peak = {"fp32": matmul_peak(tf.float32, FLAGS.matmul_n),
             "bf16": matmul_peak(tf.bfloat16, FLAGS.matmul_n)}
     print(f"matmul peak ({FLAGS.matmul_n}²): fp32 {peak['fp32'] / 1e9:.1f} GFLOP/s, "
@@ -186,8 +185,7 @@ def main(_):
         if key in results:
             print(f"{key[0]:6} {key[1]:>3} {key[2]}/{key[3]}: fused BatchNorm / Keras's "
                   f"= {results[key] / rate:.2f}×", flush=True)
-    with open("/proc/loadavg") as f:
-        print(f"load average after: {f.read().split()[:3]}", flush=True)
+    print(f"load average after: {load_average()}", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Multiply-add counts of the conv and dense layers, shared by the benchmarks."""
+"""Shared by the benchmarks: multiply-add counts of the conv and dense layers,
+and the machine's load (printed before and after a run, to judge its figures)."""
 
 import keras
 from keras import layers
@@ -22,3 +23,9 @@ def macs(model):
     """Forward multiply-adds of a model's conv and dense layers, per image."""
     return sum(macs(layer) if isinstance(layer, keras.Model) else layer_macs(layer)
                for layer in model.layers)
+
+
+def load_average():
+    """The 1, 5 and 15 minute load averages, as /proc/loadavg gives them."""
+    with open("/proc/loadavg") as f:
+        return f.read().split()[:3]
