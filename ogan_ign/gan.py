@@ -421,8 +421,8 @@ class TwoPlayerGAN(SingleLossGAN):
         if z is None:
             z = self.sample_noise(tf.shape(x_real)[0])
         h = losses.objective_terms(self.objective)[2]
-        synchronized = synchronized_batchnorm(self, self.distribute_strategy.num_replicas_in_sync > 1)
-        with synchronized:
+        replicas = self.distribute_strategy.num_replicas_in_sync
+        with synchronized_batchnorm(self, replicas > 1):
             # Critic step: the fake batch is a constant here.
             x_fake_sg = tf.stop_gradient(self.generator(z, training=True))
             with tf.GradientTape() as tape:
