@@ -1,7 +1,7 @@
 """Per-layer training cost of one network: where a model's step time goes.
 
     PYTHONPATH=. nice python bench/bench_layers.py [--net ign|encoder|generator]
-        [--size 32] [--precision fp32|bf16] [--batch_size 64]
+        [--size 32] [--precision fp32|bf16] [--batch_size 64] [--batchnorm fused|keras]
 
 Each layer of the network (the library's default at width 64) runs alone in a
 tf.function, forward and backward (gradients of the input and the weights),
@@ -9,7 +9,8 @@ on a random input of its own input shape; the median of 15 timed runs is
 printed with the FLOP rate of the conv and dense layers (6 × multiply-adds per
 image, as in bench_scale.py). The last line compares the sum of the layers
 with the whole network, forward and backward, timed the same way. Run it for
-fp32 and bf16 to see which layers gain from bf16 and which lose.
+fp32 and bf16 to see which layers gain from bf16 and which lose, and with
+`--batchnorm keras` to see the BatchNorm layers on Keras's unfused ops.
 """
 
 import time
@@ -18,7 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 from absl import app, flags
-from flops import layer_macs
+from flops import batchnorm_kind, layer_macs
 from ogan_ign import networks, training
 
 FLAGS = flags.FLAGS
@@ -26,6 +27,8 @@ flags.DEFINE_enum("net", "ign", ["ign", "encoder", "generator"], "which network"
 flags.DEFINE_integer("size", 32, "image side")
 flags.DEFINE_enum("precision", "fp32", ["fp32", "bf16"], "compute precision")
 flags.DEFINE_integer("batch_size", 64, "images per call")
+flags.DEFINE_enum("batchnorm", "fused", ["fused", "keras"],
+                  "the library's BatchNorm (fused kernel) or Keras's unfused ops")
 
 
 def median_ms(fn, repeats=15):
@@ -50,6 +53,11 @@ def forward_backward(fn, x, variables):
 
 
 def main(_):
+    with batchnorm_kind(FLAGS.batchnorm):  # every function is traced inside
+        profile()
+
+
+def profile():
     batch = FLAGS.batch_size
     with training.precision_policy("bf16" if FLAGS.precision == "bf16" else "off"):
         keras.utils.set_random_seed(0)
@@ -71,7 +79,8 @@ def main(_):
         whole = median_ms(forward_backward(lambda v: net(v, training=True), x,
                                            net.trainable_variables))
         print(f"sum of the layers {total:.2f} ms; the whole network {whole:.2f} ms "
-              f"({FLAGS.net}, {FLAGS.size} px, {FLAGS.precision}, batch {batch})")
+              f"({FLAGS.net}, {FLAGS.size} px, {FLAGS.precision}, batch {batch}, "
+              f"{FLAGS.batchnorm} BatchNorm)")
 
 
 if __name__ == "__main__":

@@ -35,7 +35,6 @@ Keras's unfused ops (what it runs under a strategy with XLA off), to show
 what the fused kernel is worth in the same run.
 """
 
-import contextlib
 import time
 
 import keras
@@ -43,7 +42,7 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
-from flops import load_average, macs
+from flops import batchnorm_kind, load_average, macs
 from ogan_ign import gan, ign, networks, ogan, training
 
 FLAGS = flags.FLAGS
@@ -56,20 +55,6 @@ flags.DEFINE_string("xla", "off,on", "XLA settings to time")
 flags.DEFINE_string("precision", "fp32,bf16", "fp32 and/or bf16")
 flags.DEFINE_integer("matmul_n", 2048, "side of the peak matmul")
 flags.DEFINE_string("batchnorm", "fused", "fused (the library's) and/or keras (unfused ops)")
-
-
-@contextlib.contextmanager
-def batchnorm_kind(kind):
-    """`keras`: the library's BatchNorm takes Keras's unfused path everywhere."""
-    if kind == "fused":
-        yield
-        return
-    fusable = networks.BatchNorm._fusable
-    networks.BatchNorm._fusable = lambda self, inputs, mask: False
-    try:
-        yield
-    finally:
-        networks.BatchNorm._fusable = fusable
 
 
 def matmul_peak(dtype, n, repeats=5):

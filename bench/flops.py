@@ -1,8 +1,13 @@
 """Shared by the benchmarks: multiply-add counts of the conv and dense layers,
-and the machine's load (printed before and after a run, to judge its figures)."""
+the machine's load (printed before and after a run, to judge its figures), and
+a switch that puts the library's BatchNorm on Keras's unfused ops."""
+
+import contextlib
 
 import keras
 from keras import layers
+
+from ogan_ign import networks
 
 
 def layer_macs(layer):
@@ -29,3 +34,17 @@ def load_average():
     """The 1, 5 and 15 minute load averages, as /proc/loadavg gives them."""
     with open("/proc/loadavg") as f:
         return f.read().split()[:3]
+
+
+@contextlib.contextmanager
+def batchnorm_kind(kind):
+    """`keras`: the library's BatchNorm takes Keras's unfused path everywhere."""
+    if kind == "fused":
+        yield
+        return
+    fusable = networks.BatchNorm._fusable
+    networks.BatchNorm._fusable = lambda self, inputs, mask: False
+    try:
+        yield
+    finally:
+        networks.BatchNorm._fusable = fusable
