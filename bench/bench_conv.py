@@ -27,13 +27,14 @@ import time
 import numpy as np
 import tensorflow as tf
 from absl import app, flags
-from flops import load_average
+from flops import define_list, load_average
 from keras import layers
 
 from ogan_ign import networks
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("nets", "encoder,generator,ign", "networks whose convolutions to time")
+define_list("nets", "encoder,generator,ign", ("encoder", "generator", "ign"),
+            "networks whose convolutions to time")
 flags.DEFINE_integer("size", 32, "image side")
 flags.DEFINE_integer("batch_size", 64, "images per call")
 flags.DEFINE_integer("repeats", 25, "timed calls per kernel")

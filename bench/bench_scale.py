@@ -42,7 +42,7 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
-from flops import batchnorm_kind, load_average, macs
+from flops import batchnorm_kind, define_list, load_average, macs
 from ogan_ign import gan, ign, networks, ogan, training
 
 FLAGS = flags.FLAGS
@@ -50,11 +50,12 @@ flags.DEFINE_string("sizes", "32,64", "image sides")
 flags.DEFINE_integer("batch_size", 64, "images per step")
 flags.DEFINE_integer("steps", 5, "timed steps per configuration and round")
 flags.DEFINE_integer("rounds", 3, "rounds of timing, settings interleaved; the median is kept")
-flags.DEFINE_string("models", "gan,ogan,ign", "which models")
-flags.DEFINE_string("xla", "off,on", "XLA settings to time")
-flags.DEFINE_string("precision", "fp32,bf16", "fp32 and/or bf16")
+define_list("models", "gan,ogan,ign", ("gan", "ogan", "ign"), "which models")
+define_list("xla", "off,on", ("off", "on"), "XLA settings to time")
+define_list("precision", "fp32,bf16", ("fp32", "bf16"), "precisions to time")
 flags.DEFINE_integer("matmul_n", 2048, "side of the peak matmul")
-flags.DEFINE_string("batchnorm", "fused", "fused (the library's) and/or keras (unfused ops)")
+define_list("batchnorm", "fused", ("fused", "keras"),
+            "the library's fused BatchNorm and/or Keras's unfused ops")
 
 
 def matmul_peak(dtype, n, repeats=5):

@@ -1,10 +1,12 @@
 """Shared by the benchmarks: multiply-add counts of the conv and dense layers,
 the machine's load (printed before and after a run, to judge its figures), and
-a switch that puts the library's BatchNorm on Keras's unfused ops."""
+a switch that puts the library's BatchNorm on Keras's unfused ops, and
+comma-list flags checked before any work starts."""
 
 import contextlib
 
 import keras
+from absl import flags
 from keras import layers
 
 from ogan_ign import networks
@@ -48,3 +50,13 @@ def batchnorm_kind(kind):
         yield
     finally:
         networks.BatchNorm._fusable = fusable
+
+
+def define_list(name, default, choices, help):
+    """A comma-separated string flag whose items must be among `choices`: a typo
+    stops the benchmark with one line instead of timing (and labelling) the
+    wrong thing."""
+    flags.DEFINE_string(name, default, f"{help} (comma-separated: {', '.join(choices)})")
+    flags.register_validator(
+        name, lambda value: bool(value) and set(value.split(",")) <= set(choices),
+        message=f"--{name} takes a comma-separated list of {', '.join(choices)}")
