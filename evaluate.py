@@ -26,7 +26,6 @@ other key stays. Mistakes are one line on stderr and exit status 2.
 
 import json
 import os
-import sys
 import time
 
 from absl import app
@@ -34,7 +33,8 @@ from absl import flags
 from absl import logging
 import keras
 
-from ogan_ign import data, evaluation, training
+from ogan_ign import cli, data, evaluation, training
+from ogan_ign.training import ConfigError
 
 flags.DEFINE_string("run_dir", None, "a run folder: config.json and model.keras")
 flags.DEFINE_string("model", None, "a saved .keras model (an ogan_ign model or a generator "
@@ -60,34 +60,30 @@ flags.DEFINE_string("output", None, "the JSON file written")
 FLAGS = flags.FLAGS
 
 
-class UsageError(ValueError):
-    """A mistake in the command line or its files; one line."""
-
-
 def run_settings():
     """(run config dict or {}, model path or None, output path) from the flags."""
     if FLAGS.floor and (FLAGS.run_dir or FLAGS.model):
-        raise UsageError("--floor scores the data itself: give no --run_dir or --model")
+        raise ConfigError("--floor scores the data itself: give no --run_dir or --model")
     if not FLAGS.floor and bool(FLAGS.run_dir) == bool(FLAGS.model):
-        raise UsageError("give either --run_dir or --model (or --floor)")
+        raise ConfigError("give either --run_dir or --model (or --floor)")
     config, model_path, output = {}, FLAGS.model, FLAGS.output
     if FLAGS.run_dir:
         config_path = os.path.join(FLAGS.run_dir, "config.json")
         if not os.path.isfile(config_path):
-            raise UsageError(f"{FLAGS.run_dir} is not a run folder: no config.json")
+            raise ConfigError(f"{FLAGS.run_dir} is not a run folder: no config.json")
         with open(config_path) as f:
             config = json.load(f)
         model_path = os.path.join(FLAGS.run_dir, "model.keras")
         if not os.path.isfile(model_path):
-            raise UsageError(f"{FLAGS.run_dir} has no model.keras yet (is it still training?)")
+            raise ConfigError(f"{FLAGS.run_dir} has no model.keras yet (is it still training?)")
         output = output or os.path.join(FLAGS.run_dir, "metrics.json")
     elif model_path:
         if not os.path.isfile(model_path):
-            raise UsageError(f"no such model file: {model_path}")
+            raise ConfigError(f"no such model file: {model_path}")
         output = output or os.path.join(os.path.dirname(os.path.abspath(model_path)),
                                         "metrics.json")
     elif not output:
-        raise UsageError("--floor needs --output")
+        raise ConfigError("--floor needs --output")
     return config, model_path, output
 
 
@@ -101,7 +97,7 @@ def load_model(path):
         return keras.saving.load_model(path)
     except Exception as e:  # pylint: disable=broad-except  # Keras raises many kinds
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UsageError(f"cannot load {path}: {first}") from None
+        raise ConfigError(f"cannot load {path}: {first}") from None
 
 
 def training_record(run_dir, model):
@@ -136,22 +132,11 @@ def feature_space(spec, train, test):
         description["features"] = f"InceptionV3 pool3 ({FLAGS.inception_weights})"
         return model, classifier, description
     if classifier is None:
-        raise UsageError(f"{spec.name} has no labels to train a feature classifier on; "
+        raise ConfigError(f"{spec.name} has no labels to train a feature classifier on; "
                          "use --features inception --inception_weights FILE")
     description["features"] = (f"classifier penultimate layer '{evaluation.FEATURE_LAYER}' "
                                 "(not comparable with Inception FIDs)")
     return evaluation.classifier_features(classifier), classifier, description
-
-
-def write_merged(path, key, value):
-    """Writes value under `key` of the JSON object at path, keeping its other keys."""
-    stored = {}
-    if os.path.isfile(path):
-        with open(path) as f:
-            stored = json.load(f)
-    stored[key] = value
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    training.write_json(path, stored)
 
 
 def summary(name, metrics):
@@ -168,11 +153,11 @@ def evaluate():
                      channels=setting("channels", config, None))
     dataset = setting("dataset", config, None)
     if not dataset:
-        raise UsageError("--dataset is required with --model or --floor")
+        raise ConfigError("--dataset is required with --model or --floor")
     spec = data.resolve(dataset, split="train", **spec_args)
     test_spec = data.resolve(dataset, split="test", **spec_args)
     if FLAGS.floor and spec.kind == "folder":
-        raise UsageError("--floor needs a dataset with a test split; a folder is one split")
+        raise ConfigError("--floor needs a dataset with a test split; a folder is one split")
     start = time.perf_counter()
     train = data.load_arrays(spec)
     test = data.load_arrays(test_spec, limit=FLAGS.num_real)
@@ -196,20 +181,18 @@ def evaluate():
     result = {**record, "dataset": spec.name, "image_size": spec.image_size,
               "channels": spec.channels, **description, **settings, **metrics,
               "eval_seconds": round(time.perf_counter() - start, 1)}
-    write_merged(output, "evaluation", result)
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+    training.merge_json(output, {"evaluation": result})
     print(summary(name, metrics), flush=True)
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     if not FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)
-    try:
+    with cli.user_errors():
+        if len(argv) > 1:
+            raise ConfigError(f"unexpected arguments: {' '.join(argv[1:])}")
         evaluate()
-    except (UsageError, data.DataError, evaluation.EvaluationError) as e:
-        print(f"error: {e}", file=sys.stderr, flush=True)
-        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -18,25 +18,29 @@ the linear-probe accuracy of E(x) against that of raw pixels.
 
 import dataclasses
 import os
-import time
 
 from absl import app
 from absl import flags
 import numpy as np
-import tensorflow as tf
 
-from ogan_ign import data, evaluation, images, networks, training
-from ogan_ign import flags as common
-from ogan_ign.ogan import OGAN
+from ogan_ign import cli, evaluation, images, networks, one_loss
+from ogan_ign.ogan import OGAN, OGANSettings
+from ogan_ign.settings import hparam, subset
 
-common.define_common_flags(dataset="fashion_mnist", out_dir="runs/ogan", lr=1e-4, batch_size=64)
-flags.DEFINE_integer("z_dim", 128, "noise size = the encoder's outputs")
-flags.DEFINE_integer("width", 64, "channels of the first encoder conv (doubling per stage)")
-flags.DEFINE_enum("kernel_size", "5", ["5", "4"], "5: the original code; 4: the later code")
-flags.DEFINE_enum("generator", "dcgan", ["dcgan", "selfmod"],
-                  "dcgan, or the later code's self-modulated BatchNorm generator")
-flags.DEFINE_float("corr_weight", 0.5, "λ of −λ·ρ(z, E(G(z))); the 256 px variant used 1.0")
-flags.DEFINE_float("recon_scale", 0.9, "reconstruction = G(recon_scale · N(E(x)))")
+GENERATORS = {"dcgan": networks.dcgan_generator, "selfmod": networks.selfmod_generator}
+
+
+@dataclasses.dataclass(frozen=True)
+class OGANRun(OGANSettings):
+    z_dim: int = hparam(128, "noise size = the encoder's outputs")
+    width: int = hparam(64, "channels of the first encoder conv (doubling per stage)")
+    kernel_size: int = hparam(5, "5: the original code; 4: the later code")
+    generator: str = hparam("dcgan", "dcgan, or selfmod: the later code's self-modulated "
+                                     "BatchNorm generator")
+
+
+cli.define_common_flags(dataset="fashion_mnist", out_dir="runs/ogan", lr=1e-4, batch_size=64)
+cli.define_settings_flags(OGANRun)
 flags.DEFINE_integer("probe_examples", 10000, "training images for the final linear probe "
                      "(half as many test images); 0 = no probe")
 FLAGS = flags.FLAGS
@@ -58,15 +62,16 @@ class OGANConfig:
 
 def build_model(config, spec):
     hp = config.model
+    if hp.generator not in GENERATORS:
+        raise ValueError(f"--generator must be one of {', '.join(GENERATORS)}, got {hp.generator!r}")
+    if hp.kernel_size not in (4, 5):
+        raise ValueError(f"--kernel_size must be 4 or 5, got {hp.kernel_size}")
     encoder = networks.dcgan_encoder(spec.image_size, spec.channels, hp.z_dim, hp.width,
                                      hp.kernel_size)
-    make_generator = {"dcgan": networks.dcgan_generator,
-                      "selfmod": networks.selfmod_generator}[hp.generator]
-    generator = make_generator(spec.image_size, spec.channels, hp.z_dim, hp.width,
-                               hp.kernel_size)
-    # No optimizer returned: the driver's default is the original RMSprop(rho=0.99).
-    return OGAN(encoder=encoder, generator=generator, corr_weight=hp.corr_weight,
-                recon_scale=hp.recon_scale, seed=config.seed)
+    generator = GENERATORS[hp.generator](spec.image_size, spec.channels, hp.z_dim, hp.width,
+                                         hp.kernel_size)
+    return OGAN(encoder=encoder, generator=generator, seed=config.seed,
+                **subset(hp, OGANSettings))
 
 
 def figures(model, run_dir, step, fixed):
@@ -85,40 +90,27 @@ def figures(model, run_dir, step, fixed):
         images.save_table(os.path.join(run_dir, "interpolations", f"{step:08d}.png"), table)
 
 
-def final_metrics(model, config, probe_examples, seconds):
-    """ρ(z, E(G(z))) on fresh noise and, with labels, linear probes of E(x) and pixels."""
-    z = tf.random.stateless_normal((1000, model.z_dim), seed=[config.seed, 1])
-    metrics = {"steps": int(model.optimizer.iterations), "wall_seconds": round(seconds, 1),
-               "corr_z": float(model.latent_correlation(z))}
-    if probe_examples:
-        def split(name):
-            return data.resolve(config.dataset, data_dir=config.data_dir, split=name,
-                                image_size=config.image_size, channels=config.channels)
-
-        train_spec = split("train")
-        if train_spec.labelled:
-            x_train, y_train = data.load_arrays(train_spec, limit=probe_examples)
-            x_test, y_test = data.load_arrays(split("test"), limit=probe_examples // 2)
-            encode = lambda x: model.encoder.predict(x, batch_size=500, verbose=0)
-            metrics["probe_encoder"] = evaluation.linear_probe(
-                encode(x_train), y_train, encode(x_test), y_test)
-            metrics["probe_pixels"] = evaluation.linear_probe(x_train, y_train, x_test, y_test)
+def final_metrics(model, config):
+    """ρ(z, E(G(z))) on fixed noise and, with labels, linear probes of E(x) and pixels."""
+    z = model.make_noise(1000, config.seed, stream=one_loss.METRICS)
+    metrics = {"corr_z": float(model.latent_correlation(z))}
+    splits = FLAGS.probe_examples and evaluation.labelled_splits(
+        config.dataset, config.data_dir, config.image_size, config.channels,
+        train_limit=FLAGS.probe_examples, test_limit=FLAGS.probe_examples // 2)
+    if splits:
+        (x_train, y_train), (x_test, y_test) = splits
+        metrics["probe_encoder"] = evaluation.encoder_probe(model.encode, *splits)
+        metrics["probe_pixels"] = evaluation.linear_probe(x_train, y_train, x_test, y_test)
     return metrics
 
 
 def main(argv):
-    common.no_extra_args(argv)
-    hp = OGANConfig(z_dim=FLAGS.z_dim, width=FLAGS.width, kernel_size=int(FLAGS.kernel_size),
-                    generator=FLAGS.generator, corr_weight=FLAGS.corr_weight,
-                    recon_scale=FLAGS.recon_scale)
-    config = common.config_from_flags(model=hp)
-    start = time.perf_counter()
-    model = common.train_or_exit(config, build_model, figures=figures)
-    # The driver returns the model with its EMA weights in place, when EMA is on.
-    with common.user_errors():
-        metrics = final_metrics(model, config, FLAGS.probe_examples, time.perf_counter() - start)
-    training.write_json(os.path.join(config.out_dir, "metrics.json"), metrics)
-    print(" ".join(f"{k} {v}" for k, v in metrics.items()), flush=True)
+    config = cli.main_config(argv, OGANRun)
+    with cli.timed_run(config) as run:
+        run.model = cli.train_or_exit(config, build_model, figures=figures)
+        # The driver returns the model with its EMA weights in place, when EMA is on.
+        with cli.user_errors():
+            run.metrics = final_metrics(run.model, config)
 
 
 if __name__ == "__main__":

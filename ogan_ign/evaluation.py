@@ -15,6 +15,7 @@ a linear probe of O-GAN's E(x) (arXiv 1903.01931), label agreement between x
 and its reconstruction, and IGN's idempotence gap (arXiv 2311.01462).
 """
 
+import json
 import os
 
 import keras
@@ -22,11 +23,11 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from ogan_ign import gan, ign, ogan
+from ogan_ign import data, one_loss
 
 
 def build_classifier(image_size=28, channels=1, num_classes=10, name="classifier"):
-    """Two conv blocks and a dense head: ~91 % on Fashion-MNIST after 3 epochs."""
+    """Two conv blocks and a dense head (its accuracy: docs/RESULTS.md)."""
     x_in = keras.Input((image_size, image_size, channels), name="x")
     h = x_in
     for i, w in enumerate((32, 64)):
@@ -134,6 +135,15 @@ def linear_probe(train_features, train_labels, test_features, test_labels, l2=1e
 # The three distances below compare two sets of feature vectors (N, d), float64
 # throughout: FID's matrix square root loses digits in float32 on features whose
 # covariance is nearly singular (ReLU features often are).
+
+
+def encoder_probe(encode, train, test, examples=10000):
+    """Linear probe of an encoder's code (O-GAN's E(x)): fitted on `examples`
+    training images, scored on the test images (N, ...) with labels."""
+    (x_train, y_train), (x_test, y_test) = train, test
+    x_train, y_train = x_train[:examples], y_train[:examples]
+    return linear_probe(batched(encode, x_train, 500), y_train,
+                        batched(encode, x_test, 500), y_test)
 
 
 class EvaluationError(ValueError):
@@ -339,11 +349,11 @@ def rms_distance(a, b):
 def idempotence_gap(f, y, batch_size=500):
     """RMS(f(f(y)), f(y)): 0 when f is idempotent on y (IGN, arXiv 2311.01462,
     eq. 1 — f(f(z)) = f(z)). `f` maps a numpy batch to a numpy batch."""
-    f_y = _batched(f, y, batch_size)
-    return rms_distance(_batched(f, f_y, batch_size), f_y)
+    f_y = batched(f, y, batch_size)
+    return rms_distance(batched(f, f_y, batch_size), f_y)
 
 
-def _batched(fn, x, batch_size):
+def batched(fn, x, batch_size=500):
     return np.concatenate([np.asarray(fn(x[i:i + batch_size]), np.float32)
                            for i in range(0, len(x), batch_size)])
 
@@ -352,25 +362,25 @@ def _batched(fn, x, batch_size):
 
 
 def evaluation_noise(model, n, seed):
-    """The noise samples are drawn from: IGN's own (Gaussian or Fourier) images,
-    else N(0, I) of the generator's input size. Step −5 of a stateless stream:
-    no training step (steps ≥ 0) draws it."""
-    if isinstance(model, ign.IGN):
-        return model.draw_noise(n, tf.constant([seed, -5], tf.int64)).numpy()
+    """The noise samples are drawn from: the model's own (`noise`), else N(0, I)
+    of a bare generator's input size; the EVALUATION stream, which no training
+    step draws."""
+    if isinstance(model, one_loss.OneLossModel):
+        return np.asarray(model.make_noise(n, seed, stream=one_loss.EVALUATION))
     generator = sample_function(model)
-    return tf.random.stateless_normal((n, generator.inputs[0].shape[-1]), seed=[seed, -5]).numpy()
+    return tf.random.stateless_normal((n, generator.inputs[0].shape[-1]),
+                                      seed=one_loss.fixed_seed(seed, one_loss.EVALUATION)).numpy()
 
 
 def sample_function(model):
-    """The network that maps noise to samples: IGN's f, a SingleLossGAN's or
-    O-GAN's generator, or `model` itself when it is a bare generator z → x."""
-    if isinstance(model, ign.IGN):
-        return model.f
-    generator = model.generator if isinstance(model, gan.SingleLossGAN) else model
-    if len(generator.inputs) != 1 or len(generator.inputs[0].shape) != 2:
+    """The network that maps noise to samples: a model's `sampler`, or `model`
+    itself when it is a bare generator z → x."""
+    if isinstance(model, one_loss.OneLossModel):
+        return model.sampler
+    if len(model.inputs) != 1 or len(model.inputs[0].shape) != 2:
         raise EvaluationError(f"{model.name} is neither a ogan_ign model nor a generator z → x "
-                              f"(its inputs are {[tuple(i.shape) for i in generator.inputs]})")
-    return generator
+                              f"(its inputs are {[tuple(i.shape) for i in model.inputs]})")
+    return model
 
 
 def generate_samples(model, n, seed=0, batch_size=500):
@@ -378,7 +388,7 @@ def generate_samples(model, n, seed=0, batch_size=500):
     O-GAN (its generator), or a bare generator z → x (e.g. a saved DCGAN);
     BatchNorm in inference mode."""
     network = sample_function(model)
-    return _batched(lambda z: network(z, training=False), evaluation_noise(model, n, seed),
+    return batched(lambda z: network(z, training=False), evaluation_noise(model, n, seed),
                     batch_size)
 
 
@@ -402,21 +412,18 @@ def evaluate_model(model, feature_model, classifier, test, train=None, num_sampl
     metrics = _set_metrics(feature_model, classifier, x_test, samples, k, kid_subsets,
                            kid_subset_size, seed)
 
-    reconstruct = None
-    if isinstance(model, ogan.OGAN):
-        reconstruct = lambda x: model.reconstruct(x)
-        if train is not None and train[1] is not None and y_test is not None and probe_examples:
-            encode = lambda x: model.encode(x)
-            x_train, y_train = train[0][:probe_examples], train[1][:probe_examples]
-            metrics["probe_encoder"] = linear_probe(_batched(encode, x_train, 500), y_train,
-                                                    _batched(encode, x_test, 500), y_test)
-    elif isinstance(model, ign.IGN):
-        reconstruct = lambda x: model.f(x, training=False)
+    encode = getattr(model, "encode", None)
+    if encode and train is not None and train[1] is not None and y_test is not None \
+            and probe_examples:
+        metrics["probe_encoder"] = encoder_probe(encode, train, test, probe_examples)
+    project = getattr(model, "project", None)
+    if project:
         # The samples are f(z), so RMS(f(samples), samples) is the gap on z.
-        metrics["idem_gap"] = rms_distance(_batched(reconstruct, samples, 500), samples)
-        metrics["idem_gap_data"] = idempotence_gap(reconstruct, x_test)
+        metrics["idem_gap"] = rms_distance(batched(project, samples, 500), samples)
+        metrics["idem_gap_data"] = idempotence_gap(project, x_test)
+    reconstruct = getattr(model, "reconstruct", None)
     if reconstruct is not None:
-        x_rec = _batched(reconstruct, x_test, 500)
+        x_rec = batched(reconstruct, x_test, 500)
         metrics["recon_rms"] = rms_distance(x_rec, x_test)
         if classifier is not None:
             metrics["recon_agreement"] = label_agreement(classifier, x_test, x_rec)
@@ -451,3 +458,65 @@ def evaluate_data(feature_model, classifier, test, train, probe_examples=10000, 
         metrics["probe_pixels"] = linear_probe(x_train[:probe_examples], y_train[:probe_examples],
                                                x_test, y_test)
     return metrics
+
+
+# ------------------------------------------------------- during and after training
+
+
+def labelled_splits(dataset, data_dir=None, image_size=32, channels=None, train_limit=None,
+                    test_limit=None):
+    """(train, test) as (images, labels) arrays for labelled data, else None."""
+    def split(name):
+        return data.resolve(dataset, data_dir=data_dir, split=name, image_size=image_size,
+                            channels=channels)
+
+    train_spec = split("train")
+    if not train_spec.labelled:
+        return None
+    return (data.load_arrays(train_spec, limit=train_limit),
+            data.load_arrays(split("test"), limit=test_limit))
+
+
+def run_classifier(config, path=None):
+    """(classifier, test accuracy) for a run's labelled data, trained once and
+    cached at `path` (default `default_classifier_path`); (None, None) unlabelled."""
+    splits = labelled_splits(config.dataset, config.data_dir, config.image_size,
+                             config.channels)
+    if splits is None:
+        return None, None
+    train, test = splits
+    spec = data.resolve(config.dataset, data_dir=config.data_dir, image_size=config.image_size,
+                        channels=config.channels)
+    return load_or_train_classifier(path or default_classifier_path(spec), train, test)
+
+
+class CoverageCallback(keras.callbacks.Callback):
+    """Class coverage of fresh samples every `every` steps, into a JSON-lines file.
+
+    Measured twice: with BatchNorm's moving statistics (what `generate` returns)
+    and with the batch's own statistics (what training sees); the two differ when
+    the moving statistics misfit the noise.
+    """
+
+    def __init__(self, classifier, every, samples, seed, path):
+        super().__init__()
+        self.classifier, self.every, self.samples = classifier, every, samples
+        self.seed, self.path = seed, path
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = int(self.model.optimizer.iterations)
+        if step % self.every:
+            return
+        record = {"step": step}
+        for key, training in (("moving_stats", False), ("batch_stats", True)):
+            samples = np.asarray(self.model.generate(self.samples, seed=self.seed,
+                                                     training=training), np.float32)
+            coverage = class_coverage(self.classifier, samples)
+            record[key] = {k: coverage[k] for k in ("classes_present", "max_share",
+                                                    "effective_classes", "counts")}
+        print(f"coverage at step {step}: " + "  ".join(
+            f"{key} {record[key]['classes_present']} classes, max share "
+            f"{record[key]['max_share']:.2f}" for key in ("moving_stats", "batch_stats")),
+            flush=True)
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")

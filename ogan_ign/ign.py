@@ -15,19 +15,32 @@ frequency by frequency, the mean and standard deviation of the training images'
 spectrum (computed once by `adapt` and saved with the model as a weight).
 """
 
+import dataclasses
+from typing import Optional
+
 import keras
 import numpy as np
 import tensorflow as tf
 
-from ogan_ign import losses
-from ogan_ign.gan import OneLossModel
+from ogan_ign import losses, one_loss
+from ogan_ign.settings import hparam
 
 NOISES = ("gaussian", "fourier")
 
 
-def default_optimizer():
-    """Adam(1e-4, β1 = 0.5, β2 = 0.999), the paper's."""
-    return keras.optimizers.Adam(learning_rate=1e-4, beta_1=0.5, beta_2=0.999)
+@dataclasses.dataclass(frozen=True)
+class IGNSettings:
+    """IGN's hyper-parameters (the paper's values): each default and help, once."""
+    lambda_rec: float = hparam(20.0, "weight of L_rec = δ(x) = D(f(x), x)")
+    lambda_idem: float = hparam(20.0, "weight of L_idem = D(f′(f(z)), f(z)), f′ a frozen f: "
+                                      "trains the inner f")
+    lambda_tight: float = hparam(2.5, "weight of L_tight = −D(f(f′(z)), f′(z)), clamped: "
+                                      "trains the outer f")
+    tight_clamp: Optional[float] = hparam(1.5, "a of the clamp tanh(L_tight / (a·L_rec))·a·L_rec; "
+                                               "none turns it off")
+    distance: str = hparam("l1", "D: l1 (mean |·|, the paper's) or l2 (mean (·)²)")
+    noise: str = hparam("gaussian", "gaussian: N(0, I) images (the paper's); fourier: the "
+                                    "data's per-frequency spectrum statistics")
 
 
 # ------------------------------------------------------------ Fourier noise
@@ -76,27 +89,22 @@ def fourier_noise(statistics, batch_size, seed):
 
 # ------------------------------------------------------------------ model
 @keras.saving.register_keras_serializable(package="ogan_ign")
-class IGN(OneLossModel):
+class IGN(one_loss.OneLossModel):
     """Idempotent Generative Network: f is both the generator and (via δ) the critic.
 
     Args:
       f: keras.Model images → images of the same shape (`networks.dcgan_autoencoder`).
-      lambda_rec, lambda_idem, lambda_tight: the paper's weights (20, 20, 2.5).
-      tight_clamp: the paper's a in the smooth clamp (1.5); None turns it off.
-      distance: "l1" (the paper's) or "l2", mean over pixels per sample.
-      noise: "gaussian" (N(0, I) images) or "fourier" (call `adapt(images)` once).
-        Prefer "fourier" with a BatchNorm f: f runs on images and on noise in
-        training mode, so its moving statistics average both, and for N(0, I)
-        noise they misfit z at evaluation — `generate` then returns nearly one
-        garment while the same weights with batch statistics cover every class
-        (docs/ign/RESULTS.md). Image-like noise makes one set of statistics fit.
-      seed: base seed of the training noise; the noise of a step is a pure
-        function of (seed, replica, step), so a resumed run draws what an
-        uninterrupted run would have drawn.
+      lambda_rec, lambda_idem, lambda_tight, tight_clamp, distance, noise: see
+        `IGNSettings`. With noise "fourier", call `adapt(images)` once. Prefer it
+        with a BatchNorm f: f runs on images and on noise in training mode, so its
+        moving statistics average both, and for N(0, I) noise they misfit z at
+        evaluation (docs/ign/RESULTS.md).
+      seed: base seed of the training noise, a pure function of (seed, replica, step).
     """
 
-    def __init__(self, f, lambda_rec=20.0, lambda_idem=20.0, lambda_tight=2.5, tight_clamp=1.5,
-                 distance="l1", noise="gaussian", seed=0, **kwargs):
+    def __init__(self, f, lambda_rec=IGNSettings.lambda_rec, lambda_idem=IGNSettings.lambda_idem,
+                 lambda_tight=IGNSettings.lambda_tight, tight_clamp=IGNSettings.tight_clamp,
+                 distance=IGNSettings.distance, noise=IGNSettings.noise, seed=0, **kwargs):
         super().__init__(**kwargs)
         if distance not in losses.IGN_DISTANCES:
             raise ValueError(f"unknown distance {distance!r}; "
@@ -124,16 +132,14 @@ class IGN(OneLossModel):
         self.trackers = {name: keras.metrics.Mean(name=name) for name in self.metric_names()}
         self.built = True  # f is built; lets fit() trace under a strategy
 
-    # ----------------------------------------------------------------- helpers
     @staticmethod
     def metric_names():
-        # gap/*: root-mean-square distances per sample. f is idempotent on its
-        # samples when gap/ff_z is small next to gap/f_z, the step z → f(z).
         return ["loss/total", "ign/rec", "ign/idem", "ign/tight", "gap/ff_z", "gap/f_z"]
 
-    @property
-    def metrics(self):
-        return list(self.trackers.values())
+    @staticmethod
+    def default_optimizer():
+        """Adam(1e-4, β1 = 0.5, β2 = 0.999), the paper's."""
+        return keras.optimizers.Adam(learning_rate=1e-4, beta_1=0.5, beta_2=0.999)
 
     def adapt(self, images):
         """Computes the Fourier statistics of training images (N, S, S, C) once."""
@@ -155,90 +161,77 @@ class IGN(OneLossModel):
         return tf.cast(fourier_noise(self.spectrum, batch_size, seed), self.f.compute_dtype)
 
     def sample_noise(self, batch_size, step=None):
-        """Training noise for a step, distinct per replica, reproducible."""
-        if step is None:
-            step = self.optimizer.iterations
-        replica = tf.distribute.get_replica_context()
-        replica_id = replica.replica_id_in_sync_group if replica is not None else 0
-        seed = tf.stack([tf.cast(self.seed, tf.int64) * 1009 + tf.cast(replica_id, tf.int64),
-                         tf.cast(step, tf.int64)])
-        return self.draw_noise(batch_size, seed)
+        """Training noise for a step (default: the optimizer's), distinct per replica."""
+        step = self.optimizer.iterations if step is None else step
+        return self.draw_noise(batch_size, one_loss.training_seed(self.seed, step))
 
-    # -------------------------------------------------------------- the model
-    def call(self, z, training=False):
-        return self.f(z, training=training)
-
-    def generate(self, n_or_z, seed=0, training=False):
-        """f(z) for `n` fresh noise images (drawn from `seed`) or for given z."""
-        if isinstance(n_or_z, int):
-            # Step −1: a stream the training noise (steps ≥ 0) never uses.
-            z = self.draw_noise(n_or_z, tf.constant([seed, -1], tf.int64))
-        else:
-            z = tf.convert_to_tensor(n_or_z, dtype=self.f.compute_dtype)
-        return self.f(z, training=training)
-
-    def apply(self, x, k=1, training=False):
-        """f applied k times: [f(x), f(f(x)), …], a list of k batches."""
-        outputs = []
-        for _ in range(k):
-            x = self.f(x, training=training)
-            outputs.append(x)
-        return outputs
-
-    def project(self, x, training=False):
-        """f(x) for corrupted or out-of-distribution images x: the projection onto
-        the learned manifold (one step; `apply` for more)."""
-        return self.f(tf.convert_to_tensor(x, dtype=self.f.compute_dtype), training=training)
-
-    def compile(self, optimizer=None, **kwargs):
-        """One optimizer for f (default Adam(1e-4, β1 = 0.5), the paper's)."""
-        super().compile(optimizer=optimizer or default_optimizer(), **kwargs)
-        # Built inside whatever strategy scope compile() runs in, so that fit()
-        # never creates optimizer slots while tracing.
-        self.optimizer.build(self.f.trainable_variables)
-
+    # -------------------------------------------------------------- the step
     def compute_terms(self, x_real, z):
-        """All loss terms of one step, as a dict; "loss/total" is what is minimised."""
-        # The dtype of f's output (floatx: float32 under mixed precision), so that
-        # δ(f(y), y) compares like with like; f's layers cast their inputs.
+        """All loss terms of one step; "loss/total" is what is minimised."""
+        # f's output dtype (float32 under mixed precision), so that δ(f(y), y)
+        # compares like with like; f's layers cast their inputs.
         dtype = self.f.outputs[0].dtype
-        x_real = tf.cast(x_real, dtype)
-        z = tf.cast(z, dtype)
+        x_real, z = tf.cast(x_real, dtype), tf.cast(z, dtype)
         f_x = self.f(x_real, training=True)
         f_z = self.f(z, training=True)
         f_z_sg = tf.stop_gradient(f_z)
         ff_z = self.f(f_z, training=True)        # outer f's gradients cancel in L_idem …
         ff_z_sg = self.f(f_z_sg, training=True)  # … against this call's
-        delta_real = losses.ign_distance(f_x, x_real, self.distance)
-        delta_fake = losses.ign_distance(ff_z, f_z, self.distance)
-        delta_fake_sg = losses.ign_distance(ff_z_sg, f_z_sg, self.distance)
-        total, terms = losses.ign_loss(delta_real, delta_fake, delta_fake_sg, self.lambda_rec,
-                                       self.lambda_idem, self.lambda_tight, self.tight_clamp,
-                                       rec_scale=self.clamp_scale(delta_real))
-        terms["loss/total"] = total
-        ff_z_sg = tf.stop_gradient(ff_z_sg)
-        terms["gap/ff_z"] = tf.reduce_mean(tf.sqrt(losses.ign_distance(ff_z_sg, f_z_sg, "l2")))
-        terms["gap/f_z"] = tf.reduce_mean(tf.sqrt(losses.ign_distance(f_z_sg, z, "l2")))
-        return terms
+        total, terms = losses.ign_loss(
+            x_real, z, f_x, f_z, ff_z, ff_z_sg, lambda_rec=self.lambda_rec,
+            lambda_idem=self.lambda_idem, lambda_tight=self.lambda_tight,
+            tight_clamp=self.tight_clamp, distance=self.distance, batch_mean=self.clamp_scale)
+        return {"loss/total": total, **terms}
 
     def clamp_scale(self, delta_real):
-        """L_rec of the tightness clamp: the mean of δ(x) over the global batch.
-
-        Under a strategy with XLA off the per-replica means are averaged across
-        the replicas (equal shares, so this is the global mean), like the
-        synchronized BatchNorm moments. In the XLA-compiled per-replica step no
-        all-reduce can run, so there it is the replica's own mean (gan.py).
-        """
-        scale = tf.reduce_mean(delta_real)
-        context = tf.distribute.get_replica_context()
-        if (self.tight_clamp is not None and not self.split_xla and context is not None
-                and context.num_replicas_in_sync > 1):
-            scale = context.all_reduce(tf.distribute.ReduceOp.MEAN, scale)
-        return scale
+        """The clamp's L_rec: the mean of δ(x) over the global batch (over the
+        replica's shard when the step computes per-replica statistics)."""
+        return self.batch_statistic(tf.reduce_mean(delta_real))
 
     def trainable_for_step(self):
-        """The step trains f (the shared step of `gan.OneLossModel`)."""
         return self.f.trainable_variables
+
+    # ------------------------------------------------------------ for users
+    def call(self, z, training=False):
+        return self.f(z, training=training)
+
+    @property
+    def sampler(self):
+        """The network that maps noise to samples."""
+        return self.f
+
+    def make_noise(self, n, seed=None, stream=one_loss.SAMPLES):
+        """n noise images: fresh ones, or a fixed draw for a seed (and stream)."""
+        if seed is None:
+            seed = tf.random.uniform([2], maxval=2**31 - 1, dtype=tf.int64)
+        else:
+            seed = one_loss.fixed_seed(seed, stream)
+        return self.draw_noise(int(n), seed)
+
+    def generate(self, n_or_z, seed=None, training=False):
+        """float32 f(z) for n noise images (fresh, or fixed by `seed`) or for given z."""
+        if isinstance(n_or_z, (int, np.integer)):
+            z = self.make_noise(n_or_z, seed)
+        else:
+            z = tf.convert_to_tensor(n_or_z, dtype=self.f.compute_dtype)
+        return one_loss.float32(self.f(z, training=training))
+
+    def apply(self, x, k=1, training=False):
+        """f applied k times: [f(x), f(f(x)), …], a list of k float32 batches."""
+        outputs = []
+        for _ in range(k):
+            x = self.f(x, training=training)
+            outputs.append(one_loss.float32(x))
+        return outputs
+
+    def project(self, x, training=False):
+        """f(x), float32, for corrupted or out-of-distribution images x: the
+        projection onto the learned manifold (one step; `apply` for more)."""
+        x = tf.convert_to_tensor(x, dtype=self.f.compute_dtype)
+        return one_loss.float32(self.f(x, training=training))
+
+    # f(x) of real images is IGN's reconstruction (L_rec = D(f(x), x)).
+    reconstruct = project
 
     # ------------------------------------------------------------- saving
     def get_config(self):

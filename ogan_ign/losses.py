@@ -33,10 +33,10 @@ def _softplus_negated(t):
     return tf.nn.softplus(-t)
 
 
-# (f, g, h) for each objective, in the sign convention of the original O-GAN
-# code: the critic pushes real scores down and fake scores up, the generator
-# pushes fake scores down. (Named functions, not lambdas: AutoGraph cannot
-# tell apart several lambdas written on one line.)
+# (on_real, on_fake, on_generated) = (f, g, h) of the module docstring, in the
+# sign convention of the original O-GAN code: the critic pushes real scores down
+# and fake scores up, the generator pushes fake scores down. (Named functions,
+# not lambdas: AutoGraph cannot tell apart several lambdas on one line.)
 OBJECTIVES = {
     # WGAN: f = t, g = −t, h = t, so L = D(x) − 2·D(sg(G)) + D(G).
     "wgan": (_identity, _negate, _identity),
@@ -48,10 +48,19 @@ OBJECTIVES = {
 
 
 def objective_terms(name):
-    """Returns (f, g, h) for an objective name, or a one-line ValueError."""
+    """Returns (on_real, on_fake, on_generated) for an objective name, or a one-line ValueError."""
     if name not in OBJECTIVES:
         raise ValueError(f"unknown objective {name!r}; expected one of {sorted(OBJECTIVES)}")
     return OBJECTIVES[name]
+
+
+def critic_score(outputs):
+    """D(x) = avg(outputs): the mean of a critic's outputs over its last axis, in
+    float32 at least. A one-output critic is an ordinary critic; for O-GAN's
+    encoder it is avg(E(x))."""
+    if outputs.dtype in (tf.float16, tf.bfloat16):
+        outputs = tf.cast(outputs, tf.float32)
+    return tf.reduce_mean(tf.reshape(outputs, [tf.shape(outputs)[0], -1]), axis=-1)
 
 
 def single_loss(d_real, d_fake, d_fake_sg, objective="wgan"):
@@ -60,15 +69,54 @@ def single_loss(d_real, d_fake, d_fake_sg, objective="wgan"):
     d_real = D(x_real), d_fake = D(G(z)), d_fake_sg = D(sg(G(z))): per-sample scores.
     The last two terms have value 0; they exist to carry h's gradient to G only.
     """
-    f, g, h = objective_terms(objective)
-    per_sample = f(d_real) + g(d_fake_sg) + h(d_fake) - h(d_fake_sg)
+    on_real, on_fake, on_generated = objective_terms(objective)
+    per_sample = (on_real(d_real) + on_fake(d_fake_sg)
+                  + on_generated(d_fake) - on_generated(d_fake_sg))
     return tf.reduce_mean(per_sample)
 
 
 def critic_loss(d_real, d_fake_sg, objective="wgan"):
     """The critic's part alone, mean f(D(x)) + g(D(sg G)) (the `loss/critic` metric)."""
-    f, g, _ = objective_terms(objective)
-    return tf.reduce_mean(f(d_real) + g(d_fake_sg))
+    on_real, on_fake, _ = objective_terms(objective)
+    return tf.reduce_mean(on_real(d_real) + on_fake(d_fake_sg))
+
+
+def gan_loss(e_real, e_fake, e_fake_sg, penalty, *, objective, penalty_weight):
+    """The single-loss GAN with a Lipschitz penalty on its critic; (total, terms).
+
+        L = mean(f(D(x)) + g(D(sg G(z))) + h(D(G(z))) − h(D(sg G(z)))) + w·penalty
+
+    e_* are the critic's outputs on x_real, G(z) and sg(G(z)); D = `critic_score`.
+    `penalty` is the unweighted penalty (`qp_penalty` or `gradient_penalty`, 0 for none).
+    """
+    d_real, d_fake, d_fake_sg = critic_score(e_real), critic_score(e_fake), critic_score(e_fake_sg)
+    _, _, on_generated = objective_terms(objective)
+    total = single_loss(d_real, d_fake, d_fake_sg, objective) + penalty_weight * penalty
+    return total, {
+        "loss/critic": critic_loss(d_real, d_fake_sg, objective),
+        "loss/generator": tf.reduce_mean(on_generated(d_fake)),
+        "loss/penalty": penalty,
+        "score/real": tf.reduce_mean(d_real),
+        "score/fake": tf.reduce_mean(d_fake),
+    }
+
+
+def ogan_loss(z, e_real, e_fake, e_fake_sg, penalty, *, corr_weight, objective, penalty_weight):
+    """O-GAN (arXiv 1903.01931): the single-loss GAN whose critic is avg(E(·)), minus
+    λ·ρ(z, E(G(z))); (total, terms). With "wgan" and GAN-QP it is the original code's
+
+        t1   = avg(E(x_real)) − avg(E(sg x_fake))
+        t2   = avg(E(x_fake)) − avg(E(sg x_fake))
+        loss = mean(t1 + t2 − λ·ρ(z, E(x_fake))) + mean(0.25·t1² / mean_pixels((x_real − sg x_fake)²))
+
+    e_* = E(x_real), E(G(z)), E(sg G(z)), each (batch, nz). ρ reaches E and G
+    through e_fake.
+    """
+    total, terms = gan_loss(e_real, e_fake, e_fake_sg, penalty, objective=objective,
+                            penalty_weight=penalty_weight)
+    rho = tf.reduce_mean(pearson(tf.cast(z, total.dtype), tf.cast(e_fake, total.dtype)))
+    terms["corr/z"] = rho
+    return total - corr_weight * rho, terms
 
 
 def qp_penalty(d_real, d_fake_sg, x_real, x_fake_sg):
@@ -150,35 +198,41 @@ def tightness_clamp(l_tight, l_rec, a=1.5):
     return tf.tanh(l_tight / scale) * scale
 
 
-def ign_loss(delta_real, delta_fake, delta_fake_sg, lambda_rec=20.0, lambda_idem=20.0,
-             lambda_tight=2.5, tight_clamp=1.5, rec_scale=None):
-    """IGN's final objective (sec. 2.3) as one stop-gradient loss; returns
-    (total, {"ign/rec", "ign/idem", "ign/tight"}).
+def ign_loss(x_real, z, f_x, f_z, ff_z, ff_z_sg, *, lambda_rec, lambda_idem, lambda_tight,
+             tight_clamp, distance, batch_mean=tf.reduce_mean):
+    """IGN's final objective (sec. 2.3) as one stop-gradient loss; (total, terms).
 
-    delta_real = δ(x) = D(f(x), x), delta_fake = δ(f(z)) = D(f(f(z)), f(z)),
-    delta_fake_sg = δ(sg f(z)) = D(f(sg f(z)), sg f(z)): per-sample distances.
+    f_x = f(x), f_z = f(z), ff_z = f(f(z)), ff_z_sg = f(sg f(z)); δ(y) = D(f(y), y):
 
-        L_rec   = δ(x)                               (critic on real data)
-        L_tight = clamp(−δ(sg f(z)))                 (critic on fakes: outer f only)
-        L_idem  = δ(f(z)) − δ(sg f(z))   [value 0]   (generator: inner f only)
+        L_rec   = δ(x)                                   (critic on real data)
+        L_tight = clamp(−δ(sg f(z)))                     (critic on fakes: outer f only)
+        L_idem  = δ(f(z)), trained as δ(f(z)) − δ(sg f(z))   (generator: inner f only)
 
-    The outer-f gradients of the two L_idem terms cancel, which is the paper's
-    frozen copy f′ in D(f′(f(z)), f(z)) without the copy. The clamp's L_rec is
-    the batch mean of δ(x), stop-gradiented: fakes and reals are not paired per
-    sample, and a gradient through the bound would reward worse reconstruction.
-    The reported "ign/idem" is the paper's L_idem value, mean δ(f(z)).
-    `rec_scale` replaces that batch mean (IGN passes the mean over all replicas).
+    The outer-f gradients of L_idem's two terms cancel: that is the paper's frozen
+    copy f′ in D(f′(f(z)), f(z)), without the copy (the pair has value 0; the
+    "ign/idem" metric is the paper's L_idem value, mean δ(f(z))). The clamp's
+    L_rec is batch_mean(δ(x)), stop-gradiented: fakes and reals are not paired
+    per sample, and a gradient through the bound would reward worse
+    reconstruction. Under a strategy the model passes the global-batch mean.
     """
-    l_rec_scale = tf.stop_gradient(tf.reduce_mean(delta_real) if rec_scale is None
-                                   else rec_scale)
-    l_tight = tightness_clamp(-delta_fake_sg, l_rec_scale, tight_clamp)
-    l_idem = delta_fake - delta_fake_sg
+    f_z_sg = tf.stop_gradient(f_z)
+    delta_real = ign_distance(f_x, x_real, distance)
+    delta_fake = ign_distance(ff_z, f_z, distance)
+    delta_fake_sg = ign_distance(ff_z_sg, f_z_sg, distance)
+    l_rec = None if tight_clamp is None else tf.stop_gradient(batch_mean(delta_real))
+    l_tight = tightness_clamp(-delta_fake_sg, l_rec, tight_clamp)
+    idem_pair = delta_fake - delta_fake_sg
     # Means taken term by term: x and z batches need not be the same size.
-    total = (lambda_rec * tf.reduce_mean(delta_real) + lambda_idem * tf.reduce_mean(l_idem)
+    total = (lambda_rec * tf.reduce_mean(delta_real) + lambda_idem * tf.reduce_mean(idem_pair)
              + lambda_tight * tf.reduce_mean(l_tight))
-    terms = {
-        "ign/rec": tf.reduce_mean(delta_real),
-        "ign/idem": tf.reduce_mean(delta_fake),
-        "ign/tight": tf.reduce_mean(l_tight),
-    }
-    return total, terms
+    return total, {"ign/rec": tf.reduce_mean(delta_real), "ign/idem": tf.reduce_mean(delta_fake),
+                   "ign/tight": tf.reduce_mean(l_tight), **idempotence_gaps(z, f_z, ff_z_sg)}
+
+
+def idempotence_gaps(z, f_z, ff_z):
+    """Root-mean-square distances per sample, averaged: "gap/f_z" is the step
+    z → f(z), "gap/ff_z" the step f(z) → f(f(z)); f is idempotent on its samples
+    when the second is small next to the first. Diagnostics: no gradient."""
+    z, f_z, ff_z = (tf.stop_gradient(t) for t in (z, f_z, ff_z))
+    return {"gap/ff_z": tf.reduce_mean(tf.sqrt(ign_distance(ff_z, f_z, "l2"))),
+            "gap/f_z": tf.reduce_mean(tf.sqrt(ign_distance(f_z, z, "l2")))}

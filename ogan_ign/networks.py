@@ -50,9 +50,8 @@ class BatchNorm(layers.BatchNormalization):
     Keras normalises with separate ops (moments, then x·rsqrt(var + ε)·γ + β,
     in float32 even under bf16) and differentiates each of them. The fused
     kernel does the forward and the backward in one op each, in the input's
-    dtype with float32 statistics: 1.3–2.1× faster per layer in fp32 and
-    1.4–2.9× in bf16 on a CPU (bench/bench_layers.py --batchnorm fused|keras).
-    Same function, same weights, same moving statistics (Keras's biased batch
+    dtype with float32 statistics (its speed: docs/DESIGN_NOTES.md). Same
+    function, same weights, same moving statistics (Keras's biased batch
     variance; the kernel's unbiased one is scaled back by (n − 1)/n).
 
     The kernel takes NHWC maps in float32/bfloat16/float16 on one replica. The
@@ -231,9 +230,8 @@ def dcgan_autoencoder(image_size=32, channels=3, latent=512, width=64, kernel_si
     The paper's two layers between the smallest map and the code are a valid
     convolution whose kernel covers the whole map, and its transpose. Each is a
     matrix product over the flattened map, so they are written as Dense layers
-    (same function, same parameters, same initialiser): the convolution form ran
-    at 60–70 GFLOP/s on the CPU against 350–500 for the other convolutions and
-    took 30 % of f's training time (bench/bench_layers.py).
+    (same function, same parameters, same initialiser; faster, see
+    docs/DESIGN_NOTES.md).
     """
     base, _, widths = dcgan_plan(image_size, width)
     x_in = keras.Input((image_size, image_size, channels), name="x")

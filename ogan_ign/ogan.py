@@ -3,23 +3,29 @@
 The critic is avg(E(x)), the mean of the encoder's nz outputs, with no extra
 head. The rest of E(x) — its direction once avg and std are removed — is free,
 and the correlation term −λ·ρ(z, E(G(z))) spends that freedom on encoding z.
-With the single-loss GAN of `gan.SingleLossGAN` and the GAN-QP penalty this is
-the original code's one loss, trained by one RMSprop(1e-4, ρ=0.99):
-
-    t1   = avg(E(x_real)) − avg(E(sg(x_fake)))
-    t2   = avg(E(x_fake)) − avg(E(sg(x_fake)))
-    qp   = 0.25 · t1² / mean_pixels((x_real − sg(x_fake))²)
-    loss = mean(t1 + t2 − λ·ρ(z, E(x_fake))) + mean(qp)          (λ = 0.5)
+The loss is `losses.ogan_loss`; with its defaults (objective "wgan", GAN-QP) it
+is the original code's one loss, trained by one RMSprop(1e-4, ρ=0.99).
 
 Reconstruction follows the original sampling code: z = N(E(x)), standardised
 per sample over the nz dims, then G(0.9·z).
 """
 
+import dataclasses
+
 import keras
 import tensorflow as tf
 
-from ogan_ign import losses
-from ogan_ign.gan import SingleLossGAN
+from ogan_ign import losses, one_loss
+from ogan_ign.gan import GANSettings, SingleLossGAN
+from ogan_ign.settings import hparam
+
+
+@dataclasses.dataclass(frozen=True)
+class OGANSettings:
+    """O-GAN's own hyper-parameters: each default and help, once."""
+    corr_weight: float = hparam(0.5, "λ of −λ·ρ(z, E(G(z))); 0.5 in the original code, 1.0 "
+                                     "in its 256 px variant")
+    recon_scale: float = hparam(0.9, "reconstruction = G(recon_scale · N(E(x)))")
 
 
 @keras.saving.register_keras_serializable(package="ogan_ign")
@@ -30,15 +36,15 @@ class OGAN(SingleLossGAN):
       encoder: keras.Model x → (batch, z_dim). It is the critic: score = avg(E(x)).
       generator: keras.Model z → x.
       z_dim: noise size (default: the generator's input size).
-      corr_weight: λ of −λ·ρ(z, E(G(z))); 0.5 in the original code, 1.0 in its
-        256 px variant.
-      recon_scale: the 0.9 of G(0.9·N(E(x))) in `reconstruct`.
+      corr_weight, recon_scale: see `OGANSettings`.
       objective, penalty, penalty_weight, seed: as in SingleLossGAN; the
         defaults ("wgan", "qp", 1) are the original code's loss.
     """
 
-    def __init__(self, encoder, generator, z_dim=None, corr_weight=0.5, recon_scale=0.9,
-                 objective="wgan", penalty="qp", penalty_weight=None, seed=0, **kwargs):
+    def __init__(self, encoder, generator, z_dim=None, corr_weight=OGANSettings.corr_weight,
+                 recon_scale=OGANSettings.recon_scale, objective=GANSettings.objective,
+                 penalty=GANSettings.penalty, penalty_weight=GANSettings.penalty_weight, seed=0,
+                 **kwargs):
         kwargs.pop("critic", None)  # the critic is the encoder, never a separate net
         super().__init__(generator=generator, critic=encoder, z_dim=z_dim,
                          objective=objective, penalty=penalty,
@@ -56,17 +62,23 @@ class OGAN(SingleLossGAN):
     def metric_names(self):
         return super().metric_names() + ["corr/z"]
 
-    def extra_terms(self, z, e_fake, terms):
-        """−λ·mean ρ(z, E(G(z))): reaches E and G (e_fake is E of the un-stopped fake)."""
-        dtype = terms["loss/total"].dtype
-        corr = tf.reduce_mean(losses.pearson(tf.cast(z, dtype), tf.cast(e_fake, dtype)))
-        return {"corr/z": corr,
-                "loss/total": terms["loss/total"] - self.corr_weight * corr}
+    def compute_terms(self, x_real, z):
+        """All loss terms of one step; "loss/total" is what is minimised."""
+        x_fake = self.generator(z, training=True)
+        x_fake_sg = tf.stop_gradient(x_fake)
+        e_real = self.encoder(x_real, training=True)
+        e_fake = self.encoder(x_fake, training=True)
+        e_fake_sg = self.encoder(x_fake_sg, training=True)
+        penalty = self.lipschitz_penalty(x_real, x_fake_sg, e_real, e_fake_sg)
+        total, terms = losses.ogan_loss(z, e_real, e_fake, e_fake_sg, penalty,
+                                        corr_weight=self.corr_weight, objective=self.objective,
+                                        penalty_weight=self.penalty_weight)
+        return {"loss/total": total, **terms}
 
     # ------------------------------------------------------------ for users
     def encode(self, x, training=False):
-        """E(x): the raw nz-dim code (its mean is the critic score)."""
-        return self.encoder(x, training=training)
+        """E(x), float32: the raw nz-dim code (its mean is the critic score)."""
+        return one_loss.float32(self.encoder(x, training=training))
 
     def latent(self, x, training=False):
         """N(E(x)): the code standardised per sample over the nz dims, the part
@@ -74,13 +86,13 @@ class OGAN(SingleLossGAN):
         return losses.standardise(self.encode(x, training=training))
 
     def reconstruct(self, x, scale=None, training=False):
-        """G(scale · N(E(x))), scale = recon_scale (0.9) by default."""
+        """G(scale · N(E(x))), float32; scale = recon_scale (0.9) by default."""
         scale = self.recon_scale if scale is None else scale
         z = self.latent(x, training=training)
-        return self.generator(scale * z, training=training)
+        return one_loss.float32(self.generator(scale * z, training=training))
 
     def interpolate(self, x1, x2, steps=8, scale=None, training=False):
-        """Straight paths from x1 to x2 in the standardised latent.
+        """Straight paths from x1 to x2 in the standardised latent (float32).
 
         Returns (batch, steps, H, W, C): row i goes from a reconstruction of
         x1[i] to one of x2[i], each point decoded as G(scale · z_t).
@@ -92,7 +104,7 @@ class OGAN(SingleLossGAN):
         t = tf.cast(t, z1.dtype)
         path = (1.0 - t) * z1[:, None, :] + t * z2[:, None, :]
         flat = tf.reshape(path, [-1, self.z_dim])
-        images = self.generator(scale * flat, training=training)
+        images = one_loss.float32(self.generator(scale * flat, training=training))
         return tf.reshape(images, tf.concat([[-1, steps], tf.shape(images)[1:]], axis=0))
 
     def latent_correlation(self, z, training=False):

@@ -13,14 +13,13 @@ a resumable run in `config.out_dir`:
 
 Contract for a model's script (train_ogan.py, train_ign.py, train_gan.py):
 
-    build_model(config, spec) -> model | (model, optimizer)
+    build_model(config, spec) -> model
         Called inside the strategy scope with the `Config` and the dataset's
-        `data.DataSpec`; returns an uncompiled keras.Model whose train_step draws
-        its own noise from `optimizer.iterations` (as `SingleLossGAN` does) and
-        which has `generate(n, seed=...)`. The optimizer, when given, is the
-        model's choice (e.g. IGN's Adam(β1 = 0.5)); its learning rate is replaced
-        by `config.lr` and EMA by `config.ema`. Default: RMSprop(rho = 0.99), the
-        original O-GAN code's. Model hyperparameters come from `config.model`.
+        `data.DataSpec`; returns an uncompiled `one_loss.OneLossModel` (its
+        train_step draws its own noise from `optimizer.iterations`; it has
+        `generate(n, seed=...)`). It is compiled with the model's
+        `default_optimizer()`, whose learning rate is replaced by `config.lr`
+        and EMA by `config.ema`. Model hyperparameters come from `config.model`.
         A ValueError raised here is a configuration error (one line, no files).
     figures(model, run_dir, step, fixed) -> None     (optional)
         Writes model-specific PNGs (reconstructions, refinements ...) with
@@ -33,8 +32,7 @@ is a function of the step: weights, BatchNorm statistics, optimizer slots and
 the EMA (optimizer variables), the step (optimizer.iterations), the noise (the
 models draw it statelessly from the step) and the data position (the input
 pipeline is deterministic for a seed; a resumed run skips the batches already
-consumed: skipping replays the input pipeline without the model, about 6000
-batches a second for Fashion-MNIST at 32 px). So a resumed run repeats the
+consumed by replaying the input pipeline without the model). So a resumed run repeats the
 uninterrupted one exactly: on the CPU bit for bit with TensorFlow's default
 settings, the same machine and thread count (tests/test_training.py); on GPUs
 also call tf.config.experimental.enable_op_determinism(). Under fp16, a step
@@ -47,13 +45,17 @@ previous checkpoint as the latest one.
 Strategies: auto (MirroredStrategy over the visible GPUs, else the default),
 default, mirrored, multi_worker (TF_CONFIG; only the chief writes files, every
 worker takes part in checkpoint saves), tpu. The global batch is split over the
-replicas; the models scale their loss for the summed gradients.
+replicas; the models scale their loss for the summed gradients. A strategy or
+--jit_compile may change when a run is resumed, unless the change alters what
+a step computes: with XLA on over several replicas, batch statistics are per
+replica (`one_loss.XlaShards`); config.json records which (`batch_statistics`).
 
 The library never reads flags: `ogan_ign.flags` turns absl flags into a Config.
 """
 
 import contextlib
 import dataclasses
+import importlib.metadata
 import json
 import math
 import os
@@ -66,7 +68,8 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
-from ogan_ign import data, images
+from ogan_ign import data, images, one_loss
+from ogan_ign.settings import hparam
 
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
 JIT_COMPILE = {"auto": "auto", "on": True, "off": False}
@@ -74,7 +77,8 @@ PRECISION_POLICIES = {"off": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed
 # --mixed_precision values; "auto" resolves to "bf16" or "off" (`resolve_precision`).
 PRECISION_CHOICES = ("auto",) + tuple(PRECISION_POLICIES)
 # Settings that may differ when a run is resumed: they change how a run is
-# watched or placed, not what it computes.
+# watched or placed, not what it computes (strategy and jit_compile: unless
+# they switch the batch statistics, `check_resumed_computation`).
 RESUMABLE_CHANGES = frozenset({"steps", "sample_every", "ckpt_every", "log_every", "resume",
                                "strategy", "jit_compile", "data_dir", "out_dir", "num_samples"})
 KEEP_CHECKPOINTS = 3
@@ -90,32 +94,40 @@ class TrainingDiverged(RuntimeError):
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    """Everything a run needs; written to config.json.
+    """Everything a run needs; written to config.json. Each field holds its
+    default and the help of its flag (`cli.define_common_flags`).
 
-    model: the model's own hyperparameters, a frozen dataclass (or a dict) of
-      JSON-able values, read only by the script's `build_model`.
-    ema: momentum of the optimizer's EMA of the weights (Keras `use_ema`); 0 = off.
-    sample_every: steps between sample grids (0 = only at the end).
+    model: the model's own hyper-parameters, a frozen settings dataclass (or a
+      dict) of JSON-able values, read only by the script's `build_model`.
     """
 
-    dataset: str
-    out_dir: str
-    data_dir: Optional[str] = None
-    image_size: int = 32
-    channels: Optional[int] = None
-    batch_size: int = 64
-    steps: int = 10_000
-    lr: float = 1e-4
-    seed: int = 0
-    resume: bool = True
-    sample_every: int = 1000
-    ckpt_every: int = 1000
-    log_every: int = 100
-    num_samples: int = 64
-    strategy: str = "auto"
-    jit_compile: str = "auto"
-    mixed_precision: str = "auto"
-    ema: float = 0.0
+    dataset: str = hparam("", "fashion_mnist, celeba_hq, ffhq, a TFDS name (celeb_a, mnist, "
+                              "...) or a folder of images")
+    out_dir: str = hparam("", "the run folder: config, checkpoints, logs, samples, model.keras")
+    data_dir: Optional[str] = hparam(None, "where the dataset's files are (TFDS data_dir, "
+                                           "CelebA-HQ archives or images, Fashion-MNIST IDX)")
+    image_size: int = hparam(32, "image side: 28, 32, 64, 128 or 256")
+    channels: Optional[int] = hparam(None, "1 or 3; default: the data's own")
+    batch_size: int = hparam(64, "global batch size, split over the replicas")
+    steps: int = hparam(10_000, "training steps in all (a resumed run stops at the same total)")
+    lr: float = hparam(1e-4, "learning rate")
+    seed: int = hparam(0, "seed of the weights, the noise and the data order")
+    resume: bool = hparam(True, "continue from the last checkpoint in --out_dir (--noresume "
+                                "refuses a folder that has one)")
+    sample_every: int = hparam(1000, "steps between sample grids (0: only at the end)")
+    ckpt_every: int = hparam(1000, "steps between checkpoints")
+    log_every: int = hparam(100, "steps between progress lines")
+    num_samples: int = hparam(64, "images per sample grid")
+    strategy: str = hparam("auto", "|".join(STRATEGIES) + "; auto = mirrored over the visible "
+                                   "GPUs, if any")
+    jit_compile: str = hparam("auto", "|".join(JIT_COMPILE) + "; auto lets Keras decide (off "
+                                      "on the CPU and under strategies); on over several "
+                                      "replicas takes batch statistics per replica")
+    mixed_precision: str = hparam("auto", "|".join(PRECISION_CHOICES) + "; auto = bf16 where "
+                                          "the hardware has native bfloat16 (GPUs of compute "
+                                          "capability ≥ 8.0, TPUs, CPUs with AVX512-BF16/AMX), "
+                                          "else off (float32); the loss math is float32 either way")
+    ema: float = hparam(0.0, "EMA momentum of the weights (Keras use_ema, e.g. 0.999); 0 = off")
     model: Any = None
 
     def to_json(self):
@@ -178,6 +190,7 @@ def check_run_dir(config):
         return
     with open(path) as f:
         stored = json.load(f)
+    stored.pop("run", None)
     current = config.to_json()
     changed = sorted(k for k in set(stored) | set(current)
                      if k not in RESUMABLE_CHANGES and stored.get(k) != current.get(k))
@@ -185,6 +198,57 @@ def check_run_dir(config):
         diffs = "; ".join(f"{k}: {stored.get(k)!r} → {current.get(k)!r}" for k in changed)
         raise ConfigError(f"{config.out_dir} holds a run with another config ({diffs}); "
                           "use the same flags to resume or another --out_dir")
+
+
+def stored_config(config):
+    """The config.json of the run in config.out_dir, or None."""
+    path = os.path.join(config.out_dir, "config.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def run_record(model, strategy, precision):
+    """What the flags resolved to on this machine, for config.json's "run"."""
+    return {
+        "precision": PRECISION_POLICIES[precision],
+        "strategy": type(strategy).__name__,
+        "replicas": strategy.num_replicas_in_sync,
+        "jit_compile": bool(model.jit_compile),
+        "batch_statistics": model_batch_statistics(model, strategy),
+        "versions": {"ogan_ign": package_version(), "tensorflow": tf.__version__,
+                     "keras": keras.__version__},
+    }
+
+
+def package_version():
+    try:
+        return importlib.metadata.version("ogan_ign")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def model_batch_statistics(model, strategy):
+    """"global", or "per replica" when the step runs as XLA shards (one_loss.XlaShards)."""
+    return "per replica" if one_loss.uses_xla_shards(model.jit_compile, strategy) else "global"
+
+
+def check_resumed_computation(config, record):
+    """A resumed run must compute the same step: --strategy and --jit_compile may
+    change, unless they switch batch statistics between global and per replica."""
+    has_checkpoint = tf.train.latest_checkpoint(os.path.join(config.out_dir, "checkpoints"))
+    stored = stored_config(config) if config.resume and has_checkpoint else None
+    if not stored or "run" not in stored:
+        return
+    before = stored["run"].get("batch_statistics")
+    if before != record["batch_statistics"] or (
+            before == "per replica" and stored["run"].get("replicas") != record["replicas"]):
+        raise ConfigError(
+            f"{config.out_dir} was trained with {before} batch statistics on "
+            f"{stored['run'].get('replicas')} replica(s); these flags give "
+            f"{record['batch_statistics']} on {record['replicas']}: resuming would change what "
+            "a step computes (--jit_compile on over several replicas is per replica)")
 
 
 # ----------------------------------------------------------------- strategy
@@ -243,8 +307,8 @@ def resolve_precision(name, strategy=None, gpu_capabilities=None, cpu=None):
 
     Native bfloat16: TPUs, NVIDIA GPUs of compute capability 8.0 or higher (every
     visible GPU must qualify), or, with no GPU, a CPU with AMX-BF16 or
-    AVX512-BF16. There bf16 ran 1.3–1.7× faster than float32 with the loss math
-    still in float32 (README, "Speed"); elsewhere bfloat16 is emulated and slower.
+    AVX512-BF16 (the loss math stays float32); elsewhere bfloat16 is emulated
+    and slower (README, "Speed").
     `gpu_capabilities` (a list of (major, minor) or None per GPU) and `cpu` (a set
     of CPU flags) default to this machine's.
     """
@@ -277,15 +341,14 @@ def precision_policy(name):
         keras.mixed_precision.set_global_policy(previous)
 
 
-def configure_optimizer(optimizer, config):
-    """The model's optimizer (default RMSprop(rho=0.99)) with config's lr and EMA.
+def configure_optimizer(model, config):
+    """The model's `default_optimizer()` with config's lr and EMA.
 
     EMA is Keras's own (`use_ema`): the moving average lives in the optimizer's
     variables, so it is checkpointed with them. Under mixed_float16, compile()
     wraps the optimizer in a LossScaleOptimizer.
     """
-    if optimizer is None:
-        optimizer = keras.optimizers.RMSprop(rho=0.99)
+    optimizer = model.default_optimizer()
     settings = optimizer.get_config()
     settings.update(learning_rate=config.lr, use_ema=config.ema > 0,
                     ema_momentum=config.ema if config.ema > 0 else 0.99,
@@ -336,17 +399,6 @@ def write_image(name, picture, step):
     tensor = tf.stack([tf.as_string(tf.shape(picture)[1]), tf.as_string(tf.shape(picture)[0]), png])
     tf.summary.write(name, tensor, step=step,
                      metadata=summary_metadata("images", summary_pb2.DATA_CLASS_BLOB_SEQUENCE))
-
-
-def rank1_logs(model):
-    """Makes the model's train_step return rank-1 logs: Keras 3 fit() under
-    MultiWorkerMirroredStrategy fails to reduce scalar ones (tensorflow#72388)."""
-    train_step = model.train_step
-
-    def train_step_rank1(batch):
-        return {name: tf.reshape(value, [1]) for name, value in train_step(batch).items()}
-
-    model.train_step = train_step_rank1
 
 
 def global_step(model):
@@ -478,6 +530,15 @@ def write_json(path, value):
     os.replace(tmp, path)
 
 
+def merge_json(path, values):
+    """Updates the JSON object at `path` with `values`, keeping its other keys."""
+    stored = {}
+    if os.path.isfile(path):
+        with open(path) as f:
+            stored = json.load(f)
+    write_json(path, {**stored, **values})
+
+
 def export(model, path):
     """Saves the model as .keras atomically (Keras needs the .keras suffix)."""
     tmp = path[:-len(".keras")] + ".tmp.keras"
@@ -511,14 +572,13 @@ def train(config, build_model, figures=None, callbacks=()):
     keras.utils.set_random_seed(config.seed)
     with precision_policy(precision), strategy.scope():
         try:
-            built = build_model(config, spec)
+            model = build_model(config, spec)
         except ValueError as e:
             raise ConfigError(str(e).strip().splitlines()[0]) from None
-        model, optimizer = built if isinstance(built, tuple) else (built, None)
-        model.compile(optimizer=configure_optimizer(optimizer, config),
+        model.compile(optimizer=configure_optimizer(model, config),
                       jit_compile=JIT_COMPILE[config.jit_compile])
-    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        rank1_logs(model)
+    record = run_record(model, strategy, precision)
+    check_resumed_computation(config, record)
 
     run_dir = config.out_dir
     chief = is_chief(strategy)
@@ -533,7 +593,7 @@ def train(config, build_model, figures=None, callbacks=()):
 
     if chief:
         os.makedirs(run_dir, exist_ok=True)
-        write_json(os.path.join(run_dir, "config.json"), config.to_json())
+        write_json(os.path.join(run_dir, "config.json"), {**config.to_json(), "run": record})
     writer = tf.summary.create_file_writer(os.path.join(run_dir, "logs")) if chief \
         else tf.summary.create_noop_writer()
     fixed = Fixed(x_real=data.load_arrays(spec, limit=config.num_samples)[0], seed=config.seed)

@@ -9,7 +9,7 @@ TensorFlow's by up to ~1e-8 in float64 on these nets (measured 3e-9 and 7e-9).
 The update itself moves weights by ~1e-2 and the two BatchNorm semantics below
 differ by > 1e-4 (checked in each test, so each test can fail).
 
-What "the same" means (gan.py's docstring has the why):
+What "the same" means (one_loss.py's docstring has the why):
 * XLA off: BatchNorm is synchronized across replicas, so the 2-replica step is
   the one-device step on the global batch.
 * XLA on: batch moments are per replica and moving statistics are averaged over
@@ -36,7 +36,7 @@ import tensorflow as tf
 from keras import layers
 
 from float64 import float64
-from ogan_ign import gan, ign, ogan
+from ogan_ign import gan, ign, ogan, one_loss
 
 LR = 0.1
 BATCH = 8          # global batch: 4 per replica
@@ -186,7 +186,7 @@ class MirroredStepTest(tf.test.TestCase):
         x, z = batch(kind)
         model, logs = mirrored_step(kind, x, z, jit_compile=True)
         self.assertTrue(model.split_xla)  # the per-replica step was XLA-compiled
-        self.assertGreaterEqual(model._replica_step.experimental_get_tracing_count(), 1)
+        self.assertGreaterEqual(model.replicas.compiled.experimental_get_tracing_count(), 1)
         self.assertTrue(np.isfinite(logs["loss/total"][0]))
         want = ghost_batch_step(kind, x, z)
         self.assertLess(max_difference(values(model), want), ATOL_XLA)
@@ -235,7 +235,7 @@ class MirroredStepTest(tf.test.TestCase):
         self.assertReplicasAgree(model)
         self.assertGreater(max_difference(values(want), start), 1e-3)
         # Per-replica BatchNorm statistics would give another step.
-        with mock.patch.object(gan, "synchronized_batchnorm",
+        with mock.patch.object(one_loss, "synchronized_batchnorm",
                                lambda model, active=True: contextlib.nullcontext()):
             per_replica, _ = step(two_replicas())
         self.assertGreater(max_difference(values(per_replica), values(want)), 1e-4)

@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from float64 import float64
-from ogan_ign import gan, losses, networks, toy
+from ogan_ign import gan, losses, networks, one_loss, toy
 
 
 def mlp_gan(objective, penalty, seed=0):
@@ -23,7 +23,7 @@ def mlp_gan(objective, penalty, seed=0):
 def reference_gradients(model, x_real, z):
     """The two-player gradients written without stop-gradient:
     critic ← ∇ f(D(x)) + g(D(G(z))) (+ penalty), generator ← ∇ h(D(G(z)))."""
-    f, g, h = losses.objective_terms(model.objective)
+    f, g, h = losses.objective_terms(model.objective)  # (on_real, on_fake, on_generated)
     with tf.GradientTape(persistent=True) as tape:
         x_fake = model.generator(z, training=True)
         d_real = model.score(x_real)
@@ -32,7 +32,7 @@ def reference_gradients(model, x_real, z):
         if model.penalty == "qp":
             critic_objective += model.penalty_weight * losses.qp_penalty(d_real, d_fake, x_real, x_fake)
         elif model.penalty == "gp":
-            alpha = tf.random.stateless_uniform([x_real.shape[0]], seed=model.step_seed(1),
+            alpha = tf.random.stateless_uniform([x_real.shape[0]], seed=one_loss.training_seed(model.seed, model.optimizer.iterations, one_loss.PENALTY),
                                                 dtype=x_real.dtype)
             critic_objective += model.penalty_weight * losses.gradient_penalty(
                 model.score, x_real, x_fake, alpha)

@@ -77,7 +77,12 @@ class LossTest(tf.test.TestCase):
     def test_ign_loss_value_and_terms(self):
         delta_real = tf.constant([0.1, 0.3])
         delta_fake = tf.constant([0.5, 0.7])
-        total, terms = losses.ign_loss(delta_real, delta_fake, delta_fake, 20.0, 20.0, 2.5, None)
+        # δ(x) = |f(x) − x| = delta_real, δ(f(z)) = |f(f(z)) − f(z)| = delta_fake.
+        x_real, f_z = tf.zeros([2, 1]), tf.zeros([2, 1])
+        f_x, ff_z = delta_real[:, None], delta_fake[:, None]
+        total, terms = losses.ign_loss(x_real, tf.ones([2, 1]), f_x, f_z, ff_z, ff_z,
+                                       lambda_rec=20.0, lambda_idem=20.0, lambda_tight=2.5,
+                                       tight_clamp=None, distance="l1")
         # L_idem's two terms have value 0: the total is λ_rec·0.2 − λ_tight·0.6.
         self.assertAllClose(total, 20.0 * 0.2 - 2.5 * 0.6)
         self.assertAllClose(terms["ign/rec"], 0.2)

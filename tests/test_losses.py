@@ -100,3 +100,32 @@ class PearsonTest(tf.test.TestCase):
 
 if __name__ == "__main__":
     tf.test.main()
+
+
+class WholeLossTest(tf.test.TestCase):
+    """The models' whole losses (losses.gan_loss, losses.ogan_loss) by hand."""
+
+    # Critic outputs (batch 2, nz 3); the score is their mean: D(x) = (1, 3), D(G) = (4, 1).
+    e_real = tf.constant([[0.0, 0.0, 3.0], [3.0, 3.0, 3.0]])
+    e_fake = tf.constant([[2.0, 4.0, 6.0], [1.0, 1.0, 1.0]])
+    # ρ(z, E(G)): 1 for the first sample (E(G) = 2z), 0 for the constant second.
+    z = tf.constant([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]])
+
+    def test_gan_loss(self):
+        total, terms = losses.gan_loss(self.e_real, self.e_fake, self.e_fake, tf.constant(0.2),
+                                       objective="wgan", penalty_weight=2.0)
+        # D(x) − 2·D(sg G) + D(G) = (1 − 4, 3 − 1) → −0.5; plus 2 × 0.2.
+        self.assertAllClose(total, -0.5 + 0.4)
+        self.assertAllClose(terms["loss/critic"], -0.5)
+        self.assertAllClose(terms["loss/generator"], 2.5)
+        self.assertAllClose(terms["loss/penalty"], 0.2)
+        self.assertAllClose(terms["score/real"], 2.0)
+        self.assertAllClose(terms["score/fake"], 2.5)
+
+    def test_ogan_loss(self):
+        total, terms = losses.ogan_loss(self.z, self.e_real, self.e_fake, self.e_fake,
+                                        tf.constant(0.2), corr_weight=0.5, objective="wgan",
+                                        penalty_weight=1.0)
+        self.assertAllClose(terms["corr/z"], 0.5)
+        # −0.5 (single loss) + 0.2 (penalty) − 0.5 · 0.5 (λ·ρ)
+        self.assertAllClose(total, -0.5 + 0.2 - 0.25)

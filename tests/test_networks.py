@@ -151,7 +151,7 @@ class BatchNormTest(tf.test.TestCase):
         x = tf.constant(rng.normal(size=(4, 2, 2, 3)), tf.float32)
         dy = tf.constant(rng.normal(size=(4, 2, 2, 3)), tf.float32)
         ours, theirs = self.pair()
-        ours.synchronized = True  # what gan.synchronized_batchnorm sets under a strategy
+        ours.synchronized = True  # what one_loss.synchronized_batchnorm sets under a strategy
         self.assertNotIn("FusedBatchNormV3", _op_types(lambda t: ours(t, training=True), x))
         for a, b in zip(self.step(ours, x, dy), self.step(theirs, x, dy)):
             self.assertAllClose(a, b, rtol=1e-6, atol=1e-6)
@@ -164,7 +164,7 @@ class BatchNormTest(tf.test.TestCase):
         self.assertAllClose(flat(tf.ones((2, 5)), training=True), tf.zeros((2, 5)))
 
     def test_xla_and_stateless_call(self):
-        # The XLA-compiled per-replica step (gan.py) runs layers statelessly
+        # The XLA-compiled per-replica step (one_loss.py) runs layers statelessly
         # inside jit_compile: the moving statistics must come back as outputs.
         rng = np.random.default_rng(3)
         x = tf.constant(rng.normal(2.0, 1.5, (4, 2, 2, 3)), tf.float32)

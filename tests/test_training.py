@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from ogan_ign import data, images, networks, training
-from ogan_ign import flags as common
+from ogan_ign import cli as common
 from ogan_ign.gan import SingleLossGAN
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -1,0 +1,20 @@
+"""Hyper-parameters with one home: a frozen dataclass field holds the default and
+the help text. Model constructors take their defaults from these fields, and the
+scripts define their flags from them (`ogan_ign.cli.define_settings_flags`)."""
+
+import dataclasses
+
+
+def hparam(default, help):  # pylint: disable=redefined-builtin
+    """A dataclass field with its help text."""
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
+def help_of(field):
+    return field.metadata.get("help", field.name)
+
+
+def subset(settings, cls):
+    """The values of `settings` (a dataclass) that are fields of `cls`, as a dict."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: v for k, v in dataclasses.asdict(settings).items() if k in names}
