@@ -220,7 +220,7 @@ def _names_a_dataset(text):
     if os.sep in text or "/" in text or text[0] in ".~":
         return False
     base = _ALIASES.get(text.lower(), text.lower())
-    if base in ("fashion_mnist", "celeb_a_hq", "ffhq"):
+    if base in ("fashion_mnist", "celeb_a_hq"):
         return True
     try:
         return _import_tfds().builder_cls(base) is not None
