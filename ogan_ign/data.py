@@ -1,44 +1,62 @@
 """Every dataset → a `tf.data` pipeline of float32 images in [-1, 1].
 
-Three sources, chosen by `resolve(dataset, ...)`:
+Sources, chosen by `resolve(dataset, ...)`:
 
 * ``fashion_mnist`` — the four IDX files of Fashion-MNIST (Xiao et al. 2017), as
   Debian's package ``dataset-fashion-mnist`` installs them under
-  /usr/share/datasets/fashion-mnist, or in ``data_dir``. Native 28 px; at 32 px the
-  images are padded with 2 px of background (value -1), as DCGAN-style 32 px models
-  expect, so strokes stay pixel-exact; at 64 px and above the padded 32 px image is
-  resized, so the garment fills the same fraction of the frame at every size.
+  /usr/share/datasets/fashion-mnist, or in ``data_dir``; each file is parsed once per
+  process. Native 28 px; at 32 px the images are padded with 2 px of background
+  (value -1), as DCGAN-style 32 px models expect, so strokes stay pixel-exact; at 64 px
+  and above the padded 32 px image is resized, so the garment fills the same fraction
+  of the frame at every size.
 * a folder of images, searched recursively (png, jpg/jpeg, bmp, gif — first frame —
-  and webp). Each image is centre-cropped to a square and resized with an antialiased
-  bilinear filter; grey ↔ RGB as requested, alpha composited over black (the -1
-  background). Files that fail to decode are skipped, counted and logged once.
-* any TFDS dataset with an image feature (``celeb_a_hq``, ``celeb_a``, ``mnist``,
-  ``cifar10``, ...), read from ``data_dir``. Nothing is ever downloaded: a dataset
-  that is not prepared is a `DataError` within seconds, because TFDS itself retries
-  for minutes on a machine without internet.
+  and webp); file names may hold any bytes; a symlinked directory is entered once, so
+  a link loop adds nothing. An uncompressed ``.tar`` of images is read the same way.
+* ``celeb_a_hq`` (alias ``celeba_hq``) in the three forms people hold it, tried in
+  this order: a built TFDS dataset in ``data_dir``; TFDS's manual archives
+  ``data{R}x{R}.tar`` in ``data_dir`` or ``data_dir/downloads/manual``, read directly
+  (no ``tfds build``) — the smallest R ≥ image_size, else the largest; a folder of
+  its images given as ``data_dir`` (any depth, any size). ``ffhq``: a folder (or a
+  .tar) of its images given as ``data_dir``.
+* any other TFDS dataset with an image feature (``celeb_a``, ``mnist``, ``cifar10``,
+  ...), read from ``data_dir``. Nothing is ever downloaded: a dataset that is not
+  prepared is a `DataError` within seconds, because TFDS itself retries for minutes
+  on a machine without internet.
 
-`make_dataset` decodes and resizes every image once (the first epoch) into a cache —
-memory when it fits `memory_budget`, else a tf.data cache file under `cache_dir` —
-and then serves shuffled, repeated, batched epochs from it.
+Images are fitted the same way everywhere: centre-cropped to a square, resized with
+an antialiased bilinear filter, alpha composited over black (the -1 background),
+grey ↔ RGB as requested (ITU-R 601 luma), 16-bit samples scaled to 8 bits; then
+`to_unit_range` maps uint8 v to v / 127.5 − 1.
+
+Folders and archives are checked whole in `resolve`: every image is decoded (with
+Pillow, in threads; nothing is printed per file), the unusable ones are left out of
+the spec and summarised in one warning per source and process, and `num_examples`
+counts the usable ones. When the decoded images fit `DEFAULT_MEMORY_BUDGET` they are
+kept for the process, so `make_dataset` and `load_arrays` do not decode again; larger
+sources are decoded again in every epoch.
 
 The library never reads flags; every user-facing problem is a one-line `DataError`.
 """
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import dataclasses
-import glob
+import functools
 import gzip
-import hashlib
-import json
+import io
 import os
 import re
 import struct
-import tempfile
+import tarfile
+import time
 from typing import Optional
+import warnings
 
 from absl import logging
 import numpy as np
+from PIL import Image
 import tensorflow as tf
 
 SUPPORTED_SIZES = (28, 32, 64, 128, 256)
@@ -63,6 +81,9 @@ _IDX_FILES = {
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 _FOLDER_HINT = "a plain folder of images works too: pass its path as the dataset"
+# TFDS's celeb_a_hq archive names; R is the side of every image inside.
+_CELEBA_HQ_ARCHIVE = re.compile(r"data(\d+)x\1\.tar")
+_LOG_EVERY_SECONDS = 10.0
 
 
 class DataError(ValueError):
@@ -74,16 +95,21 @@ class DataError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class DataSpec:
-    """What `resolve` found; everything `make_dataset` needs, nothing opened yet.
+    """What `resolve` found; everything `make_dataset` needs.
 
-    num_examples: images in the split (folders: image files found, before any
-      undecodable ones are skipped); None when TFDS does not say.
-    location: the folder, the directory holding the IDX files, or TFDS's data_dir.
-    files: folder sources only, sorted paths.
+    name: the dataset's name (``fashion_mnist``, ``celeb_a_hq/64``, a folder's name).
+    kind: ``fashion_mnist`` | ``folder`` | ``tar`` | ``tfds``.
+    num_examples: usable images in the split (folders and archives: those that
+      decoded); None when TFDS does not say.
+    location: the folder, the archive, the directory holding the IDX files, or
+      TFDS's data_dir.
+    files: folders: sorted paths of the usable images; archives: their member names.
+    extents: archives only: (byte offset, size) of each member in `files`.
+    identity: `canonical_dataset` of the `dataset` given to `resolve`.
     """
 
     name: str
-    kind: str  # "fashion_mnist" | "folder" | "tfds"
+    kind: str
     image_size: int
     channels: int
     num_examples: Optional[int]
@@ -93,6 +119,8 @@ class DataSpec:
     tfds_name: str = ""
     image_key: str = "image"
     label_key: Optional[str] = None
+    extents: tuple = dataclasses.field(default=(), repr=False)
+    identity: str = ""
 
     @property
     def labelled(self):
@@ -100,19 +128,49 @@ class DataSpec:
         return self.kind == "fashion_mnist" or self.label_key is not None
 
 
+def to_unit_range(images):
+    """uint8 [0, 255] → float32 [-1, 1]: v / 127.5 − 1 (a tensor stays a tensor, an
+    array an array; both give the same float32 values)."""
+    if tf.is_tensor(images):
+        return tf.cast(images, tf.float32) / 127.5 - 1.0
+    return np.asarray(images, np.float32) / np.float32(127.5) - np.float32(1.0)
+
+
+def canonical_dataset(dataset):
+    """The spelling-independent identity of a `dataset` argument, for comparing two
+    runs: names lower-cased and de-aliased (``FMNIST``, ``fashion-mnist`` →
+    ``fashion_mnist``; ``CelebA_HQ`` → ``celeb_a_hq``), paths made absolute with
+    symlinks resolved. Reads no data (a bare name may import TFDS to tell a dataset
+    name from a folder of that name in the working directory, as `resolve` does)."""
+    text = str(dataset).strip()
+    if not text:
+        return ""
+    path = os.path.expanduser(text)
+    if text[0] in "/.~\\" or os.path.isfile(path) or (
+            os.path.isdir(path) and not _names_a_dataset(text)):
+        return os.path.realpath(path)
+    name = text.lower()
+    prefix = "tfds:" if name.startswith("tfds:") else ""
+    base, slash, config = name[len(prefix):].partition("/")
+    return prefix + _ALIASES.get(base, base) + slash + config
+
+
 # --------------------------------------------------------------------------- resolve
 
 
 def resolve(dataset, *, data_dir=None, image_size=32, channels=None, split="train"):
-    """Checks that `dataset` can be read and returns its `DataSpec`; fast, no decoding
-    beyond one image. Raises `DataError` with a one-line message otherwise.
+    """Checks that `dataset` can be read and returns its `DataSpec`. Raises
+    `DataError` with a one-line message otherwise. Folders and archives are decoded
+    whole here (see the module docstring); other sources open one header.
 
-    dataset: a folder path, ``fashion_mnist``, or a TFDS name (``celeb_a_hq``,
-      ``celeb_a_hq/128``, ``mnist``, ...); aliases celeba_hq, celeba, fmnist; case
-      does not matter. ``tfds:fashion_mnist`` forces TFDS for Fashion-MNIST.
+    dataset: a folder or .tar path, ``fashion_mnist``, ``celeb_a_hq``, ``ffhq``, or a
+      TFDS name (``celeb_a_hq/128``, ``mnist``, ...); aliases celeba_hq, celeba,
+      fmnist, fashion-mnist; case does not matter. ``tfds:fashion_mnist`` forces TFDS
+      for Fashion-MNIST.
+    data_dir: where the named dataset is (see the module docstring).
     channels: 1 or 3, or None for the source's own (1 for (Fashion-)MNIST, 3 else).
-    split: ``train`` / ``test`` (any TFDS split string for TFDS; ignored by folders,
-      which are one split).
+    split: ``train`` / ``test`` (any TFDS split string for TFDS; ignored by folders
+      and archives, which are one split).
     """
     if image_size not in SUPPORTED_SIZES:
         raise DataError(
@@ -123,12 +181,21 @@ def resolve(dataset, *, data_dir=None, image_size=32, channels=None, split="trai
     text = str(dataset).strip()
     if not text:
         raise DataError("no dataset given: name fashion_mnist, a TFDS dataset or a folder")
+    identity = canonical_dataset(text)
     path = os.path.expanduser(text)
     if os.path.isdir(path) and not _names_a_dataset(text):
-        return _resolve_folder(path, image_size, channels)
-    if os.path.isfile(path):
-        raise DataError(f"dataset {text} is a file; give a folder of images or a name")
+        spec = _resolve_folder(path, image_size, channels)
+    elif os.path.isfile(path):
+        if not path.lower().endswith(".tar"):
+            raise DataError(f"dataset {_shown(text)} is a file; give a folder of images, "
+                            "a .tar of images or a name")
+        spec = _resolve_archive(path, _base_name(path), image_size, channels)
+    else:
+        spec = _resolve_name(text, path, data_dir, image_size, channels, split)
+    return dataclasses.replace(spec, identity=identity)
 
+
+def _resolve_name(text, path, data_dir, image_size, channels, split):
     name = text.lower()
     force_tfds = name.startswith("tfds:")
     if force_tfds:
@@ -136,10 +203,14 @@ def resolve(dataset, *, data_dir=None, image_size=32, channels=None, split="trai
     base, slash, config = name.partition("/")
     base = _ALIASES.get(base, base)
     if text[0] in "/.~\\" or not re.fullmatch(r"[a-z0-9_]+(:[0-9.*]+)?", base):
-        raise DataError(f"no such folder: {path}")
+        raise DataError(f"no such folder: {_shown(path)}")
     name = base + slash + config
     if name == "fashion_mnist" and not force_tfds:
         return _resolve_fashion_mnist(data_dir, image_size, channels, split)
+    if base == "celeb_a_hq" and not force_tfds:
+        return _resolve_celeba_hq(config, data_dir, image_size, channels, split)
+    if name == "ffhq" and not force_tfds:
+        return _resolve_ffhq(data_dir, image_size, channels)
     return _resolve_tfds(name, data_dir, image_size, channels, split)
 
 
@@ -149,12 +220,25 @@ def _names_a_dataset(text):
     if os.sep in text or "/" in text or text[0] in ".~":
         return False
     base = _ALIASES.get(text.lower(), text.lower())
-    if base == "fashion_mnist":
+    if base in ("fashion_mnist", "celeb_a_hq"):
         return True
     try:
         return _import_tfds().builder_cls(base) is not None
     except Exception:  # pylint: disable=broad-except  # not a registered name
         return False
+
+
+def _shown(path):
+    """A path or name printable on any terminal: bytes that are not UTF-8 (kept by
+    Python as surrogate escapes) appear as \\xNN."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _base_name(path):
+    return os.path.basename(os.path.normpath(path)) or path
+
+
+# ------------------------------------------------------------------- Fashion-MNIST
 
 
 def _resolve_fashion_mnist(data_dir, image_size, channels, split):
@@ -178,9 +262,10 @@ def _resolve_fashion_mnist(data_dir, image_size, channels, split):
             pass
     stems = ", ".join(stem + "[.gz]" for stem in _IDX_FILES[split])
     raise DataError(
-        f"Fashion-MNIST not found: looked for {stems} in {' and '.join(candidates)}; "
-        "install it with `apt-get install dataset-fashion-mnist` or put the four IDX "
-        "files in a directory given as data_dir")
+        f"Fashion-MNIST not found: looked for {stems} in "
+        f"{' and '.join(_shown(c) for c in candidates)}; install it with `apt-get "
+        "install dataset-fashion-mnist` or put the four IDX files in a directory given "
+        "as data_dir")
 
 
 def _idx_path(directory, stem):
@@ -199,58 +284,415 @@ def _idx_header(path):
     """Dimensions of an IDX file (LeCun's MNIST format: magic, then big-endian sizes)."""
     try:
         with _open_idx(path) as f:
-            magic = f.read(4)
-            if len(magic) != 4 or magic[:2] != b"\0\0" or magic[2] != 0x08:
-                raise DataError(f"{path} is not an IDX file of unsigned bytes")
-            ndim = magic[3]
-            return struct.unpack(f">{ndim}I", f.read(4 * ndim))
+            return _parse_idx_header(f, path)
     except (OSError, EOFError, struct.error) as e:
-        raise DataError(f"cannot read {path}: {e}") from None
+        raise DataError(f"cannot read {_shown(path)}: {e}") from None
+
+
+def _parse_idx_header(f, path):
+    magic = f.read(4)
+    if len(magic) != 4 or magic[:2] != b"\0\0" or magic[2] != 0x08:
+        raise DataError(f"{_shown(path)} is not an IDX file of unsigned bytes")
+    ndim = magic[3]
+    return struct.unpack(f">{ndim}I", f.read(4 * ndim))
 
 
 def _read_idx(path):
-    dims = _idx_header(path)
-    with _open_idx(path) as f:
-        f.seek(4 + 4 * len(dims))
-        data = np.frombuffer(f.read(), dtype=np.uint8)
+    """The IDX file as a read-only uint8 array; parsed once per process while the
+    file keeps its size and modification time."""
+    try:
+        stat = os.stat(path)
+    except OSError as e:
+        raise DataError(f"cannot read {_shown(path)}: {e}") from None
+    return _read_idx_once(path, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_idx_once(path, size, mtime_ns):
+    del size, mtime_ns  # part of the cache key only
+    try:
+        with _open_idx(path) as f:
+            dims = _parse_idx_header(f, path)
+            data = np.frombuffer(f.read(), dtype=np.uint8)
+    except (OSError, EOFError, struct.error) as e:
+        raise DataError(f"cannot read {_shown(path)}: {e}") from None
     if data.size != int(np.prod(dims)):
-        raise DataError(f"{path} is truncated: {data.size} bytes for shape {dims}")
+        raise DataError(f"{_shown(path)} is truncated: {data.size} bytes for shape {dims}")
     return data.reshape(dims)
 
 
-def _resolve_folder(root, image_size, channels):
+def _read_fashion_mnist(spec):
+    image_stem, label_stem = _IDX_FILES[spec.split]
+    images = _read_idx(_idx_path(spec.location, image_stem))
+    labels = _read_idx(_idx_path(spec.location, label_stem))
+    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+        raise DataError(f"Fashion-MNIST files in {_shown(spec.location)} do not match: "
+                        f"images {images.shape}, labels {labels.shape}")
+    return images, labels.astype(np.int64)
+
+
+def _fit_fashion_mnist(x, image_size, channels):
+    """uint8 Bx28x28x1 → float32 BxSxSxC in [-1, 1] (see the module docstring)."""
+    x = to_unit_range(tf.convert_to_tensor(x))
+    if image_size != 28:
+        x = tf.pad(x, [[0, 0], [2, 2], [2, 2], [0, 0]], constant_values=-1.0)
+    if image_size not in (28, 32):
+        x = tf.image.resize(x, [image_size, image_size], method="bilinear", antialias=True)
+    if channels == 3:
+        x = tf.tile(x, [1, 1, 1, 3])
+    return x
+
+
+# ------------------------------------------------------------ folders and archives
+
+
+def _resolve_folder(root, image_size, channels, name=None):
     root = os.path.abspath(root)
     files = _scan_folder(root)
     if not files:
-        raise DataError(
-            f"no image files ({', '.join(e[1:] for e in IMAGE_EXTENSIONS)}) under {root}")
-    if not any(_decodes(path) for path in files):
-        raise DataError(f"none of the {len(files)} image files under {root} can be decoded")
-    return DataSpec(
-        name=os.path.basename(root.rstrip(os.sep)) or root, kind="folder",
-        image_size=image_size, channels=channels or 3, num_examples=len(files),
-        location=root, files=tuple(files))
+        raise DataError(f"no image files ({', '.join(e[1:] for e in IMAGE_EXTENSIONS)}) "
+                        f"under {_shown(root)}")
+    return _checked_spec("folder", name or _base_name(root), root, files, files,
+                         image_size, channels or 3)
 
 
 def _scan_folder(root):
-    """Image files under root, recursively, sorted; hidden files (macOS '._x.jpg'
-    resource forks and the like) are not images and are left out."""
-    found = []
-    for directory, subdirs, names in os.walk(root, followlinks=True):
-        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
-        for name in sorted(names):
-            if not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS):
-                found.append(os.path.join(directory, name))
+    """Image files under root, recursively, sorted, each directory's files before its
+    subdirectories. Symlinked directories are followed, each directory (by device and
+    inode) once, so a link loop or a second link to one directory adds nothing.
+    Hidden entries (macOS '._x.jpg' resource forks and the like) are left out;
+    unreadable directories are passed over."""
+    found, seen, stack = [], set(), [root]
+    while stack:
+        directory = stack.pop()
+        try:
+            stat = os.stat(directory)
+            if (stat.st_dev, stat.st_ino) in seen:
+                continue
+            seen.add((stat.st_dev, stat.st_ino))
+            with os.scandir(directory) as it:
+                entries = sorted(it, key=lambda e: os.fsencode(e.name))
+        except OSError:
+            continue
+        subdirs = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            try:
+                is_dir = entry.is_dir()  # follows symlinks
+            except OSError:
+                continue
+            if is_dir:
+                subdirs.append(entry.path)
+            elif entry.name.lower().endswith(IMAGE_EXTENSIONS):
+                found.append(entry.path)
+        stack.extend(reversed(subdirs))
     return found
 
 
-def _decodes(path):
+def _resolve_archive(path, name, image_size, channels):
+    """An uncompressed tar of images; its members are read in place, by offset."""
+    path = os.path.abspath(path)
+    members = []
     try:
-        with open(path, "rb") as f:
-            tf.io.decode_image(f.read(), expand_animations=False)
-        return True
-    except (OSError, tf.errors.OpError):
-        return False
+        with tarfile.open(path, "r:") as archive:
+            for member in archive:
+                base = os.path.basename(member.name)
+                if (member.isreg() and not member.issparse() and not base.startswith(".")
+                        and base.lower().endswith(IMAGE_EXTENSIONS)):
+                    members.append((member.name, (member.offset_data, member.size)))
+    except tarfile.ReadError:
+        raise DataError(
+            f"{_shown(path)} is not an uncompressed tar archive; unpack it (tar xf) and "
+            "give the folder instead") from None
+    except OSError as e:
+        raise DataError(f"cannot read {_shown(path)}: {e.strerror or e}") from None
+    if not members:
+        raise DataError(f"{_shown(path)} holds no image files "
+                        f"({', '.join(e[1:] for e in IMAGE_EXTENSIONS)})")
+    members.sort(key=lambda m: os.fsencode(m[0]))
+    names = [m[0] for m in members]
+    return _checked_spec("tar", name, path, names, [m[1] for m in members],
+                         image_size, channels or 3)
+
+
+def _checked_spec(kind, name, location, names, items, image_size, channels):
+    """Decodes every item once; the spec lists the usable ones, in order."""
+    budget_fits = len(items) * image_size**2 * channels <= DEFAULT_MEMORY_BUDGET
+    images, kept, reasons, chatter = _decode_all(
+        location, items, image_size, channels, keep=budget_fits, what=name)
+    summary = _skip_summary(names, reasons, chatter)
+    where = f"{'in' if kind == 'tar' else 'under'} {_shown(location)}"
+    if not kept:
+        raise DataError(f"none of the {len(items)} image files {where} can be decoded: "
+                        f"{summary}")
+    if (reasons or chatter) and location not in _REPORTED:
+        _REPORTED.add(location)
+        if reasons:
+            logging.warning("Skipped %d of %d files %s that are not usable images: %s",
+                            len(reasons), len(items), where, summary)
+        else:
+            logging.warning("Decoded %d files %s with %s", len(items), where, summary)
+    spec = DataSpec(
+        name=name, kind=kind, image_size=image_size, channels=channels,
+        num_examples=len(kept), location=location,
+        files=tuple(names[i] for i in kept),
+        extents=tuple(items[i] for i in kept) if kind == "tar" else ())
+    if images is not None:
+        _remember(spec, images)
+    return spec
+
+
+# Sources whose skipped files were reported in this process.
+_REPORTED = set()
+# A few decoded sources, kept so that resolve's check is the only decoding pass.
+_DECODED = collections.OrderedDict()
+_DECODED_ENTRIES = 2
+
+
+def _decoded_key(spec):
+    return (spec.kind, spec.location, spec.image_size, spec.channels, _items(spec))
+
+
+def _remember(spec, images):
+    key = _decoded_key(spec)
+    _DECODED[key] = images
+    _DECODED.move_to_end(key)
+    while len(_DECODED) > _DECODED_ENTRIES:
+        _DECODED.popitem(last=False)
+
+
+def _items(spec):
+    return spec.extents if spec.kind == "tar" else spec.files
+
+
+def _skip_summary(names, reasons, chatter):
+    """'2 empty, 1 not an image (e.g. a.jpg, b.jpg, c.jpg); 3 decoder warnings'."""
+    counts = collections.Counter(reasons.values())
+    parts = ", ".join(f"{n} {reason}" for reason, n in sorted(counts.items()))
+    examples = ", ".join(_shown(os.path.basename(names[i])) for i in sorted(reasons)[:3])
+    texts = [f"{parts} (e.g. {examples})"] if reasons else []
+    if chatter:
+        texts.append(f"{len(chatter)} decoder warning(s), e.g. {chatter[0]}")
+    return "; ".join(texts)
+
+
+def _decode_all(location, items, image_size, channels, *, keep, what):
+    """Decodes items in threads (Pillow releases the GIL while it decodes and
+    resizes). Returns (uint8 N×S×S×C of the usable ones, or None when not `keep`;
+    their indices; {index: reason} of the others; the decoders' warnings)."""
+    images = np.empty([len(items), image_size, image_size, channels], np.uint8) if keep \
+        else None
+    kept, reasons = [], {}
+    load = functools.partial(_load, location, image_size=image_size, channels=channels)
+    start = last_log = time.monotonic()
+    with warnings.catch_warnings(record=True) as caught, \
+            concurrent.futures.ThreadPoolExecutor(min(16, 2 * (os.cpu_count() or 1))) as pool:
+        warnings.simplefilter("always")
+        for i, (image, reason) in enumerate(pool.map(load, items)):
+            if image is None:
+                reasons[i] = reason
+            else:
+                if keep:
+                    images[len(kept)] = image
+                kept.append(i)
+            now = time.monotonic()
+            if now - last_log >= _LOG_EVERY_SECONDS:
+                last_log = now
+                logging.info("Checking %s: %d of %d images decoded in %.0f s", what,
+                             i + 1, len(items), now - start)
+    chatter = [str(w.message).splitlines()[0] if str(w.message) else w.category.__name__
+               for w in caught]
+    return (images[:len(kept)] if keep else None), kept, reasons, chatter
+
+
+def _load(location, item, *, image_size, channels):
+    """(uint8 S×S×C, None) for an image file or archive member, else (None, why)."""
+    try:
+        if isinstance(item, tuple):  # (offset, size) inside the archive at location
+            offset, size = item
+            with open(location, "rb") as f:
+                f.seek(offset)
+                raw = f.read(size)
+        else:
+            with open(item, "rb") as f:
+                raw = f.read()
+    except OSError:
+        return None, "unreadable"
+    if not raw:
+        return None, "empty"
+    try:
+        return _fit_pil(raw, image_size, channels), None
+    except Image.DecompressionBombError:
+        return None, "too large"
+    except Image.UnidentifiedImageError:
+        return None, "not an image"
+    except Exception:  # pylint: disable=broad-except  # Pillow raises many types on bad data
+        return None, "truncated or corrupt"
+
+
+def _fit_pil(raw, image_size, channels):
+    """Encoded image bytes → uint8 S×S×C (the fitting of the module docstring)."""
+    target = "RGB" if channels == 3 else "L"
+    with Image.open(io.BytesIO(raw)) as image:
+        # JPEG only: libjpeg decodes at 1/2, 1/4 or 1/8 scale while that stays ≥ S.
+        image.draft(target, (image_size, image_size))
+        image.load()
+        mode = image.mode
+        if mode.startswith("I") or mode == "F":  # 16- or 32-bit grey (16-bit PNG)
+            scale = 1.0 if mode == "F" else 1 / 257
+            values = np.asarray(image, np.float32) * scale
+            image = Image.fromarray(np.round(np.clip(values, 0, 255)).astype(np.uint8))
+        elif mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
+            rgba = np.asarray(image.convert("RGBA"), np.float32)
+            rgb = rgba[..., :3] * (rgba[..., 3:] / 255.0)  # over black
+            image = Image.fromarray(np.round(rgb).astype(np.uint8))
+            if mode in ("LA", "La") and channels == 1:
+                image = image.convert("L")
+        if image.mode not in ("L", "RGB"):
+            image = image.convert("L" if image.mode == "1" else "RGB")
+        if image.mode != target:
+            image = image.convert(target)
+        width, height = image.size
+        side = min(width, height)
+        if width != height:
+            left, top = (width - side) // 2, (height - side) // 2
+            image = image.crop((left, top, left + side, top + side))
+        if side != image_size:
+            image = image.resize((image_size, image_size), Image.Resampling.BILINEAR)
+        x = np.asarray(image, np.uint8)
+    return x[..., None] if x.ndim == 2 else x
+
+
+def _decoded_images(spec, *, limit=None):
+    """uint8 N×S×S×C of a folder or archive spec: kept from resolve's check, else
+    decoded now (files that stopped decoding since are left out and logged)."""
+    cached = _DECODED.get(_decoded_key(spec))
+    if cached is not None:
+        return cached[:limit]
+    items = _items(spec)[:limit]
+    images, kept, reasons, _ = _decode_all(spec.location, items, spec.image_size,
+                                           spec.channels, keep=True, what=spec.name)
+    if reasons:
+        logging.warning("%d files of %s no longer decode: %s", len(reasons),
+                        _shown(spec.location), _skip_summary(spec.files, reasons, []))
+    if not kept:
+        raise DataError(f"no image of {_shown(spec.location)} can be decoded any more")
+    if limit is None:
+        _remember(spec, images)
+    return images
+
+
+def _streamed_images(spec, items, *, shuffle, seed):
+    """A dataset decoding `items` of a folder or archive spec in every epoch, in a
+    fresh order per epoch when shuffling; files that fail are dropped."""
+    size, channels, location = spec.image_size, spec.channels, spec.location
+
+    def load(index):
+        image, _ = _load(location, items[int(index)], image_size=size, channels=channels)
+        if image is None:
+            return np.zeros([size, size, channels], np.uint8), False
+        return image, True
+
+    ds = tf.data.Dataset.range(len(items))
+    if shuffle:
+        ds = ds.shuffle(len(items), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.map(lambda i: tf.numpy_function(load, [i], (tf.uint8, tf.bool)),
+                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.filter(lambda x, ok: ok)
+    return ds.map(lambda x, ok: tf.ensure_shape(x, [size, size, channels]))
+
+
+# ------------------------------------------------------------- CelebA-HQ and FFHQ
+
+
+def _resolve_celeba_hq(config, data_dir, image_size, channels, split):
+    """The three forms of CelebA-HQ (module docstring), in that order."""
+    root = os.path.expanduser(data_dir) if data_dir else None
+    if root and os.path.isfile(root):
+        if not root.lower().endswith(".tar"):
+            raise DataError(f"data_dir {_shown(root)} is a file; give a folder or a .tar")
+        return _resolve_archive(root, "celeb_a_hq", image_size, channels)
+    default_root = os.path.expanduser(os.environ.get("TFDS_DATA_DIR", "~/tensorflow_datasets"))
+    resolution = int(config) if config.isdigit() else None
+    try:
+        tfds = _import_tfds()
+    except DataError:
+        tfds = None
+    if tfds is not None:
+        name = "celeb_a_hq" + (f"/{config}" if config else "")
+        builder = _tfds_builder(tfds, name, root, image_size)
+        if _prepared(builder):
+            return _tfds_spec(tfds, builder, image_size, channels, split)
+        resolution = int(builder.builder_config.name)
+        default_root = str(builder.data_dir_root)
+    elif config and resolution is None:
+        raise DataError(f"no config {config!r} of celeb_a_hq; it has 1, 2, 4, ..., 1024")
+    wanted = resolution or next(s for s in (2**k for k in range(11)) if s >= image_size)
+
+    manual_dirs = ([root, os.path.join(root, "downloads", "manual")] if root
+                   else [os.path.join(default_root, "downloads", "manual")])
+    archives = {}
+    for directory in manual_dirs:
+        try:
+            names = sorted(os.listdir(directory))
+        except OSError:
+            continue
+        for name in names:
+            match = _CELEBA_HQ_ARCHIVE.fullmatch(name)
+            if match:
+                archives.setdefault(int(match[1]), os.path.join(directory, name))
+    if archives:
+        if config:  # an explicit resolution takes only its own archive
+            pick = resolution if resolution in archives else None
+        else:
+            larger = sorted(r for r in archives if r >= image_size)
+            pick = larger[0] if larger else max(archives)
+        if pick is not None:
+            return _resolve_archive(archives[pick], f"celeb_a_hq/{pick}", image_size,
+                                    channels)
+    if root and os.path.isdir(root) and not archives and not os.path.isdir(
+            os.path.join(root, "downloads")):  # a TFDS data_dir is no folder of images
+        files = _scan_folder(root)
+        if files:
+            return _checked_spec("folder", "celeb_a_hq", os.path.abspath(root), files,
+                                 files, image_size, channels or 3)
+
+    archive = f"data{wanted}x{wanted}.tar"
+    manual = manual_dirs[-1]
+    found = (f"found only {', '.join(os.path.basename(archives[r]) for r in sorted(archives))}"
+             if archives else f"found no {archive}")
+    looked = (f"in {_shown(root)} and {_shown(manual)}, no image files under {_shown(root)} "
+              f"and no built celeb_a_hq/{wanted} there" if root
+              else f"in {_shown(manual)} and no built celeb_a_hq/{wanted} in "
+                   f"{_shown(default_root)}")
+    raise DataError(
+        f"CelebA-HQ not found: {found} {looked}. It is read in three forms: (1) a folder "
+        f"of images (any depth, png/jpg, any size), e.g. --data_dir ~/data/celeba_hq_256; "
+        f"(2) TFDS's manual archive {archive} (or any data<R>x<R>.tar, R ≥ {image_size}), "
+        f"read directly, no tfds build: `mkdir -p {_shown(manual)} && mv {archive} "
+        f"{_shown(manual)}/`; (3) a TFDS data_dir where celeb_a_hq/{wanted} is built")
+
+
+def _resolve_ffhq(data_dir, image_size, channels):
+    how = ("FFHQ is read from a folder of its images (any depth, png/jpg, any size, e.g. "
+           "images1024x1024 or thumbnails128x128 of the FFHQ release) or a .tar of them, "
+           "given as data_dir, e.g. --data_dir ~/data/ffhq")
+    if not data_dir:
+        raise DataError(f"{how}; no data_dir was given")
+    root = os.path.expanduser(data_dir)
+    if os.path.isfile(root) and root.lower().endswith(".tar"):
+        return _resolve_archive(root, "ffhq", image_size, channels)
+    if not os.path.isdir(root):
+        raise DataError(f"{how}; {_shown(root)} is not a folder")
+    files = _scan_folder(root)
+    if not files:
+        raise DataError(f"{how}; {_shown(root)} holds no image files")
+    return _checked_spec("folder", "ffhq", os.path.abspath(root), files, files,
+                         image_size, channels or 3)
+
+
+# ------------------------------------------------------------------------- TFDS
 
 
 def _import_tfds():
@@ -265,7 +707,31 @@ def _import_tfds():
 
 def _resolve_tfds(name, data_dir, image_size, channels, split):
     tfds = _import_tfds()
-    data_dir = os.path.expanduser(data_dir) if data_dir else None
+    builder = _tfds_builder(tfds, name, os.path.expanduser(data_dir) if data_dir else None,
+                            image_size)
+    if not _prepared(builder):
+        raise DataError(_not_prepared_message(builder, _tfds_full_name(builder)))
+    return _tfds_spec(tfds, builder, image_size, channels, split)
+
+
+def _prepared(builder):
+    """builder.is_prepared(), without TFDS's warning that the folder it looked in
+    has no dataset_info.json (printed before our one-line error otherwise)."""
+    quiet = lambda record: "dataset_info.json" not in record.getMessage()
+    logger = logging.get_absl_logger()
+    logger.addFilter(quiet)
+    try:
+        return builder.is_prepared()
+    finally:
+        logger.removeFilter(quiet)
+
+
+def _tfds_full_name(builder):
+    config = builder.builder_config
+    return builder.name + (f"/{config.name}" if config else "")
+
+
+def _tfds_builder(tfds, name, data_dir, image_size):
     try:
         builder = tfds.builder(name, data_dir=data_dir)
         if "/" not in name:
@@ -279,10 +745,11 @@ def _resolve_tfds(name, data_dir, image_size, channels, split):
         ) from None
     except Exception as e:  # TFDS raises many types for bad configs; all are user errors.
         raise DataError(f"TFDS cannot open {name!r}: {_config_hint(tfds, name, e)}") from None
-    full_name = builder.name + (f"/{builder.builder_config.name}" if builder.builder_config else "")
-    if not builder.is_prepared():
-        raise DataError(_not_prepared_message(builder, full_name))
+    return builder
 
+
+def _tfds_spec(tfds, builder, image_size, channels, split):
+    full_name = _tfds_full_name(builder)
     image_key, native_channels = _image_feature(tfds, builder, full_name)
     features = builder.info.features
     label_key = ("label" if "label" in features
@@ -330,16 +797,7 @@ def _not_prepared_message(builder, full_name):
         how = ("LSUN through TFDS needs tensorflow-io, which does not load on "
                "TensorFlow 2.21; export the LSUN images to a folder instead")
         return f"{where}; {how} and pass that folder as the dataset"
-    if builder.name == "celeb_a_hq":
-        res = builder.builder_config.name
-        archive = f"data{res}x{res}.tar"
-        if os.path.exists(os.path.join(manual, archive)):
-            how = f"{manual}{archive} is there but not converted yet: run {build}"
-        else:
-            how = (f"it needs a manual download: put the archive {archive} (from the "
-                   f"progressive_growing_of_gans CelebA-HQ recipe) in {manual} and run "
-                   f"{build}")
-    elif getattr(builder, "MANUAL_DOWNLOAD_INSTRUCTIONS", None):
+    if getattr(builder, "MANUAL_DOWNLOAD_INSTRUCTIONS", None):
         how = (f"it needs a manual download: put its files in {manual} (see the TFDS "
                f"catalog page for {builder.name}) and run {build}")
     else:
@@ -360,12 +818,9 @@ def _image_feature(tfds, builder, full_name):
     return key, (shape[-1] if shape and shape[-1] else 3)
 
 
-# ----------------------------------------------------------------- image transforms
-
-
 def _fit_image(image, image_size, channels):
-    """uint8 HxWxC (any C in 1..4) → uint8 SxSxchannels: centre-crop to a square,
-    antialiased resize, composite alpha over black, convert grey ↔ RGB."""
+    """TFDS images: uint8 HxWxC (any C in 1..4) → uint8 SxSxchannels, fitted as in the
+    module docstring, in TensorFlow (the examples are decoded by TFDS)."""
     shape = tf.shape(image)
     side = tf.minimum(shape[0], shape[1])
     top, left = (shape[0] - side) // 2, (shape[1] - side) // 2
@@ -383,189 +838,88 @@ def _fit_image(image, image_size, channels):
     return tf.cast(tf.round(tf.clip_by_value(x, 0.0, 255.0)), tf.uint8)
 
 
-def _decode_file(path, image_size, channels):
-    image = tf.io.decode_image(tf.io.read_file(path), expand_animations=False)
-    return _fit_image(image, image_size, channels)
-
-
-def _fit_fashion_mnist(x, image_size, channels):
-    """uint8 Bx28x28x1 → float32 BxSxSxC in [-1, 1] (see the module docstring)."""
-    x = tf.cast(x, tf.float32) / 127.5 - 1.0
-    if image_size != 28:
-        x = tf.pad(x, [[0, 0], [2, 2], [2, 2], [0, 0]], constant_values=-1.0)
-    if image_size not in (28, 32):
-        x = tf.image.resize(x, [image_size, image_size], method="bilinear", antialias=True)
-    if channels == 3:
-        x = tf.tile(x, [1, 1, 1, 3])
-    return x
-
-
-def _to_unit_range(x):
-    return tf.cast(x, tf.float32) / 127.5 - 1.0
-
-
-# ---------------------------------------------------------------- decoding once
-
-
-def _indexed_images(spec, *, shuffle, seed, shard):
-    """A dataset of (index, uint8 SxSxC) pairs, parallel-decoded, and the file list
-    it indexes (None for TFDS); undecodable items are dropped, so the missing
-    indices are the skipped files."""
-    size, channels = spec.image_size, spec.channels
-    num_shards, shard_id = shard
-    if spec.kind == "folder":
-        files = list(spec.files)[shard_id::num_shards]
-        if shuffle:
-            # The cache keeps this order, so a bounded shuffle buffer later still
-            # mixes the whole folder, not runs of neighbouring files.
-            np.random.default_rng(seed).shuffle(files)
-        ds = tf.data.Dataset.from_tensor_slices((tf.range(len(files), dtype=tf.int64), files))
-        ds = ds.map(lambda i, f: (i, _decode_file(f, size, channels)),
-                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        return ds.ignore_errors(), files
+def _tfds_examples(spec, *, shuffle=False, seed=0, shard=(1, 0)):
+    """(uint8 image, label) pairs of a TFDS spec; undecodable examples are dropped."""
     tfds = _import_tfds()
     builder = tfds.builder(spec.tfds_name, data_dir=spec.location)
     read_config = tfds.ReadConfig(shuffle_seed=seed, try_autocache=False)
     ds = builder.as_dataset(split=spec.split, shuffle_files=shuffle, read_config=read_config)
-    if num_shards > 1:
-        ds = ds.shard(num_shards, shard_id)
-    ds = ds.enumerate().map(lambda i, ex: (i, _fit_image(ex[spec.image_key], size, channels)),
-                            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds.ignore_errors(), None
+    if shard[0] > 1:
+        ds = ds.shard(*shard)
+    label_key = spec.label_key
+    ds = ds.map(lambda ex: (_fit_image(ex[spec.image_key], spec.image_size, spec.channels),
+                            ex[label_key] if label_key else tf.zeros([], tf.int64)),
+                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.ignore_errors()
 
 
-def _report_skipped(spec, files, kept_indices, total):
-    """Logs once which files could not be decoded; returns how many."""
-    missing = sorted(set(range(total)) - set(int(i) for i in kept_indices))
-    if missing:
-        where = spec.location if spec.kind == "folder" else spec.name
-        names = ", ".join(os.path.relpath(files[i], spec.location) for i in missing[:5]) \
-            if files else ""
-        logging.warning(
-            "Skipped %d of %d images in %s that could not be decoded (truncated, empty, "
-            "not an image or unreadable)%s", len(missing), total, where,
-            f", e.g. {names}" if names else "")
-    return len(missing)
-
-
-def _decode_to_memory(spec, *, shuffle, seed, shard, limit=None):
-    ds, files = _indexed_images(spec, shuffle=shuffle, seed=seed, shard=shard)
+def _tfds_arrays(spec, *, limit=None, **kwargs):
+    ds = _tfds_examples(spec, **kwargs)
     if limit is not None:
         ds = ds.take(limit)
-    indices, images = [], []
-    for i, x in ds.batch(64).prefetch(2):
-        indices.append(i.numpy())
+    images, labels = [], []
+    for x, y in ds.batch(256).prefetch(2):
         images.append(x.numpy())
-    indices = np.concatenate(indices) if indices else np.zeros([0], np.int64)
-    if files is not None:
-        # With a limit, only files up to the last one kept were looked at.
-        looked_at = len(files) if limit is None or len(indices) < limit else int(indices[-1]) + 1
-        _report_skipped(spec, files, indices, looked_at)
+        labels.append(y.numpy())
     if not images:
-        raise DataError(f"no image of {spec.name} could be decoded")
-    return np.concatenate(images)
-
-
-def _cache_path(spec, cache, cache_dir, *, shuffle, seed, shard):
-    if cache not in (None, "auto", "file"):
-        path = os.path.expanduser(cache)
-        return path if shard[0] == 1 else f"{path}.shard{shard[1]}of{shard[0]}"
-    key = {"kind": spec.kind, "name": spec.name, "location": spec.location,
-           "split": spec.split, "size": spec.image_size, "channels": spec.channels,
-           "shard": list(shard), "order": seed if shuffle else None}
-    digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode())
-    for path in spec.files:
-        # Size and mtime: a folder whose files changed gets a new cache.
-        stat = os.stat(path) if os.path.exists(path) else None
-        digest.update(f"{path}\0{stat and stat.st_size}\0{stat and stat.st_mtime_ns}\n".encode())
-    directory = os.path.expanduser(cache_dir or os.path.join(tempfile.gettempdir(), "ogan_ign_cache"))
-    return os.path.join(directory, f"{spec.kind}-{spec.image_size}px-{digest.hexdigest()[:16]}")
-
-
-def _decode_to_file(spec, path, *, shuffle, seed, shard):
-    """A tf.data cache file holding every decoded image, written on first use."""
-    ds, files = _indexed_images(spec, shuffle=shuffle, seed=seed, shard=shard)
-    cached = ds.cache(path)
-    summary = path + ".json"
-    if not (os.path.exists(path + ".index") and os.path.exists(summary)):
-        # An interrupted run leaves a lock file and partial data that tf.data
-        # refuses to overwrite; nothing in them is reusable.
-        for stale in glob.glob(glob.escape(path) + "*"):
-            os.remove(stale)
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        indices = np.concatenate(
-            [i.numpy() for i in cached.map(lambda i, x: i).batch(1024).prefetch(2)]
-            or [np.zeros([0], np.int64)])
-        total = len(files) if files is not None else len(indices)
-        skipped = _report_skipped(spec, files, indices, total) if files else 0
-        with open(summary, "w") as f:
-            json.dump({"kept": int(len(indices)), "skipped": skipped}, f)
-    else:
-        with open(summary) as f:
-            skipped = json.load(f)["skipped"]
-        if skipped:
-            logging.warning("Skipped %d images of %s that could not be decoded (counted "
-                            "when the cache %s was written)", skipped, spec.name, path)
-    with open(summary) as f:
-        if not json.load(f)["kept"]:
-            raise DataError(f"no image of {spec.name} could be decoded")
-    return cached.map(lambda i, x: x)
+        raise DataError(f"split {spec.split} of {spec.name} has no images")
+    return np.concatenate(images), np.concatenate(labels).astype(np.int64)
 
 
 # ---------------------------------------------------------------- public pipelines
 
 
-def make_dataset(spec, batch_size, *, shuffle=True, repeat=True, seed=0, cache=None,
-                 input_context=None, cache_dir=None, memory_budget=DEFAULT_MEMORY_BUDGET):
+def make_dataset(spec, batch_size, *, shuffle=True, repeat=True, seed=0,
+                 input_context=None, memory_budget=DEFAULT_MEMORY_BUDGET):
     """A tf.data.Dataset of float32 (batch, S, S, C) images in [-1, 1].
 
-    Folders and TFDS sets are decoded and resized once, here, before the dataset is
-    returned (that is the first epoch's work), into a cache:
-      cache=None or "auto": memory when the images take at most `memory_budget`
-        bytes as uint8, else "file";
-      "memory": a uint8 array in memory;
-      "file": a tf.data cache file under `cache_dir` (default
-        <tempdir>/ogan_ign_cache), named by a hash of the source, size, channels,
-        shard, order and — for folders — every file's path, size and mtime, so a
-        changed folder gets a fresh cache and an unchanged one is reused across runs;
-      any other string: that file path prefix;
-      "none": decode every epoch; undecodable files are then dropped uncounted.
-    Fashion-MNIST is small and always held in memory.
+    The uint8 images are held in memory when they take at most `memory_budget`
+    bytes (folders and archives: as `resolve` decoded them; TFDS: decoded here, once),
+    else decoded again in every epoch. Fashion-MNIST is always held in memory.
+    With `shuffle`, the order is drawn from `seed`, a new one every epoch.
 
     input_context: a tf.distribute.InputContext (from
       `strategy.distribute_datasets_from_function`): this pipeline reads its own
       shard and batches by the per-replica batch size.
     """
-    shard = (1, 0)
+    num_shards, shard_id = 1, 0
     if input_context is not None:
         batch_size = input_context.get_per_replica_batch_size(batch_size)
-        shard = (input_context.num_input_pipelines, input_context.input_pipeline_id)
+        num_shards, shard_id = input_context.num_input_pipelines, input_context.input_pipeline_id
     if batch_size < 1:
         raise DataError(f"batch size must be at least 1, not {batch_size}")
 
     element_bytes = spec.image_size**2 * spec.channels
+    in_memory = True
     if spec.kind == "fashion_mnist":
         images, _ = _read_fashion_mnist(spec)
-        ds = tf.data.Dataset.from_tensor_slices(images[shard[1]::shard[0], ..., None])
+        ds = tf.data.Dataset.from_tensor_slices(images[shard_id::num_shards, ..., None])
         to_float = lambda x: _fit_fashion_mnist(x, spec.image_size, spec.channels)
         element_bytes = images[0].size
     else:
-        mode = "auto" if cache is None else cache
-        if mode == "auto":
-            estimate = (spec.num_examples or float("inf")) * element_bytes / shard[0]
-            mode = "memory" if estimate <= memory_budget else "file"
-        if mode == "memory":
-            ds = tf.data.Dataset.from_tensor_slices(
-                _decode_to_memory(spec, shuffle=shuffle, seed=seed, shard=shard))
-        elif mode == "none":
-            ds = _indexed_images(spec, shuffle=shuffle, seed=seed, shard=shard)[0]
-            ds = ds.map(lambda i, x: x)
+        estimate = (spec.num_examples or float("inf")) * element_bytes / num_shards
+        in_memory = estimate <= memory_budget
+        rng = np.random.default_rng(seed)
+        if spec.kind == "tfds":
+            if in_memory:
+                images = _tfds_arrays(spec, shuffle=shuffle, seed=seed,
+                                      shard=(num_shards, shard_id))[0]
+                ds = tf.data.Dataset.from_tensor_slices(images)
+            else:
+                ds = _tfds_examples(spec, shuffle=shuffle, seed=seed,
+                                    shard=(num_shards, shard_id)).map(lambda x, y: x)
+        elif in_memory:
+            images = _decoded_images(spec)[shard_id::num_shards]
+            if shuffle:
+                # A bounded shuffle buffer below then still mixes the whole source.
+                images = images[rng.permutation(len(images))]
+            ds = tf.data.Dataset.from_tensor_slices(images)
         else:
-            path = _cache_path(spec, mode, cache_dir, shuffle=shuffle, seed=seed, shard=shard)
-            ds = _decode_to_file(spec, path, shuffle=shuffle, seed=seed, shard=shard)
-        to_float = _to_unit_range
+            items = _items(spec)[shard_id::num_shards]
+            ds = _streamed_images(spec, items, shuffle=shuffle, seed=seed)
+        to_float = to_unit_range
 
-    if shuffle:
+    if shuffle and in_memory:
         buffer = max(1, SHUFFLE_BUFFER_BYTES // element_bytes)
         if spec.num_examples:
             buffer = min(buffer, spec.num_examples)
@@ -575,16 +929,6 @@ def make_dataset(spec, batch_size, *, shuffle=True, repeat=True, seed=0, cache=N
     ds = ds.batch(batch_size, drop_remainder=True)
     ds = ds.map(to_float, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
-
-
-def _read_fashion_mnist(spec):
-    image_stem, label_stem = _IDX_FILES[spec.split]
-    images = _read_idx(_idx_path(spec.location, image_stem))
-    labels = _read_idx(_idx_path(spec.location, label_stem))
-    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-        raise DataError(f"Fashion-MNIST files in {spec.location} do not match: "
-                        f"images {images.shape}, labels {labels.shape}")
-    return images, labels.astype(np.int64)
 
 
 def load_arrays(spec, limit=None):
@@ -597,24 +941,7 @@ def load_arrays(spec, limit=None):
         out = [_fit_fashion_mnist(images[i:i + 1024], spec.image_size, spec.channels).numpy()
                for i in range(0, len(images), 1024)]
         return np.concatenate(out), labels
-    if spec.kind == "folder":
-        images = _decode_to_memory(spec, shuffle=False, seed=0, shard=(1, 0), limit=limit)
-        return images.astype(np.float32) / 127.5 - 1.0, None
-
-    tfds = _import_tfds()
-    builder = tfds.builder(spec.tfds_name, data_dir=spec.location)
-    ds = builder.as_dataset(split=spec.split, shuffle_files=False)
-    if limit is not None:
-        ds = ds.take(limit)
-    label_key = spec.label_key
-    ds = ds.map(lambda ex: (_fit_image(ex[spec.image_key], spec.image_size, spec.channels),
-                            ex[label_key] if label_key else tf.zeros([], tf.int64)),
-                num_parallel_calls=tf.data.AUTOTUNE)
-    images, labels = [], []
-    for x, y in ds.batch(256).prefetch(2):
-        images.append(x.numpy())
-        labels.append(y.numpy())
-    if not images:
-        raise DataError(f"split {spec.split} of {spec.name} has no images")
-    images = np.concatenate(images).astype(np.float32) / 127.5 - 1.0
-    return images, (np.concatenate(labels).astype(np.int64) if label_key else None)
+    if spec.kind in ("folder", "tar"):
+        return to_unit_range(_decoded_images(spec, limit=limit)), None
+    images, labels = _tfds_arrays(spec, limit=limit)
+    return to_unit_range(images), (labels if spec.label_key else None)

@@ -6,10 +6,14 @@ import io
 import os
 import shutil
 import struct
+import sys
+import tarfile
 import tempfile
 import time
 from unittest import mock
+import warnings
 
+from absl import logging
 import numpy as np
 from PIL import Image
 import tensorflow as tf
@@ -38,6 +42,46 @@ def _save(path, array, fmt=None, mode=None):
     if mode:
         image = image.convert(mode)
     image.save(path, fmt)
+
+
+def _png_bytes(array, fmt="PNG"):
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, fmt)
+    return buffer.getvalue()
+
+
+def _write_tar(path, members):
+    """An uncompressed tar holding `members` (name → bytes; None makes a directory),
+    as TFDS's celeb_a_hq manual archives are."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with tarfile.open(path, "w") as archive:
+        for name, payload in members.items():
+            info = tarfile.TarInfo(name)
+            if payload is None:
+                info.type = tarfile.DIRTYPE
+                archive.addfile(info)
+            else:
+                info.size = len(payload)
+                archive.addfile(info, io.BytesIO(payload))
+
+
+@contextlib.contextmanager
+def _stderr_bytes():
+    """Everything written to file descriptor 2 inside the block, by Python or by C
+    libraries (libjpeg, TensorFlow's logging), as a list holding one string."""
+    out = []
+    sys.stderr.flush()
+    with tempfile.TemporaryFile() as tmp:
+        saved = os.dup(2)
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield out
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            out.append(tmp.read().decode("utf-8", "replace"))
 
 
 class FashionMnistTest(tf.test.TestCase):
@@ -89,6 +133,25 @@ class FashionMnistTest(tf.test.TestCase):
         self.assertNotIn("\n", str(cm.exception))
 
 
+    def test_idx_files_are_parsed_once_per_process(self):
+        spec = data.resolve("fashion_mnist", data_dir=self.dir, image_size=32)
+        with mock.patch.object(data, "_open_idx", wraps=data._open_idx) as opened:
+            data.load_arrays(spec)
+            data.load_arrays(data.resolve("fmnist", data_dir=self.dir, image_size=28),
+                             limit=3)
+            next(iter(data.make_dataset(spec, 4)))
+        # The second resolve reads one header; the images and labels are parsed once.
+        self.assertEqual(opened.call_count, 1 + 2)
+
+    def test_aliases_share_one_identity(self):
+        names = ("fmnist", "FMNIST", "fashion-mnist", "fashion_mnist", "FashionMNIST")
+        specs = [data.resolve(n, data_dir=self.dir, image_size=28) for n in names]
+        self.assertEqual({s.identity for s in specs}, {"fashion_mnist"})
+        self.assertEqual({data.canonical_dataset(n) for n in names}, {"fashion_mnist"})
+        self.assertNotEqual(data.canonical_dataset("tfds:fashion_mnist"), "fashion_mnist")
+        self.assertEqual(data.canonical_dataset("CelebA_HQ"), "celeb_a_hq")
+
+
 class FolderTest(tf.test.TestCase):
 
     def setUp(self):
@@ -110,29 +173,35 @@ class FolderTest(tf.test.TestCase):
             pass
         with open(f"{d}/text.png", "w") as f:
             f.write("not an image")
-        buffer = io.BytesIO()
-        Image.fromarray(rgb(64, 64)).save(buffer, "PNG")
         with open(f"{d}/sub/truncated.png", "wb") as f:
-            f.write(buffer.getvalue()[:200])
+            f.write(_png_bytes(rgb(64, 64))[:200])
         self.bad = 3
         with open(f"{d}/notes.txt", "w") as f:  # not an image extension: ignored
             f.write("x")
         with open(f"{d}/._a.jpg", "w") as f:  # macOS resource fork: hidden, ignored
             f.write("x")
 
-    def test_resolve_finds_images_recursively(self):
+    def test_resolve_counts_usable_images_recursively(self):
         spec = data.resolve(self.dir, image_size=32)
         self.assertEqual((spec.kind, spec.channels), ("folder", 3))
-        self.assertEqual(spec.num_examples, self.valid + self.bad)
+        self.assertEqual(spec.num_examples, self.valid)
+        self.assertLen(spec.files, self.valid)
         self.assertTrue(any(p.endswith("deeper/c.gif") for p in spec.files))
+        self.assertFalse(any(p.endswith(("zero.jpg", "text.png")) for p in spec.files))
 
-    def test_bad_files_are_skipped_and_reported_once(self):
-        spec = data.resolve(self.dir, image_size=32)
+    def test_bad_files_are_reported_once_per_process(self):
         with self.assertLogs(level="WARNING") as logs:
-            ds = data.make_dataset(spec, 4, repeat=False, cache="memory")
+            spec = data.resolve(self.dir, image_size=32)
+            data.resolve(self.dir, image_size=28, split="test")
+            ds = data.make_dataset(spec, 4, repeat=False)
+            data.load_arrays(spec)
+            logging.warning("end")  # assertLogs needs one record at least
         skipped = [r for r in logs.output if "Skipped" in r]
         self.assertLen(skipped, 1)
         self.assertIn(f"Skipped {self.bad} of {self.valid + self.bad}", skipped[0])
+        self.assertIn("1 empty", skipped[0])
+        self.assertIn("1 not an image", skipped[0])
+        self.assertIn("1 truncated or corrupt", skipped[0])
         batches = [b.numpy() for b in ds]
         self.assertLen(batches, self.valid // 4)
         for batch in batches:
@@ -140,6 +209,14 @@ class FolderTest(tf.test.TestCase):
             self.assertEqual(batch.dtype, np.float32)
             self.assertBetween(batch.min(), -1.0, 1.0)
             self.assertBetween(batch.max(), -1.0, 1.0)
+
+    def test_resolve_is_the_only_decoding_pass(self):
+        with mock.patch.object(data, "_load", wraps=data._load) as load:
+            spec = data.resolve(self.dir, image_size=32)
+            self.assertEqual(load.call_count, self.valid + self.bad)
+            data.load_arrays(spec, limit=3)
+            list(data.make_dataset(spec, 4, repeat=False))
+            self.assertEqual(load.call_count, self.valid + self.bad)
 
     def test_load_arrays_counts_only_decodable(self):
         images, labels = data.load_arrays(data.resolve(self.dir, image_size=28, channels=1))
@@ -161,12 +238,14 @@ class FolderTest(tf.test.TestCase):
         rgba = np.zeros([16, 16, 4], np.uint8)
         rgba[..., :3] = 255  # white but fully transparent → black background
         _save(f"{d}/2_rgba.png", rgba)
+        _save(f"{d}/3_deep.png", np.full([8, 8], 257 * 100, np.uint16), mode="I;16")
         rgb, _ = data.load_arrays(data.resolve(d, image_size=32))
         self.assertAllClose(rgb[0], np.broadcast_to([-1.0, -1.0, 1.0], [32, 32, 3]))
         self.assertAllClose(rgb[1], np.full([32, 32, 3], 200 / 127.5 - 1.0))
         self.assertAllClose(rgb[2], -np.ones([32, 32, 3]))
+        self.assertAllClose(rgb[3], np.full([32, 32, 3], 100 / 127.5 - 1.0))  # 16 → 8 bit
         grey, _ = data.load_arrays(data.resolve(d, image_size=32, channels=1))
-        self.assertEqual(grey.shape, (3, 32, 32, 1))
+        self.assertEqual(grey.shape, (4, 32, 32, 1))
         # ITU-R 601 luma of pure blue: 0.114 · 255 ≈ 29.
         self.assertAllClose(grey[0], np.full([32, 32, 1], 29 / 127.5 - 1.0), atol=1 / 127.5)
 
@@ -178,48 +257,37 @@ class FolderTest(tf.test.TestCase):
         images, _ = data.load_arrays(data.resolve(d, image_size=32, channels=1))
         self.assertAllClose(images, np.full([1, 32, 32, 1], 0.0), atol=0.05)
 
-    def test_file_cache_is_written_then_reused(self):
-        cache_dir = _tempdir(self)
-        spec = data.resolve(self.dir, image_size=32)
-        first = next(iter(data.make_dataset(spec, 8, cache="file", cache_dir=cache_dir,
-                                            shuffle=False)))
-        self.assertNotEmpty([f for f in os.listdir(cache_dir) if f.endswith(".index")])
-        with self.assertLogs(level="WARNING") as logs:
-            again = next(iter(data.make_dataset(spec, 8, cache="file", cache_dir=cache_dir,
-                                                shuffle=False)))
-        self.assertIn("counted when the cache", "".join(logs.output))
-        self.assertAllEqual(first, again)
-
-    def test_auto_cache_goes_to_file_over_budget(self):
-        cache_dir = _tempdir(self)
+    def test_over_budget_decodes_every_epoch_in_a_new_order(self):
         spec = data.resolve(self.dir, image_size=28)
-        ds = data.make_dataset(spec, 2, cache_dir=cache_dir, memory_budget=100)
-        self.assertEqual(next(iter(ds)).shape, (2, 28, 28, 3))
-        self.assertNotEmpty(os.listdir(cache_dir))
-
-    def test_no_cache_streams(self):
-        spec = data.resolve(self.dir, image_size=28)
-        batches = list(data.make_dataset(spec, 2, cache="none", repeat=False))
-        self.assertLen(batches, self.valid // 2)
+        held = data.load_arrays(spec)[0]
+        ds = data.make_dataset(spec, 1, repeat=False, seed=3, memory_budget=100)
+        with mock.patch.object(data, "_load", wraps=data._load) as load:
+            first = np.concatenate([b.numpy() for b in ds])
+            second = np.concatenate([b.numpy() for b in ds])
+        self.assertEqual(load.call_count, 2 * self.valid)
+        self.assertEqual(first.shape, (self.valid, 28, 28, 3))
+        key = lambda images: sorted(x.tobytes() for x in images)
+        self.assertEqual(key(first), key(held))
+        self.assertEqual(key(second), key(held))
+        self.assertNotAllEqual(first, second)
 
     def test_input_context_shards_and_uses_per_replica_batch(self):
         spec = data.resolve(self.dir, image_size=28)
         context = tf.distribute.InputContext(
             num_input_pipelines=2, input_pipeline_id=1, num_replicas_in_sync=2)
-        ds = data.make_dataset(spec, 4, shuffle=False, repeat=False, cache="memory",
-                               input_context=context)
-        shapes = [b.shape for b in ds]
-        self.assertEqual(shapes[0], (2, 28, 28, 3))
-        bad = ("zero.jpg", "text.png", "truncated.png")
-        mine = [f for f in spec.files[1::2] if not f.endswith(bad)]
+        ds = data.make_dataset(spec, 4, shuffle=False, repeat=False, input_context=context)
+        batches = [b.numpy() for b in ds]
+        self.assertEqual(batches[0].shape, (2, 28, 28, 3))
+        mine = data.load_arrays(spec)[0][1::2]
         self.assertLess(len(mine), self.valid)
-        self.assertLen(shapes, len(mine) // 2)
+        self.assertLen(batches, len(mine) // 2)
+        self.assertAllEqual(np.concatenate(batches), mine[:len(mine) // 2 * 2])
 
     def test_distribute_datasets_from_function(self):
         spec = data.resolve(self.dir, image_size=28)
         strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
         dist = strategy.distribute_datasets_from_function(
-            lambda ctx: data.make_dataset(spec, 4, input_context=ctx, cache="memory"))
+            lambda ctx: data.make_dataset(spec, 4, input_context=ctx))
         batch = next(iter(dist))
         self.assertEqual(strategy.experimental_local_results(batch)[0].shape, (4, 28, 28, 3))
 
@@ -234,6 +302,15 @@ class FolderTest(tf.test.TestCase):
                 data.resolve("fmnist")
         self.assertEqual(data.resolve("./fmnist").kind, "folder")
         self.assertEqual(data.resolve("sub").kind, "folder")
+        self.assertEqual(data.canonical_dataset("fmnist"), "fashion_mnist")
+        self.assertEqual(data.canonical_dataset("./fmnist"), os.path.realpath("fmnist"))
+
+    def test_folder_identity_ignores_spelling(self):
+        link = os.path.join(_tempdir(self), "link")
+        os.symlink(self.dir, link)
+        spellings = (self.dir, self.dir + "/", self.dir + "/sub/..", link)
+        self.assertLen({data.canonical_dataset(s) for s in spellings}, 1)
+        self.assertEqual(data.resolve(link).identity, os.path.realpath(self.dir))
 
     def test_one_line_errors(self):
         empty = _tempdir(self)
@@ -250,6 +327,191 @@ class FolderTest(tf.test.TestCase):
             data.resolve(f"{broken}/x.png")
 
 
+class OddFolderTest(tf.test.TestCase):
+    """Folders as users have them (issue 16): odd names, link loops, junk."""
+
+    def test_non_utf8_file_names_are_read(self):
+        d = _tempdir(self)
+        _save(f"{d}/plain.png", np.full([8, 8, 3], 10, np.uint8))
+        with open(os.path.join(os.fsencode(d), b"\xff odd.png"), "wb") as f:
+            f.write(_png_bytes(np.full([8, 8, 3], 250, np.uint8)))
+        spec = data.resolve(d, image_size=28)
+        self.assertEqual(spec.num_examples, 2)
+        batch = next(iter(data.make_dataset(spec, 2, shuffle=False))).numpy()
+        images, _ = data.load_arrays(spec)
+        self.assertAllEqual(batch, images)
+        self.assertAllClose(sorted(images.max(axis=(1, 2, 3))), [10 / 127.5 - 1, 250 / 127.5 - 1])
+
+    def test_non_utf8_names_of_junk_are_shown_escaped(self):
+        d = _tempdir(self)
+        with open(os.path.join(os.fsencode(d), b"bad\xfe.png"), "wb") as f:
+            f.write(b"junk")
+        with self.assertRaises(data.DataError) as cm:
+            data.resolve(d)
+        self.assertIn("bad\\xfe.png", str(cm.exception))
+        str(cm.exception).encode("utf-8")  # printable: no lone surrogates
+
+    def test_symlinked_directories_are_followed_once(self):
+        d = _tempdir(self)
+        for i in range(5):
+            _save(f"{d}/{i}.png", np.full([8, 8, 3], i, np.uint8))
+        os.symlink(".", f"{d}/self")  # a loop
+        elsewhere = _tempdir(self)
+        _save(f"{elsewhere}/far.png", np.zeros([8, 8, 3], np.uint8))
+        os.symlink(elsewhere, f"{d}/far")  # reachable only through the link
+        os.symlink(elsewhere, f"{d}/far_again")  # a second link to it adds nothing
+        spec = data.resolve(d, image_size=28)
+        self.assertEqual(spec.num_examples, 6)
+        self.assertLen({os.path.realpath(p) for p in spec.files}, 6)
+
+    def test_junk_is_summarised_without_decoder_output(self):
+        d = _tempdir(self)
+        rng = np.random.default_rng(1)
+        jpeg = _png_bytes(rng.integers(0, 256, [64, 64, 3], dtype=np.uint8), "JPEG")
+        for i in range(3):
+            # Garbage inside the entropy-coded data: libjpeg warns on stderr.
+            with open(f"{d}/garbled{i}.jpg", "wb") as f:
+                f.write(jpeg[:600] + rng.integers(0, 256, 300, dtype=np.uint8).tobytes()
+                        + jpeg[900:])
+            with open(f"{d}/truncated{i}.jpg", "wb") as f:
+                f.write(jpeg[:len(jpeg) // 2])
+        with _stderr_bytes() as stderr, self.assertRaises(data.DataError) as cm:
+            data.resolve(d)
+        self.assertEqual(stderr, [""])
+        message = str(cm.exception)
+        self.assertNotIn("\n", message)
+        self.assertRegex(message, r"none of the 6 image files under .* can be decoded: \d")
+        _save(f"{d}/good.png", np.zeros([8, 8, 3], np.uint8))
+        with _stderr_bytes() as stderr:
+            spec = data.resolve(d, image_size=28)
+            data.load_arrays(spec)
+        self.assertEqual(spec.num_examples, 1)
+        self.assertNotIn("JPEG", stderr[0])
+
+    def test_decoder_warnings_go_to_the_summary(self):
+        d = _tempdir(self)
+        for i in range(2):
+            _save(f"{d}/{i}.png", np.zeros([8, 8, 3], np.uint8))
+        with open(f"{d}/junk.png", "wb") as f:
+            f.write(b"junk")
+        fit = data._fit_pil
+
+        def noisy(*args):
+            warnings.warn("decoder says hello")
+            return fit(*args)
+
+        with mock.patch.object(data, "_fit_pil", noisy), \
+                self.assertLogs(level="WARNING") as logs:
+            data.resolve(d, image_size=28)
+        self.assertIn("1 not an image (e.g. junk.png); 3 decoder warning(s), e.g. decoder "
+                      "says hello", "".join(logs.output))
+        clean = _tempdir(self)  # all usable: the warnings are still summarised
+        for i in range(2):
+            _save(f"{clean}/{i}.png", np.zeros([8, 8, 3], np.uint8))
+        with mock.patch.object(data, "_fit_pil", noisy), \
+                self.assertLogs(level="WARNING") as logs:
+            data.resolve(clean, image_size=32)
+        self.assertIn(f"Decoded 2 files under {clean} with 2 decoder warning(s)",
+                      "".join(logs.output))
+
+
+class ArchiveAndFaceDataTest(tf.test.TestCase):
+    """CelebA-HQ and FFHQ in the forms people have them (issue 14)."""
+
+    def setUp(self):
+        super().setUp()
+        self.rng = np.random.default_rng(2)
+
+    def _image(self, side, fmt="PNG"):
+        return _png_bytes(self.rng.integers(0, 256, [side, side, 3], dtype=np.uint8), fmt)
+
+    def _celeba_archive(self, path, side, count=3, fmt="PNG"):
+        """Like TFDS's data{R}x{R}.tar: R×R images, here under a folder of the same
+        name, beside a directory entry and a non-image member that are passed over."""
+        members = {f"data{side}x{side}": None, f"data{side}x{side}/README.txt": b"x"}
+        for i in range(count):
+            members[f"data{side}x{side}/{i:05d}.{fmt.lower()}"] = self._image(side, fmt)
+        _write_tar(path, members)
+
+    def test_manual_archive_is_read_directly(self):
+        data_dir = _tempdir(self)
+        manual = os.path.join(data_dir, "downloads", "manual")
+        self._celeba_archive(os.path.join(manual, "data64x64.tar"), 64, count=5)
+        spec = data.resolve("celeba_hq", data_dir=data_dir, image_size=32)
+        self.assertEqual((spec.kind, spec.name, spec.num_examples), ("tar", "celeb_a_hq/64", 5))
+        self.assertEqual(spec.identity, "celeb_a_hq")
+        self.assertEqual(spec.files[0], "data64x64/00000.png")
+        images, labels = data.load_arrays(spec)
+        self.assertIsNone(labels)
+        self.assertEqual(images.shape, (5, 32, 32, 3))
+        batch = next(iter(data.make_dataset(spec, 4))).numpy()
+        self.assertEqual(batch.shape, (4, 32, 32, 3))
+        streamed = [b.numpy() for b in data.make_dataset(spec, 1, shuffle=False, repeat=False,
+                                                          memory_budget=0)]
+        self.assertAllEqual(np.concatenate(streamed), images)
+
+    def test_archive_closest_above_the_size_is_picked(self):
+        data_dir = _tempdir(self)
+        for side in (16, 64, 128):  # in data_dir itself, JPEG members
+            self._celeba_archive(os.path.join(data_dir, f"data{side}x{side}.tar"), side,
+                                 count=1, fmt="JPEG")
+        picked = lambda size: data.resolve("CelebA_HQ", data_dir=data_dir,
+                                           image_size=size).name
+        self.assertEqual(picked(32), "celeb_a_hq/64")
+        self.assertEqual(picked(64), "celeb_a_hq/64")
+        self.assertEqual(picked(128), "celeb_a_hq/128")
+        self.assertEqual(picked(256), "celeb_a_hq/128")  # none larger: the largest
+        self.assertEqual(data.resolve("celeb_a_hq/16", data_dir=data_dir).name,
+                         "celeb_a_hq/16")
+
+    def test_folder_of_images_any_depth_and_size(self):
+        data_dir = _tempdir(self)
+        for i, (side, fmt) in enumerate([(256, "JPEG"), (100, "PNG"), (48, "JPEG")]):
+            path = os.path.join(data_dir, "part", str(i), f"{i}.{fmt.lower()}")
+            os.makedirs(os.path.dirname(path))
+            with open(path, "wb") as f:
+                f.write(self._image(side, fmt))
+        spec = data.resolve("celeba_hq", data_dir=data_dir, image_size=64)
+        self.assertEqual((spec.kind, spec.name, spec.num_examples), ("folder", "celeb_a_hq", 3))
+        self.assertEqual(data.load_arrays(spec)[0].shape, (3, 64, 64, 3))
+        spec = data.resolve("ffhq", data_dir=data_dir, image_size=32)
+        self.assertEqual((spec.kind, spec.name, spec.num_examples), ("folder", "ffhq", 3))
+
+    def test_tar_given_as_dataset_or_data_dir(self):
+        path = os.path.join(_tempdir(self), "faces.tar")
+        self._celeba_archive(path, 32, count=2)
+        self.assertEqual(data.resolve(path, image_size=28).num_examples, 2)
+        self.assertEqual(data.resolve("ffhq", data_dir=path, image_size=28).kind, "tar")
+        gz = path + ".gz"
+        with tarfile.open(gz, "w:gz") as archive:
+            archive.add(path, "inner.tar")
+        os.replace(gz, path[:-4] + "_gz.tar")
+        with self.assertRaisesRegex(data.DataError, "not an uncompressed tar archive"):
+            data.resolve(path[:-4] + "_gz.tar")
+
+    def test_missing_celeba_hq_names_all_three_forms(self):
+        data_dir = _tempdir(self)
+        start = time.time()
+        with _stderr_bytes() as stderr, self.assertRaises(data.DataError) as cm:
+            data.resolve("celeba_hq", data_dir=data_dir, image_size=128)
+        self.assertLess(time.time() - start, 3.0)
+        self.assertNotIn("dataset_info", stderr[0])  # TFDS's own warning is held back
+        message = str(cm.exception)
+        self.assertNotIn("\n", message)
+        manual = os.path.join(data_dir, "downloads", "manual")
+        for part in ("folder of images", "--data_dir ~/data/celeba_hq_256",
+                     "data128x128.tar", f"mkdir -p {manual} && mv data128x128.tar {manual}/",
+                     "no tfds build", "celeb_a_hq/128 is built"):
+            self.assertIn(part, message)
+
+    def test_missing_ffhq_says_how(self):
+        with self.assertRaisesRegex(data.DataError, "FFHQ is read from a folder.*no data_dir"):
+            data.resolve("ffhq")
+        empty = _tempdir(self)
+        with self.assertRaisesRegex(data.DataError, "holds no image files"):
+            data.resolve("ffhq", data_dir=empty)
+
+
 class ResolveTest(tf.test.TestCase):
 
     def test_rejects_bad_size_and_channels(self):
@@ -262,6 +524,17 @@ class ResolveTest(tf.test.TestCase):
         error = data.DataError("first\nsecond   third")
         self.assertIsInstance(error, ValueError)
         self.assertEqual(str(error), "first second third")
+
+    def test_to_unit_range(self):
+        pixels = np.arange(256, dtype=np.uint8).reshape(16, 16)
+        array = data.to_unit_range(pixels)
+        tensor = data.to_unit_range(tf.constant(pixels))
+        self.assertIsInstance(array, np.ndarray)
+        self.assertTrue(tf.is_tensor(tensor))
+        self.assertEqual(array.dtype, np.float32)
+        self.assertAllEqual(array, tensor.numpy())
+        self.assertEqual((array.min(), array.max()), (-1.0, 1.0))
+        self.assertAllClose(array, pixels / 127.5 - 1.0)
 
 
 class TfdsTest(tf.test.TestCase):
@@ -285,7 +558,7 @@ class TfdsTest(tf.test.TestCase):
         with self._mocked():
             spec = data.resolve("mnist", image_size=32)
             self.assertEqual((spec.kind, spec.channels, spec.label_key), ("tfds", 1, "label"))
-            batch = next(iter(data.make_dataset(spec, 4, cache="memory"))).numpy()
+            batch = next(iter(data.make_dataset(spec, 4))).numpy()
             images, labels = data.load_arrays(spec, limit=5)
         self.assertEqual(batch.shape, (4, 32, 32, 1))
         self.assertEqual(batch.dtype, np.float32)
@@ -295,12 +568,12 @@ class TfdsTest(tf.test.TestCase):
         self.assertEqual(labels.shape, (5,))
         self.assertEqual(labels.dtype, np.int64)
 
-    def test_rgb_to_grey_and_file_cache(self):
+    def test_rgb_to_grey_in_memory_and_streamed(self):
         with self._mocked():
             spec = data.resolve("CIFAR10", image_size=28, channels=1)
-            ds = data.make_dataset(spec, 3, cache="file",
-                                   cache_dir=_tempdir(self))
-            self.assertEqual(next(iter(ds)).shape, (3, 28, 28, 1))
+            for budget in (data.DEFAULT_MEMORY_BUDGET, 0):
+                ds = data.make_dataset(spec, 3, memory_budget=budget)
+                self.assertEqual(next(iter(ds)).shape, (3, 28, 28, 1))
 
     def test_celeba_hq_alias_picks_resolution_config(self):
         with self._mocked():
@@ -309,29 +582,8 @@ class TfdsTest(tf.test.TestCase):
             self.assertEqual(spec.channels, 3)
             self.assertIsNone(spec.label_key)
             self.assertEqual(data.resolve("celeba_hq", image_size=28).tfds_name, "celeb_a_hq/32")
-            batch = next(iter(data.make_dataset(spec, 2, cache="memory")))
+            batch = next(iter(data.make_dataset(spec, 2)))
         self.assertEqual(batch.shape, (2, 64, 64, 3))
-
-    def test_missing_celeba_hq_fails_fast_with_instructions(self):
-        data_dir = _tempdir(self)
-        start = time.time()
-        with self.assertRaises(data.DataError) as cm:
-            data.resolve("celeba_hq", data_dir=data_dir, image_size=128)
-        self.assertLess(time.time() - start, 3.0)
-        message = str(cm.exception)
-        self.assertNotIn("\n", message)
-        for part in ("celeb_a_hq/128", "data128x128.tar",
-                     os.path.join(data_dir, "downloads", "manual"), "folder of images"):
-            self.assertIn(part, message)
-
-    def test_celeba_hq_archive_present_but_not_built(self):
-        data_dir = _tempdir(self)
-        manual = os.path.join(data_dir, "downloads", "manual")
-        os.makedirs(manual)
-        with open(os.path.join(manual, "data64x64.tar"), "wb"):
-            pass
-        with self.assertRaisesRegex(data.DataError, "data64x64.tar is there.*tfds build"):
-            data.resolve("celeba_hq", data_dir=data_dir, image_size=64)
 
     def test_unknown_config_lists_the_known_ones(self):
         with self.assertRaisesRegex(data.DataError, "no config '999'; it has 1024, 512"):
