@@ -499,8 +499,10 @@ def _decode_all(location, items, image_size, channels, *, keep, what):
             now = time.monotonic()
             if now - last_log >= _LOG_EVERY_SECONDS:
                 last_log = now
-                logging.info("Checking %s: %d of %d images decoded in %.0f s", what,
-                             i + 1, len(items), now - start)
+                # Shown whatever the log level: a first pass over a large folder
+                # takes minutes, and the user should see it move.
+                print(f"checking {what}: {i + 1} of {len(items)} images decoded in "
+                      f"{now - start:.0f} s", flush=True)
     chatter = [str(w.message).splitlines()[0] if str(w.message) else w.category.__name__
                for w in caught]
     return (images[:len(kept)] if keep else None), kept, reasons, chatter
