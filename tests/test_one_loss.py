@@ -1,12 +1,18 @@
 """The shared one-loss step (ogan_ign/one_loss.py): the private Keras names it
 relies on, its noise streams, and what every model's public methods return."""
 
+import importlib
 import inspect
+import json
+import os
+import pkgutil
+import tempfile
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+import ogan_ign
 from ogan_ign import gan, ign, networks, ogan, one_loss, training
 
 
@@ -39,9 +45,6 @@ class KerasPrivateTest(tf.test.TestCase):
         self.assertFalse(model.jit_compile)
 
     def test_no_other_module_uses_private_keras(self):
-        import ogan_ign  # pylint: disable=import-outside-toplevel
-        import pkgutil  # pylint: disable=import-outside-toplevel
-        import importlib  # pylint: disable=import-outside-toplevel
         for info in pkgutil.iter_modules(ogan_ign.__path__):
             if info.name == "one_loss":
                 continue
@@ -99,3 +102,45 @@ class PublicMethodsTest(tf.test.TestCase):
 
 if __name__ == "__main__":
     tf.test.main()
+
+
+class RecordedComputationTest(tf.test.TestCase):
+    """XLA over several replicas computes per-replica batch statistics: a run may not
+    be resumed across that change (training.check_resumed_computation)."""
+
+    def run_folder(self, batch_statistics, replicas):
+        out = tempfile.mkdtemp()
+        manager = tf.train.CheckpointManager(tf.train.Checkpoint(v=tf.Variable(1.0)),
+                                             os.path.join(out, "checkpoints"), 1)
+        manager.save()
+        with open(os.path.join(out, "config.json"), "w") as f:
+            json.dump({"run": {"batch_statistics": batch_statistics, "replicas": replicas}}, f)
+        return training.Config(dataset="fashion_mnist", out_dir=out)
+
+    def test_switching_batch_statistics_is_refused(self):
+        config = self.run_folder("per replica", 2)
+        with self.assertRaisesRegex(training.ConfigError, "per replica batch statistics"):
+            training.check_resumed_computation(
+                config, {"batch_statistics": "global", "replicas": 1})
+        with self.assertRaisesRegex(training.ConfigError, "change what a step computes"):
+            training.check_resumed_computation(
+                config, {"batch_statistics": "per replica", "replicas": 4})
+
+    def test_same_computation_on_other_placement_is_allowed(self):
+        # Global statistics: 1 device and 2 replicas compute the same step.
+        config = self.run_folder("global", 1)
+        training.check_resumed_computation(config, {"batch_statistics": "global", "replicas": 2})
+        config = self.run_folder("per replica", 2)
+        training.check_resumed_computation(
+            config, {"batch_statistics": "per replica", "replicas": 2})
+
+    def test_the_seam_names_what_it_computes(self):
+        class TwoReplicas:  # what uses_xla_shards reads of a strategy
+            num_replicas_in_sync = 2
+
+        strategy = TwoReplicas()
+        self.assertTrue(one_loss.uses_xla_shards(True, strategy))
+        self.assertFalse(one_loss.uses_xla_shards(False, strategy))
+        self.assertFalse(one_loss.uses_xla_shards(True, tf.distribute.get_strategy()))
+        self.assertEqual(one_loss.XlaShards.batch_statistics, "per replica")
+        self.assertEqual(one_loss.Replicas.batch_statistics, "global")
