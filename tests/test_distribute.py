@@ -30,6 +30,7 @@ import sys
 import tempfile
 from unittest import mock
 
+import pytest
 import keras
 import numpy as np
 import tensorflow as tf
@@ -152,6 +153,7 @@ def max_difference(got, want):
     return max(float(np.max(np.abs(a - b))) for a, b in zip(got, want))
 
 
+@pytest.mark.slow
 class MirroredStepTest(tf.test.TestCase):
 
     def assertReplicasAgree(self, model):
@@ -277,6 +279,7 @@ MULTI_WORKER_STEPS = 3
 CHILD = os.path.join(os.path.dirname(__file__), "multi_worker_child.py")
 
 
+@pytest.mark.slow
 class MultiWorkerTest(tf.test.TestCase):
     """Two worker processes (one CPU replica each) train three steps with
     MultiWorkerMirroredStrategy, XLA off and on; the chief's weights agree with

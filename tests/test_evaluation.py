@@ -7,6 +7,7 @@ import subprocess
 import sys
 import tempfile
 
+import pytest
 import keras
 import numpy as np
 import tensorflow as tf
@@ -203,6 +204,7 @@ class EvaluateModelTest(tf.test.TestCase):
         self.assertIn("probe_pixels", metrics)
 
 
+@pytest.mark.slow
 class EvaluateScriptTest(tf.test.TestCase):
 
     def run_script(self, *args):

@@ -5,6 +5,7 @@ import os
 import tempfile
 from unittest import mock
 
+import pytest
 import keras
 import numpy as np
 import tensorflow as tf
@@ -227,6 +228,7 @@ class ModelTest(tf.test.TestCase):
         self.assertNotAllClose(before, model.generator.trainable_variables[0].numpy())
 
 
+@pytest.mark.slow
 class ItLearnsTest(tf.test.TestCase):
     """The ring of 8 Gaussians (radius 2, σ = 0.02): ≥ 7 modes with ≥ 2 % of the
     samples each, ≥ 50 % of all samples within 3σ of a mode.

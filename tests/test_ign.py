@@ -7,6 +7,7 @@ import subprocess
 import sys
 import tempfile
 
+import pytest
 import imageio.v3 as iio
 import keras
 import numpy as np
@@ -274,6 +275,7 @@ class CoverageTest(tf.test.TestCase):
         self.assertAllClose(collapsed["effective_classes"], 1.0)
 
 
+@pytest.mark.slow
 class ScriptTest(tf.test.TestCase):
 
     def test_train_ign_writes_its_figures_metrics_and_model(self):

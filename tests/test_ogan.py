@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 
+import pytest
 import imageio.v3 as iio
 
 import keras
@@ -250,6 +251,7 @@ class LinearProbeTest(tf.test.TestCase):
         self.assertLess(chance, 0.5)
 
 
+@pytest.mark.slow
 class ScriptTest(tf.test.TestCase):
 
     def test_train_ogan_writes_the_three_figures_and_metrics(self):
@@ -278,6 +280,7 @@ class ScriptTest(tf.test.TestCase):
             self.assertEqual(json.load(f)["model"]["generator"], "selfmod")
 
 
+@pytest.mark.slow
 class LearningTest(tf.test.TestCase):
 
     def test_encoder_learns_to_invert_the_generator(self):

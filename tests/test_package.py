@@ -6,6 +6,7 @@ import subprocess
 import sys
 import tempfile
 
+import pytest
 import numpy as np
 import tensorflow as tf
 
@@ -35,6 +36,7 @@ def tiny_models():
     }
 
 
+@pytest.mark.slow
 class FreshProcessLoadTest(tf.test.TestCase):
 
     def test_every_model_loads_after_importing_only_ogan_ign(self):
@@ -57,6 +59,7 @@ class FreshProcessLoadTest(tf.test.TestCase):
                     self.assertAllClose(np.load(out), model.generate(z), atol=1e-5)
 
 
+@pytest.mark.slow
 class ScriptErrorTest(tf.test.TestCase):
     """What users type first, `python train_ign.py --dataset celeba_hq`, on a
     machine without the data: one line, exit status 2, no run folder."""

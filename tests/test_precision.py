@@ -8,6 +8,7 @@ float32 (networks: the tanh follows floatx). fp16 trains through Keras's
 LossScaleOptimizer, which compile() puts around the optimizer.
 """
 
+import pytest
 import keras
 import numpy as np
 import tensorflow as tf
@@ -92,6 +93,7 @@ class PrecisionTest(tf.test.TestCase):
             with self.subTest(kind=kind):
                 self.check(kind, "bf16")
 
+    @pytest.mark.slow
     def test_fp16_step_is_loss_scaled(self):
         for kind in ("gan", "ogan", "ign"):
             with self.subTest(kind=kind):

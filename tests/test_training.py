@@ -17,6 +17,7 @@ import tempfile
 import textwrap
 
 from absl import flags
+import pytest
 import imageio.v3 as iio
 import keras
 import numpy as np
@@ -101,6 +102,7 @@ class TrainingTest(tf.test.TestCase):
 
     # ------------------------------------------------------------ the CLI
 
+    @pytest.mark.slow
     def test_cli_run_writes_the_run_folder_and_a_model_a_fresh_process_loads(self):
         out = self.run_dir("cli")
         flagfile = os.path.join(self.root, "gan.flags")
@@ -154,6 +156,7 @@ class TrainingTest(tf.test.TestCase):
 
     # ------------------------------------------------------------ resume
 
+    @pytest.mark.slow
     def test_kill9_mid_step_and_mid_checkpoint_then_resume_is_exact(self):
         out = self.run_dir("killed")
         # Run 1 dies by SIGKILL at step 6 (after checkpoint 4); run 2 resumes and
@@ -387,6 +390,7 @@ class TrainingTest(tf.test.TestCase):
             training.train(tiny_config(self.folder, done, steps=2, lr=1e-3), build_tiny)
         self.assertEqual(sorted(os.listdir(os.path.join(done, "checkpoints"))), before)
 
+    @pytest.mark.slow
     def test_batch_not_divisible_by_replicas_and_a_two_replica_run(self):
         # Two logical CPUs give MirroredStrategy two replicas; this must be set up
         # before TensorFlow starts, hence a fresh process.
