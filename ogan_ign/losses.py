@@ -201,19 +201,16 @@ def tightness_clamp(l_tight, l_rec, a=1.5):
 def ign_loss(x_real, z, f_x, f_z, ff_z, ff_z_sg, *, lambda_rec, lambda_idem, lambda_tight,
              tight_clamp, distance, batch_mean=tf.reduce_mean):
     """IGN's final objective (sec. 2.3) as one stop-gradient loss; (total, terms).
-
     f_x = f(x), f_z = f(z), ff_z = f(f(z)), ff_z_sg = f(sg f(z)); δ(y) = D(f(y), y):
 
         L_rec   = δ(x)                                   (critic on real data)
         L_tight = clamp(−δ(sg f(z)))                     (critic on fakes: outer f only)
         L_idem  = δ(f(z)), trained as δ(f(z)) − δ(sg f(z))   (generator: inner f only)
 
-    The outer-f gradients of L_idem's two terms cancel: that is the paper's frozen
-    copy f′ in D(f′(f(z)), f(z)), without the copy (the pair has value 0; the
-    "ign/idem" metric is the paper's L_idem value, mean δ(f(z))). The clamp's
-    L_rec is batch_mean(δ(x)), stop-gradiented: fakes and reals are not paired
-    per sample, and a gradient through the bound would reward worse
-    reconstruction. Under a strategy the model passes the global-batch mean.
+    L_idem's pair has value 0 and its outer-f gradients cancel: the paper's frozen
+    copy f′ in D(f′(f(z)), f(z)) without the copy ("ign/idem" reports δ(f(z))).
+    The clamp's L_rec is batch_mean(δ(x)) (the global batch's under a strategy),
+    stop-gradiented: a gradient through the bound would reward worse reconstruction.
     """
     f_z_sg = tf.stop_gradient(f_z)
     delta_real = ign_distance(f_x, x_real, distance)
