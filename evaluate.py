@@ -28,7 +28,6 @@ import json
 import os
 import time
 
-from absl import app
 from absl import flags
 from absl import logging
 import keras
@@ -196,4 +195,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -9,7 +9,6 @@ The loss is D(x) − 2·D(sg(G(z))) + D(G(z)) plus the penalty, one optimizer
 
 import dataclasses
 
-from absl import app
 
 from ogan_ign import cli, networks
 from ogan_ign.gan import GANSettings, SingleLossGAN
@@ -39,4 +38,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -17,7 +17,6 @@ metrics.json gets the idempotence gaps and, for labelled data, class coverage.
 import dataclasses
 import os
 
-from absl import app
 from absl import flags
 import numpy as np
 
@@ -126,4 +125,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

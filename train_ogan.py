@@ -19,7 +19,6 @@ the linear-probe accuracy of E(x) against that of raw pixels.
 import dataclasses
 import os
 
-from absl import app
 from absl import flags
 import numpy as np
 
@@ -114,4 +113,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

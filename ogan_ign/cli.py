@@ -1,9 +1,9 @@
 """The command line of the training scripts: flags → `training.Config` → one call.
 
 A script defines the common flags and its model's settings flags, then calls
-`train_or_exit`:
+`train_or_exit`, and starts through `cli.run` (absl's app.run with one-line flag
+errors):
 
-    from absl import app
     from ogan_ign import cli
 
     cli.define_common_flags(out_dir="runs/ogan")           # the script's own defaults
@@ -13,15 +13,23 @@ A script defines the common flags and its model's settings flags, then calls
         config = cli.main_config(argv, OGANRun)
         cli.train_or_exit(config, build_model, figures=figures)
 
+    if __name__ == "__main__":
+        cli.run(main)
+
 A settings dataclass (`settings.hparam` fields) holds each hyper-parameter's one
 default and help; its flag is defined from it. Values are checked once, by
 `training.validate`, `data.resolve` and the model's constructor, so a script and
 a direct library call fail alike: one line on stderr (`error: ...`), exit status
-2, before any file is written; a run that diverges exits with status 3.
+2, before any file is written — flag syntax errors included (`cli.run`). Exit
+status 2 also ends a run whose folder cannot be written (disk full, no
+permission: the line says which checkpoint stays intact) or is in use by another
+run (the line names its PID); 3 a run that diverges (the line says how to
+resume with a lower --lr); 0 a run that was already complete (nothing is touched).
 """
 
 import contextlib
 import dataclasses
+import json
 import os
 import sys
 import time
@@ -103,12 +111,35 @@ def config_from_flags(flag_values=flags.FLAGS, model=None):
 
 
 def main_config(argv, settings_class, flag_values=flags.FLAGS):
-    """The run's Config from the parsed flags, or one line on stderr and exit 2."""
+    """The run's Config from the parsed flags, or one line on stderr and exit 2
+    (an unusable --out_dir included, before anything is built)."""
     with user_errors():
         if len(argv) > 1:
             raise training.ConfigError(f"unexpected arguments: {' '.join(argv[1:])} "
                                        "(flags are written --name=value)")
-        return config_from_flags(flag_values, settings_from_flags(settings_class, flag_values))
+        config = config_from_flags(flag_values, settings_from_flags(settings_class, flag_values))
+        training.check_out_dir(config.out_dir)
+        return config
+
+
+def one_line(error):
+    """An exception's message on one line."""
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def parse_flags(argv, flag_values=flags.FLAGS):
+    """absl's parse with a flag error as one line `error: …` on stderr, exit 2
+    (absl's own prints the usage and exits 1); returns the remaining argv."""
+    try:
+        return flag_values(argv)
+    except flags.Error as e:
+        print(f"error: {one_line(e)}", file=sys.stderr, flush=True)
+        sys.exit(2)
+
+
+def run(main):
+    """app.run(main) with one-line flag errors (`parse_flags`): every script's entry."""
+    app.run(main, flags_parser=parse_flags)
 
 
 @contextlib.contextmanager
@@ -117,14 +148,19 @@ def user_errors():
     stderr instead of a traceback; for everything a script does around training."""
     try:
         yield
+    except training.RunComplete as e:
+        print(e, flush=True)
+        sys.exit(0)
     except (training.ConfigError, data.DataError, evaluation.EvaluationError,
             training.TrainingDiverged) as e:
-        print(f"error: {e}", file=sys.stderr, flush=True)
+        print(f"error: {one_line(e)}", file=sys.stderr, flush=True)
         sys.exit(2 if not isinstance(e, training.TrainingDiverged) else 3)
 
 
 def train_or_exit(config, build_model, figures=None, callbacks=()):
-    """training.train, with a user's mistake or a diverged run as one line on stderr."""
+    """training.train, with a user's mistake or a diverged run as one line on
+    stderr; a run already complete says so and exits 0 (the script's final
+    metrics are not recomputed, nothing is written)."""
     if "verbosity" in flags.FLAGS and not flags.FLAGS["verbosity"].present:
         # TensorFlow logs a line at INFO for every checkpoint it writes.
         logging.set_verbosity(logging.WARNING)
@@ -141,10 +177,23 @@ class _Run:
 def timed_run(config):
     """Times a script's training and final metrics; at the end merges
     {"steps", "wall_seconds", **run.metrics} into the run's metrics.json (keys
-    other tools wrote there, such as evaluate.py's, stay) and prints it."""
+    other tools wrote there, such as evaluate.py's "evaluation", stay) and prints
+    it. A run extended with a larger --steps adds its time to the stored
+    wall_seconds. Nothing is written when the body exits (a run already complete,
+    an error)."""
     run, start = _Run(), time.perf_counter()
     yield run
-    metrics = {"steps": int(run.model.optimizer.iterations),
-               "wall_seconds": round(time.perf_counter() - start, 1), **(run.metrics or {})}
-    training.merge_json(os.path.join(config.out_dir, "metrics.json"), metrics)
+    path = os.path.join(config.out_dir, "metrics.json")
+    steps = int(run.model.optimizer.iterations)
+    seconds = time.perf_counter() - start
+    with user_errors():
+        stored = {}
+        if os.path.isfile(path):
+            with open(path) as f:
+                stored = json.load(f)
+        if isinstance(stored.get("wall_seconds"), (int, float)) \
+                and isinstance(stored.get("steps"), int) and stored["steps"] < steps:
+            seconds += stored["wall_seconds"]
+        metrics = {"steps": steps, "wall_seconds": round(seconds, 1), **(run.metrics or {})}
+        training.merge_json(path, metrics)
     print(" ".join(f"{k} {v}" for k, v in metrics.items()), flush=True)

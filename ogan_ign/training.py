@@ -10,6 +10,7 @@ a resumable run in `config.out_dir`:
       samples/<step>.png    model.generate(n, seed=config.seed): fixed noise
       samples/real.png      the fixed real images handed to `figures`
       model.keras           the final model (EMA weights when EMA is on)
+      .lock                 flock'ed by the running chief, holds its PID
 
 Contract for a model's script (train_ogan.py, train_ign.py, train_gan.py):
 
@@ -40,7 +41,17 @@ skipped by the loss scale does not advance the counter, so exactness holds up
 to such steps. Checkpoints are written every
 `ckpt_every` steps and at the end; TensorFlow writes the files first and then
 swaps the `checkpoint` index file atomically, so a kill at any moment leaves the
-previous checkpoint as the latest one.
+previous checkpoint as the latest one. A step's samples, figures and the extra
+callbacks run before its checkpoint, so a kill never loses them (the resumed
+run repeats them). The next start removes what an interrupted write left.
+
+Safety. The chief holds an OS lock on the run folder for the run (`lock_run_dir`):
+a second run stops at once, naming the holder's PID. A write failing for room or
+rights (checkpoint, samples, config.json, model.keras) is a one-line
+RunFolderError naming the intact last checkpoint. A run already at `steps` is not
+touched (RunComplete). A setting may change on resume only when named in
+`allow_change` (ALLOWED_CHANGES: lr, ema), e.g. to rescue a diverged run with a
+lower learning rate; config.json's "history" records each change.
 
 Strategies: auto (MirroredStrategy over the visible GPUs, else the default),
 default, mirrored, multi_worker (TF_CONFIG; only the chief writes files, every
@@ -50,16 +61,20 @@ replicas; the models scale their loss for the summed gradients. A strategy or
 a step computes: with XLA on over several replicas, batch statistics are per
 replica (`one_loss.XlaShards`); config.json records which (`batch_statistics`).
 
-The library never reads flags: `ogan_ign.flags` turns absl flags into a Config.
+The library never reads flags: `ogan_ign.cli` turns absl flags into a Config.
 """
 
 import contextlib
 import dataclasses
+import errno
+import fcntl
 import importlib.metadata
 import json
 import math
 import os
+import re
 import shutil
+import tempfile
 import time
 from typing import Any, Optional
 
@@ -80,8 +95,23 @@ PRECISION_CHOICES = ("auto",) + tuple(PRECISION_POLICIES)
 # watched or placed, not what it computes (strategy and jit_compile: unless
 # they switch the batch statistics, `check_resumed_computation`).
 RESUMABLE_CHANGES = frozenset({"steps", "sample_every", "ckpt_every", "log_every", "resume",
-                               "strategy", "jit_compile", "data_dir", "out_dir", "num_samples"})
+                               "strategy", "jit_compile", "data_dir", "out_dir", "num_samples",
+                               "allow_change"})
+# Settings a resumed run may change when the user names them in --allow_change
+# (the rescue of a diverged run). Both live outside the checkpoint's shapes: the
+# learning rate is one optimizer variable, set again after the restore; the EMA
+# momentum is a Python number (turning EMA on or off is refused: it adds or drops
+# optimizer variables). Everything else is refused: the data (dataset, image_size,
+# channels) and the model's settings change what the weights mean or their shapes,
+# batch_size the data position a resumed run skips to, seed the noise and order.
+ALLOWED_CHANGES = ("lr", "ema")
 KEEP_CHECKPOINTS = 3
+LOCK_FILE = ".lock"
+# A write that failed for want of room or rights (OSError numbers; TensorFlow's
+# errors carry the same words in their message).
+WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EFBIG}
+WRITE_REASONS = ("No space left on device", "Disk quota exceeded", "Permission denied",
+                 "Read-only file system", "File too large")
 
 
 class ConfigError(ValueError):
@@ -90,6 +120,19 @@ class ConfigError(ValueError):
 
 class TrainingDiverged(RuntimeError):
     """A loss or a weight became NaN or Inf; the last good checkpoint is kept."""
+
+
+class RunFolderError(ConfigError):
+    """The run folder cannot be written (disk full, no permission, in use by
+    another run); the message is one line and says what stays intact."""
+
+
+class RunComplete(Exception):
+    """The run in `out_dir` already reached --steps: nothing was done or written."""
+
+    def __init__(self, out_dir, step):
+        super().__init__(f"run complete at step {step} in {out_dir} (raise --steps to continue)")
+        self.out_dir, self.step = out_dir, step
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,6 +157,9 @@ class Config:
     seed: int = hparam(0, "seed of the weights, the noise and the data order")
     resume: bool = hparam(True, "continue from the last checkpoint in --out_dir (--noresume "
                                 "refuses a folder that has one)")
+    allow_change: str = hparam("", "settings a resumed run may change on purpose, comma "
+                                   "separated (lr, ema), e.g. to rescue a diverged run with a "
+                                   "lower --lr; recorded in config.json's history")
     sample_every: int = hparam(1000, "steps between sample grids (0: only at the end)")
     ckpt_every: int = hparam(1000, "steps between checkpoints")
     log_every: int = hparam(100, "steps between progress lines")
@@ -175,29 +221,61 @@ def validate(config):
         config.to_json()
     except (TypeError, ValueError) as e:
         raise ConfigError(f"the config is not JSON-able: {e}") from None
+    allowed_changes(config)
+
+
+def allowed_changes(config):
+    """The field names of --allow_change; ConfigError for a name that is not a
+    setting or one that cannot change on resume (ALLOWED_CHANGES says why)."""
+    names = [n.strip() for n in str(config.allow_change or "").split(",") if n.strip()]
+    fields = set(config.to_json()) - {"model"}
+    model = config.to_json().get("model")
+    model_fields = set(model) if isinstance(model, dict) else set()
+    for name in names:
+        if name not in fields and name not in model_fields:
+            raise ConfigError(f"--allow_change: {name!r} is not a setting")
+        if name not in ALLOWED_CHANGES:
+            raise ConfigError(
+                f"--allow_change: {name} cannot change on resume (only "
+                f"{', '.join(ALLOWED_CHANGES)} can: the others change what the checkpoint "
+                "holds or what a step means); start a new --out_dir instead")
+    return names
 
 
 def check_run_dir(config):
-    """The run folder may be new, or hold a run of the same config to resume."""
+    """The run folder may be new, or hold a run of the same config to resume.
+
+    Returns the changes --allow_change permits, as [{"field", "old", "new"}]
+    (empty for a new run); ConfigError for any other difference.
+    """
     directory = os.path.join(config.out_dir, "checkpoints")
     if not tf.train.latest_checkpoint(directory):
-        return
+        return []
     if not config.resume:
         raise ConfigError(f"{config.out_dir} already holds checkpoints; resume (the default) "
                           "or choose another --out_dir")
-    path = os.path.join(config.out_dir, "config.json")
-    if not os.path.exists(path):
-        return
-    with open(path) as f:
-        stored = json.load(f)
+    stored = stored_config(config)
+    if stored is None:
+        return []
     stored.pop("run", None)
+    stored.pop("history", None)
     current = config.to_json()
+    allowed = set(allowed_changes(config))
     changed = sorted(k for k in set(stored) | set(current)
                      if k not in RESUMABLE_CHANGES and stored.get(k) != current.get(k))
-    if changed:
-        diffs = "; ".join(f"{k}: {stored.get(k)!r} → {current.get(k)!r}" for k in changed)
-        raise ConfigError(f"{config.out_dir} holds a run with another config ({diffs}); "
-                          "use the same flags to resume or another --out_dir")
+    refused = [k for k in changed if k not in allowed]
+    if refused:
+        diffs = "; ".join(f"{k}: {stored.get(k)!r} → {current.get(k)!r}" for k in refused)
+        hint = "use the same flags to resume or another --out_dir"
+        if set(refused) <= set(ALLOWED_CHANGES):
+            hint = (f"to change it on purpose add --allow_change {','.join(refused)}, or use "
+                    "the same flags to resume")
+        raise ConfigError(f"{config.out_dir} holds a run with another config ({diffs}); {hint}")
+    if "ema" in changed and (stored.get("ema", 0) > 0) != (current["ema"] > 0):
+        raise ConfigError(f"--ema may change on resume but not turn EMA on or off (it adds or "
+                          f"drops optimizer variables): {stored.get('ema')!r} → "
+                          f"{current['ema']!r}")
+    return [{"field": k, "old": stored.get(k), "new": current.get(k)} for k in changed]
 
 
 def stored_config(config):
@@ -205,8 +283,12 @@ def stored_config(config):
     path = os.path.join(config.out_dir, "config.json")
     if not os.path.exists(path):
         return None
-    with open(path) as f:
-        return json.load(f)
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except ValueError as e:
+        raise ConfigError(f"{path} is not readable JSON ({e}); restore it or choose another "
+                          "--out_dir") from None
 
 
 def run_record(model, strategy, precision):
@@ -264,7 +346,11 @@ def make_strategy(name):
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     if name == "multi_worker":
-        # The cluster comes from TF_CONFIG; without it this is one local worker.
+        # The cluster comes from TF_CONFIG; without it TensorFlow would train one
+        # local worker silently.
+        if not os.environ.get("TF_CONFIG", "").strip():
+            raise ConfigError("--strategy=multi_worker needs the cluster in TF_CONFIG (JSON: "
+                              "cluster and task); on one machine use --strategy=auto or mirrored")
         return tf.distribute.MultiWorkerMirroredStrategy()
     if name == "tpu":
         try:
@@ -462,7 +548,12 @@ class Progress(keras.callbacks.Callback):
 
 
 class Checkpoints(keras.callbacks.Callback):
-    """Saves every `ckpt_every` steps and at the last step, never non-finite weights."""
+    """Saves every `ckpt_every` steps and at the last step, never non-finite weights.
+
+    The driver runs it last, after the samples and any other callback, so a run
+    killed while saving a checkpoint has already written that step's figures and
+    metrics; the resumed run writes them again (identical: a function of the step).
+    """
 
     def __init__(self, config, manager, worker_manager=None):
         super().__init__()
@@ -475,18 +566,26 @@ class Checkpoints(keras.callbacks.Callback):
 
 
 def save_checkpoint(model, manager, step, worker_manager=None):
+    """Saves checkpoint `step`; TrainingDiverged for a non-finite weight,
+    RunFolderError when the disk is full or not writable (the checkpoint's
+    uncommitted files are removed, the previous checkpoint stays the latest)."""
     for variable in model.weights:
         if not np.all(np.isfinite(to_numpy(variable))):
             raise TrainingDiverged(
                 f"weight {variable.path} is not finite at step {step}; stopped, the last "
                 f"good checkpoint stays in {manager.directory}")
-    if worker_manager is None:
-        manager.save(checkpoint_number=step)
-    else:
-        # Every worker takes part in a multi-worker save (reads may be collective);
-        # only the chief's copy is kept.
-        worker_manager.save(checkpoint_number=step)
-        shutil.rmtree(worker_manager.directory, ignore_errors=True)
+    try:
+        with writing(f"checkpoint {step} in {manager.directory}"):
+            if worker_manager is None:
+                manager.save(checkpoint_number=step)
+            else:
+                # Every worker takes part in a multi-worker save (reads may be
+                # collective); only the chief's copy is kept.
+                worker_manager.save(checkpoint_number=step)
+                shutil.rmtree(worker_manager.directory, ignore_errors=True)
+    except RunFolderError:
+        remove_uncommitted_checkpoints(manager.directory)
+        raise
 
 
 class Samples(keras.callbacks.Callback):
@@ -504,10 +603,15 @@ class Samples(keras.callbacks.Callback):
             write_samples(self.model, self.run_dir, step, self.fixed, self.figures, self.writer)
 
 
+def samples_path(run_dir, step):
+    return os.path.join(run_dir, "samples", f"{step:08d}.png")
+
+
 def write_samples(model, run_dir, step, fixed, figures=None, writer=None):
-    with ema_weights(model):
+    """The sample grid of `step` (and `figures`); RunFolderError when it cannot be written."""
+    with writing(f"the samples of step {step} in {run_dir}"), ema_weights(model):
         x = np.asarray(model.generate(len(fixed.x_real), seed=fixed.seed), np.float32)
-        path = images.save_grid(os.path.join(run_dir, "samples", f"{step:08d}.png"), x)
+        path = images.save_grid(samples_path(run_dir, step), x)
         if writer is not None:
             picture = images.table(images.grid(x))
             picture = picture[..., None] if picture.ndim == 2 else picture
@@ -518,16 +622,192 @@ def write_samples(model, run_dir, step, fixed, figures=None, writer=None):
     return path
 
 
+# --------------------------------------------------------------- run folder
+
+
+def check_out_dir(out_dir):
+    """ConfigError unless a run folder can be made or written at `out_dir`.
+
+    Checked before anything is built: the folder (or its nearest existing
+    parent) must be a folder in which a sub-folder can be created; the probe is
+    removed at once, so nothing stays behind.
+    """
+    path = os.path.abspath(out_dir)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ConfigError(f"--out_dir {out_dir} is a file, not a folder")
+    parent = path
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise ConfigError(f"--out_dir {out_dir}: {parent} is a file, not a folder")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".ogan_ign-probe-", dir=parent))
+    except OSError as e:
+        raise ConfigError(f"--out_dir {out_dir} is not usable: cannot create a folder in "
+                          f"{parent} ({e.strerror or e})") from None
+
+
+def missing_ancestor(path):
+    """The outermost folder of `path` that does not exist yet (None if it does)."""
+    path, missing = os.path.abspath(path), None
+    while not os.path.exists(path):
+        path, missing = os.path.dirname(path), path
+    return missing
+
+
+def lock_run_dir(out_dir):
+    """Takes the run folder's lock; returns the open lock file's descriptor.
+
+    An OS-level lock (flock on out_dir/.lock), held while the descriptor is open:
+    closing it, the process ending, or the process being killed (even by
+    SIGKILL: the kernel drops the lock) releases it. The holder's PID is written
+    into the file. Raises RunFolderError naming that PID when another process
+    holds it. Creates out_dir. (flock is per open file: a second call in the same
+    process, before `unlock_run_dir`, is refused too.)
+    """
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+        fd = os.open(os.path.join(out_dir, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise RunFolderError(f"cannot write {out_dir}: {e.strerror or e}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise RunFolderError(f"{out_dir} is in use by another run (pid {holder}); wait for it "
+                             "to end or choose another --out_dir") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def unlock_run_dir(fd):
+    """Releases a lock of `lock_run_dir` (the file stays; the lock is the flock)."""
+    os.close(fd)
+
+
+def checkpoint_step(path):
+    """The step of a checkpoint path ckpt-<step> (the driver numbers them so)."""
+    return int(path.rsplit("-", 1)[1])
+
+
+def remove_stale_temporaries(run_dir):
+    """Removes what an interrupted write left (a kill, a full disk); returns the
+    paths. Only with the run folder's lock held: another run's files in flight
+    look the same.
+
+    checkpoints/: TensorFlow's ckpt-N_temp* staging and the files of a
+    checkpoint newer than the latest one the index names (written, never
+    committed); model.tmp.keras (export); *.tmp (write_json, images.save_png).
+    """
+    removed = []
+
+    def remove(path):
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        elif os.path.lexists(path):
+            os.remove(path)
+        removed.append(path)
+
+    ckpt_dir = os.path.join(run_dir, "checkpoints")
+    removed += remove_uncommitted_checkpoints(ckpt_dir)
+    if os.path.lexists(os.path.join(run_dir, "model.tmp.keras")):
+        remove(os.path.join(run_dir, "model.tmp.keras"))
+    for root, dirs, files in os.walk(run_dir):
+        dirs[:] = [d for d in dirs if os.path.join(root, d) != ckpt_dir]
+        for name in files:
+            if name.endswith(".tmp"):
+                remove(os.path.join(root, name))
+    return removed
+
+
+def remove_uncommitted_checkpoints(ckpt_dir):
+    """Removes TensorFlow's ckpt-N_temp* staging and the files of checkpoints
+    newer than the latest one the index names; returns the paths."""
+    removed = []
+    if not os.path.isdir(ckpt_dir):
+        return removed
+    latest = tf.train.latest_checkpoint(ckpt_dir)
+    newest = checkpoint_step(latest) if latest else -1
+    for name in sorted(os.listdir(ckpt_dir)):
+        match = re.match(r"ckpt-(\d+)(_temp.*|\.index|\.data-.*)$", name)
+        if match and (match.group(2).startswith("_temp") or int(match.group(1)) > newest):
+            path = os.path.join(ckpt_dir, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    os.remove(path)
+            removed.append(path)
+    return removed
+
+
+def write_failure(error):
+    """The reason when `error` is a write that failed for room or rights, else None."""
+    if isinstance(error, OSError) and error.errno in WRITE_ERRNOS:
+        return os.strerror(error.errno)
+    if isinstance(error, tf.errors.OpError):
+        for reason in WRITE_REASONS:
+            if reason.lower() in str(error.message).lower():
+                return reason
+    return None
+
+
+@contextlib.contextmanager
+def writing(what):
+    """Turns a write failing for room or rights into a one-line RunFolderError
+    ("cannot write <what>: <reason>"); other errors pass."""
+    try:
+        yield
+    except (OSError, tf.errors.OpError) as e:
+        reason = write_failure(e)
+        if reason is None:
+            raise
+        raise RunFolderError(f"cannot write {what}: {reason}") from None
+
+
+def last_checkpoint_note(run_dir):
+    """What a stopped run leaves to resume from, for its error line."""
+    ckpt_dir = os.path.join(run_dir, "checkpoints")
+    latest = tf.train.latest_checkpoint(ckpt_dir)
+    if latest:
+        return f"the last good checkpoint (step {checkpoint_step(latest)}) is intact in {ckpt_dir}"
+    return "no checkpoint was written yet"
+
+
+def diverged_advice(config, run_dir):
+    """How to go on after a NaN / Inf: rescue from the last good checkpoint with
+    a lower learning rate, or start again when there is none."""
+    ckpt_dir = os.path.join(run_dir, "checkpoints")
+    latest = tf.train.latest_checkpoint(ckpt_dir)
+    lower = f"{config.lr / 10:g}"
+    if latest:
+        return (f"stopped, the last good checkpoint is step {checkpoint_step(latest)} in "
+                f"{ckpt_dir}: to resume from it with a lower learning rate, run the same "
+                f"command with --lr {lower} --allow_change lr")
+    return (f"stopped, no checkpoint was written yet (the first is at step "
+            f"{min(config.ckpt_every, config.steps)}): rerun with a lower --lr, e.g. "
+            f"--lr {lower}")
+
+
 # ---------------------------------------------------------------- the driver
 
 
 def write_json(path, value):
-    """Writes JSON atomically (temp file, then rename)."""
+    """Writes JSON atomically (temp file, then rename); RunFolderError when the
+    disk is full or not writable (the temp file is removed, `path` unchanged)."""
     tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(value, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
+    try:
+        with writing(path):
+            with open(tmp, "w") as f:
+                json.dump(value, f, indent=2, sort_keys=True)
+                f.write("\n")
+            os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            with contextlib.suppress(OSError):
+                os.remove(tmp)
 
 
 def merge_json(path, values):
@@ -540,10 +820,17 @@ def merge_json(path, values):
 
 
 def export(model, path):
-    """Saves the model as .keras atomically (Keras needs the .keras suffix)."""
+    """Saves the model as .keras atomically (Keras needs the .keras suffix);
+    RunFolderError when the disk is full or not writable (no partial file stays)."""
     tmp = path[:-len(".keras")] + ".tmp.keras"
-    model.save(tmp)
-    os.replace(tmp, path)
+    try:
+        with writing(path):
+            model.save(tmp)
+            os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            with contextlib.suppress(OSError):
+                os.remove(tmp)
     return path
 
 
@@ -551,37 +838,102 @@ def train(config, build_model, figures=None, callbacks=()):
     """Trains (or resumes) the run described by `config`; returns the model.
 
     The returned model holds the EMA weights when EMA is on (those it exports).
-    `callbacks` are extra keras callbacks, run after the driver's.
-    Raises ConfigError / data.DataError (one line, before any file is written)
-    and TrainingDiverged.
+    `callbacks` are extra keras callbacks, run after the samples and before the
+    checkpoint of a step (a resumed run repeats what they wrote since it).
+
+    Raises ConfigError / data.DataError (one line, before any file is written);
+    RunFolderError (a ConfigError) when another process holds the run folder's
+    lock or a write fails for room or rights, naming what stays intact;
+    RunComplete when the run already reached `steps` (nothing is touched);
+    TrainingDiverged, saying where to resume from.
     """
     validate(config)
+    check_out_dir(config.out_dir)
     # First: MultiWorkerMirroredStrategy must exist before TensorFlow runs an op.
     strategy = make_strategy(config.strategy)
     spec = data.resolve(config.dataset, data_dir=config.data_dir,
                         image_size=config.image_size, channels=config.channels)
-    check_run_dir(config)
-    replicas = strategy.num_replicas_in_sync
-    if config.batch_size % replicas:
-        raise ConfigError(f"--batch_size {config.batch_size} is not divisible by the "
-                          f"{replicas} replicas of --strategy={config.strategy}")
-
-    precision, why = resolve_precision(config.mixed_precision, strategy)
-
-    # Seeds the weights' initialisers; the training noise is seeded by the step.
-    keras.utils.set_random_seed(config.seed)
-    with precision_policy(precision), strategy.scope():
-        try:
-            model = build_model(config, spec)
-        except ValueError as e:
-            raise ConfigError(str(e).strip().splitlines()[0]) from None
-        model.compile(optimizer=configure_optimizer(model, config),
-                      jit_compile=JIT_COMPILE[config.jit_compile])
-    record = run_record(model, strategy, precision)
-    check_resumed_computation(config, record)
-
+    changes = check_run_dir(config)
     run_dir = config.out_dir
     chief = is_chief(strategy)
+    # Only the chief writes, so only it holds the lock; taken before the slow
+    # part so that a second run stops at once.
+    created = missing_ancestor(run_dir)
+    lock = lock_run_dir(run_dir) if chief else None
+    writes_started = False
+    try:
+        ckpt_dir = os.path.join(run_dir, "checkpoints")
+        latest = tf.train.latest_checkpoint(ckpt_dir) if config.resume else None
+        if (latest and checkpoint_step(latest) >= config.steps
+                and os.path.isfile(os.path.join(run_dir, "model.keras"))):
+            raise RunComplete(run_dir, checkpoint_step(latest))
+        replicas = strategy.num_replicas_in_sync
+        if config.batch_size % replicas:
+            raise ConfigError(f"--batch_size {config.batch_size} is not divisible by the "
+                              f"{replicas} replicas of --strategy={config.strategy}")
+
+        precision, why = resolve_precision(config.mixed_precision, strategy)
+
+        # Seeds the weights' initialisers; the training noise is seeded by the step.
+        keras.utils.set_random_seed(config.seed)
+        with precision_policy(precision), strategy.scope():
+            try:
+                model = build_model(config, spec)
+            except ValueError as e:
+                raise ConfigError(str(e).strip().splitlines()[0]) from None
+            model.compile(optimizer=configure_optimizer(model, config),
+                          jit_compile=JIT_COMPILE[config.jit_compile])
+        record = run_record(model, strategy, precision)
+        check_resumed_computation(config, record)
+
+        writes_started = True
+        if chief:
+            removed = remove_stale_temporaries(run_dir)
+            if removed:
+                print(f"removed {len(removed)} temporary file(s) left by an interrupted write "
+                      f"in {run_dir}", flush=True)
+        with writing(f"in {run_dir}"):
+            return _run(config, model, strategy, spec, record, chief, changes, figures,
+                        callbacks, precision, why)
+    except RunFolderError as e:
+        if not writes_started:
+            _undo_created(run_dir, created)
+            raise
+        raise RunFolderError(f"{e}; {last_checkpoint_note(run_dir)}") from None
+    except TrainingDiverged as e:
+        what = str(e).split("; stopped")[0]
+        raise TrainingDiverged(f"{what}; {diverged_advice(config, run_dir)}") from None
+    except (ConfigError, data.DataError):
+        if not writes_started:
+            _undo_created(run_dir, created)
+        raise
+    finally:
+        if lock is not None:
+            unlock_run_dir(lock)
+
+
+def _undo_created(run_dir, created):
+    """Removes the lock file and the folders this run made before it failed its checks."""
+    if created is None:
+        return
+    with contextlib.suppress(OSError):
+        os.remove(os.path.join(run_dir, LOCK_FILE))
+    path = os.path.abspath(run_dir)
+    while True:
+        try:
+            os.rmdir(path)
+        except OSError:
+            return
+        if path == created:
+            return
+        path = os.path.dirname(path)
+
+
+def _run(config, model, strategy, spec, record, chief, changes, figures, callbacks,
+         precision, why):
+    """train()'s writing part, with the lock held and the checks passed."""
+    run_dir = config.out_dir
+    replicas = strategy.num_replicas_in_sync
     checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
     ckpt_dir = os.path.join(run_dir, "checkpoints")
     manager = tf.train.CheckpointManager(checkpoint, ckpt_dir, KEEP_CHECKPOINTS)
@@ -589,34 +941,55 @@ def train(config, build_model, figures=None, callbacks=()):
         checkpoint, os.path.join(ckpt_dir, f".worker{strategy.cluster_resolver.task_id}"), 1)
     if config.resume and manager.latest_checkpoint:
         checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        # The learning rate is an optimizer variable, so the restore brought back
+        # the stored one; the config's wins (equal unless --allow_change lr).
+        inner_optimizer(model.optimizer).learning_rate = config.lr
     step = global_step(model)
 
     if chief:
         os.makedirs(run_dir, exist_ok=True)
-        write_json(os.path.join(run_dir, "config.json"), {**config.to_json(), "run": record})
+        history = (stored_config(config) or {}).get("history", []) if step else []
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        history = history + [{"step": step, "time": now, **change} for change in changes]
+        value = {**config.to_json(), "run": record}
+        if history:
+            value["history"] = history
+        write_json(os.path.join(run_dir, "config.json"), value)
+        for change in changes:
+            print(f"{change['field']} changed on resume at step {step}: {change['old']!r} → "
+                  f"{change['new']!r} (--allow_change; recorded in config.json)", flush=True)
     writer = tf.summary.create_file_writer(os.path.join(run_dir, "logs")) if chief \
         else tf.summary.create_noop_writer()
     fixed = Fixed(x_real=data.load_arrays(spec, limit=config.num_samples)[0], seed=config.seed)
     if chief:
-        images.save_grid(os.path.join(run_dir, "samples", "real.png"), fixed.x_real)
+        with writing(os.path.join(run_dir, "samples", "real.png")):
+            images.save_grid(os.path.join(run_dir, "samples", "real.png"), fixed.x_real)
         print(f"{spec.name}: {spec.num_examples} images of {spec.image_size}px × "
               f"{spec.channels}; {replicas} replica(s); precision "
               f"{PRECISION_POLICIES[precision]} ({config.mixed_precision}: {why}); "
               + (f"resuming at step {step}" if step else "starting") + f" in {run_dir}",
               flush=True)
+        every = config.sample_every
+        if step and ((every and step % every == 0) or step >= config.steps) \
+                and not os.path.exists(samples_path(run_dir, step)):
+            # Written by a run that checkpointed before its samples (older
+            # versions ran the callbacks the other way round).
+            write_samples(model, run_dir, step, fixed, figures, writer)
 
     if step < config.steps:
         # The same deterministic stream as an uninterrupted run, minus what the
         # checkpointed steps consumed.
         dataset = data.make_dataset(spec, config.batch_size, shuffle=True, repeat=True,
                                     seed=config.seed).skip(step)
-        driver = [Progress(config, writer, chief, step),
-                  Checkpoints(config, manager, worker_manager)]
+        # Checkpoints last: a kill while saving checkpoint N finds step N's
+        # samples and metrics written; the resumed run repeats them.
+        driver = [Progress(config, writer, chief, step)]
         if chief:
             driver.append(Samples(config, run_dir, writer, fixed, figures))
+        driver += list(callbacks) + [Checkpoints(config, manager, worker_manager)]
         # One endless epoch: Progress stops it at `steps` (an fp16 step skipped by
         # the loss scale does not count, so the number of batches is not known).
-        model.fit(dataset, epochs=1, verbose=0, shuffle=False, callbacks=driver + list(callbacks))
+        model.fit(dataset, epochs=1, verbose=0, shuffle=False, callbacks=driver)
 
     # fit() already swapped the EMA weights in at its end; this covers a run
     # that was complete before it started.

@@ -1,0 +1,466 @@
+"""Nothing damages a run: a full disk or no permission at any write, two runs in
+one folder, a diverged run rescued on purpose, a kill at a step that both
+samples and checkpoints, a finished run re-run, and one error format for every
+user mistake (the command line's included).
+
+A full disk is simulated by patching one writer to raise what the real one
+raises (OSError ENOSPC, TensorFlow's ResourceExhaustedError), a kill by raising
+inside the checkpoint save; the lock is tested with a second process and SIGKILL.
+Tiny runs: 16 random 32 px PNGs, width 8, batch 8, a few steps.
+"""
+
+import contextlib
+import dataclasses
+import errno
+import glob
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from unittest import mock
+
+from absl import flags
+import keras
+import tensorflow as tf
+
+from ogan_ign import cli, images, training
+from tests.test_training import (REPO, build_tiny, checkpoint_values, subprocess_env,
+                                 tiny_config, write_folder)
+
+
+class Killed(Exception):
+    """Stands for a SIGKILL at that point of the run."""
+
+
+def exit_of(call):
+    """(exit status, stdout, stderr) of a cli call that ends in sys.exit."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            call()
+            status = None
+        except SystemExit as e:
+            status = e.code
+    return status, out.getvalue(), err.getvalue()
+
+
+def snapshot(run_dir):
+    """Every file of a run folder (but the lock) with its bytes' size and mtime."""
+    files = {}
+    for path in glob.glob(os.path.join(run_dir, "**"), recursive=True):
+        if os.path.isfile(path) and os.path.basename(path) != training.LOCK_FILE:
+            stat = os.stat(path)
+            files[os.path.relpath(path, run_dir)] = (stat.st_size, stat.st_mtime_ns)
+    return files
+
+
+class RunSafetyTest(tf.test.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.root = tempfile.mkdtemp(prefix="test_run_safety_")
+        cls.folder = write_folder(os.path.join(cls.root, "images"), n=16)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.root, ignore_errors=True)
+        super().tearDownClass()
+
+    def run_dir(self, name):
+        return os.path.join(self.root, name)
+
+    def config(self, name, **overrides):
+        settings = dict(steps=12, ckpt_every=4, sample_every=4, log_every=4)
+        settings.update(overrides)
+        return tiny_config(self.folder, self.run_dir(name), **settings)
+
+    def assert_one_error_line(self, stderr, *parts):
+        lines = [line for line in stderr.splitlines() if line.strip()]
+        self.assertLen(lines, 1, stderr)
+        self.assertTrue(lines[0].startswith("error: "), lines[0])
+        for part in parts:
+            self.assertIn(part, lines[0])
+        return lines[0]
+
+    # ----------------------------------------------------- #16.4 full disk
+
+    def test_full_disk_at_a_checkpoint_is_one_line_and_the_next_start_cleans_up(self):
+        config = self.config("full_checkpoint")
+        out, ckpt_dir = config.out_dir, os.path.join(config.out_dir, "checkpoints")
+        save = tf.train.CheckpointManager.save
+
+        def full_disk(manager, checkpoint_number=None, **kwargs):
+            if checkpoint_number == 8:  # TensorFlow's staging is half written
+                os.makedirs(os.path.join(ckpt_dir, "ckpt-8_temp"))
+                with open(os.path.join(ckpt_dir, "ckpt-8_temp", "part-00000-of-00001.data"),
+                          "wb") as f:
+                    f.write(b"\0" * 100)
+                raise tf.errors.ResourceExhaustedError(
+                    None, None, f"{ckpt_dir}/ckpt-8_temp/part-00000-of-00001.data-00000-of-"
+                    "00001.tempstate123; No space left on device")
+            return save(manager, checkpoint_number, **kwargs)
+
+        with mock.patch.object(tf.train.CheckpointManager, "save", full_disk):
+            status, _, stderr = exit_of(lambda: cli.train_or_exit(config, build_tiny))
+        self.assertEqual(status, 2)
+        self.assert_one_error_line(
+            stderr, f"cannot write checkpoint 8 in {ckpt_dir}: No space left on device",
+            f"the last good checkpoint (step 4) is intact in {ckpt_dir}")
+        self.assertEqual(tf.train.latest_checkpoint(ckpt_dir), os.path.join(ckpt_dir, "ckpt-4"))
+        checkpoint_values(out, 4)  # reads
+        self.assertFalse(glob.glob(os.path.join(ckpt_dir, "ckpt-8*")))  # staging removed
+        # The samples of step 8 were written before its checkpoint (#16.7).
+        self.assertTrue(os.path.exists(os.path.join(out, "samples", "00000008.png")))
+
+        # What a kill during writes leaves behind; the next start removes it all.
+        stale = [os.path.join(ckpt_dir, "ckpt-12_temp", "part-00000-of-00001.data"),
+                 os.path.join(ckpt_dir, "ckpt-12.index"),  # never committed
+                 os.path.join(out, "model.tmp.keras"),
+                 os.path.join(out, "config.json.tmp"),
+                 os.path.join(out, "samples", ".00000012.png.a1b2c3.tmp")]
+        for path in stale:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "wb") as f:
+                f.write(b"partial")
+        status, stdout, stderr = exit_of(lambda: cli.train_or_exit(config, build_tiny))
+        self.assertIsNone(status, stderr)
+        self.assertIn(f"removed {len(stale)} temporary file(s) left by an interrupted write",
+                      stdout)
+        self.assertIn("resuming at step 4", stdout)
+        for path in stale[2:]:
+            self.assertFalse(os.path.exists(path), path)
+        self.assertFalse(os.path.exists(os.path.join(ckpt_dir, "ckpt-12_temp")))
+        self.assertEqual(tf.train.latest_checkpoint(ckpt_dir), os.path.join(ckpt_dir, "ckpt-12"))
+        checkpoint_values(out, 12)  # the real checkpoint 12, not the planted index
+        self.assertEqual(sorted(os.listdir(os.path.join(out, "samples"))),
+                         ["00000004.png", "00000008.png", "00000012.png", "real.png"])
+        self.assertEqual(os.stat(os.path.join(out, "samples", "00000012.png")).st_mode & 0o777,
+                         0o644)
+
+    def test_full_disk_or_no_permission_at_export_config_and_samples(self):
+        def partial_save(model, filepath, *args, **kwargs):
+            with open(filepath, "wb") as f:
+                f.write(b"PK partial zip")
+            raise OSError(errno.ENOSPC, "No space left on device", filepath)
+
+        real_imwrite, calls = images.iio.imwrite, []
+
+        def imwrite_then_full(path, *args, **kwargs):
+            calls.append(path)
+            if len(calls) > 1:  # real.png goes through, the grid of step 2 does not
+                raise OSError(errno.ENOSPC, "No space left on device", path)
+            return real_imwrite(path, *args, **kwargs)
+
+        cases = [
+            ("export", mock.patch.object(keras.Model, "save", partial_save),
+             ["cannot write {out}/model.keras: No space left on device",
+              "the last good checkpoint (step 2) is intact"]),
+            ("config", mock.patch.object(training.json, "dump",
+                                         side_effect=PermissionError(errno.EACCES,
+                                                                     "Permission denied")),
+             ["cannot write {out}/config.json: Permission denied",
+              "no checkpoint was written yet"]),
+            ("samples", mock.patch.object(images.iio, "imwrite", imwrite_then_full),
+             ["cannot write the samples of step 2 in {out}: No space left on device",
+              "no checkpoint was written yet"]),
+        ]
+        for name, patch, parts in cases:
+            with self.subTest(write=name):
+                config = self.config(f"full_{name}", steps=2, ckpt_every=2, sample_every=2,
+                                     log_every=2)
+                out = config.out_dir
+                with patch:
+                    status, _, stderr = exit_of(lambda: cli.train_or_exit(config, build_tiny))
+                self.assertEqual(status, 2)
+                self.assert_one_error_line(stderr, *[p.format(out=out) for p in parts])
+                self.assertFalse(glob.glob(os.path.join(out, "**", "*.tmp"), recursive=True))
+                self.assertFalse(os.path.exists(os.path.join(out, "model.tmp.keras")))
+                self.assertFalse(os.path.exists(os.path.join(out, "model.keras")))
+        self.assertEqual(tf.train.latest_checkpoint(self.run_dir("full_export/checkpoints")),
+                         self.run_dir("full_export/checkpoints/ckpt-2"))
+
+    # ----------------------------------------------------- #16.5 the lock
+
+    def test_a_second_run_into_a_locked_folder_stops_at_once_naming_the_pid(self):
+        config = self.config("locked", steps=2)
+        holder = subprocess.Popen(
+            [sys.executable, "-c", "import sys, time\n"
+             "from ogan_ign import training\n"
+             "training.lock_run_dir(sys.argv[1])\n"
+             "print('locked', flush=True)\n"
+             "time.sleep(600)\n", config.out_dir],
+            cwd=REPO, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            text=True)
+        try:
+            self.assertEqual(holder.stdout.readline().strip(), "locked")
+            built = []
+            with self.assertRaisesRegex(
+                    training.RunFolderError,
+                    rf"^{config.out_dir} is in use by another run \(pid {holder.pid}\); wait"):
+                training.train(config, lambda c, s: built.append(1) or build_tiny(c, s))
+            self.assertEqual(built, [])  # stopped before the model was built
+            self.assertEqual(os.listdir(config.out_dir), [training.LOCK_FILE])
+            status, _, stderr = exit_of(lambda: cli.train_or_exit(config, build_tiny))
+            self.assertEqual(status, 2)
+            self.assert_one_error_line(stderr, f"(pid {holder.pid})")
+        finally:
+            holder.send_signal(signal.SIGKILL)
+            holder.wait(timeout=60)
+            holder.stdout.close()
+        # The kernel dropped the lock with the killed process; the file stays.
+        self.assertEqual(holder.returncode, -signal.SIGKILL)
+        fd = training.lock_run_dir(config.out_dir)
+        with open(os.path.join(config.out_dir, training.LOCK_FILE)) as f:
+            self.assertEqual(f.read().strip(), str(os.getpid()))
+        # Held here, a run of this process is refused too, until it is released.
+        with self.assertRaisesRegex(training.RunFolderError, rf"pid {os.getpid()}"):
+            training.lock_run_dir(config.out_dir)
+        training.unlock_run_dir(fd)
+        training.unlock_run_dir(training.lock_run_dir(config.out_dir))
+
+    # ----------------------------------------------------- #16.6 rescue
+
+    def test_a_diverged_run_is_rescued_with_allow_change_lr_recorded_in_history(self):
+        config = self.config("rescue", steps=4, ckpt_every=2, sample_every=0)
+        training.train(config, build_tiny)
+        # Extended with a learning rate that blows it up: refused unless asked for.
+        wild = dict(steps=12, lr=1e8)
+        with self.assertRaisesRegex(training.ConfigError,
+                                    r"\(lr: 0\.0001 → 100000000\.0\); to change it on purpose "
+                                    r"add --allow_change lr"):
+            training.train(self.config("rescue", ckpt_every=2, sample_every=0, **wild), build_tiny)
+        ckpt_dir = os.path.join(config.out_dir, "checkpoints")
+        status, stdout, stderr = exit_of(lambda: cli.train_or_exit(
+            self.config("rescue", ckpt_every=2, sample_every=0, allow_change="lr", **wild),
+            build_tiny))
+        self.assertEqual(status, 3)
+        self.assertIn("lr changed on resume at step 4: 0.0001 → 100000000.0", stdout)
+        line = self.assert_one_error_line(
+            stderr, "stopped, the last good checkpoint is step", "--lr 1e+07 --allow_change lr")
+        self.assertRegex(line, r"^error: (weight )?\S+ is (nan|inf|-inf|not finite) at step \d+; "
+                               r"stopped")
+        self.assertIn(f"in {ckpt_dir}: to resume from it", line)
+        good = training.checkpoint_step(tf.train.latest_checkpoint(ckpt_dir))
+        self.assertIn(f"checkpoint is step {good} in", line)
+
+        # The rescue: the same command with a sane lr and --allow_change lr.
+        rescued = self.config("rescue", steps=12, ckpt_every=2, sample_every=0, lr=1e-4,
+                              allow_change="lr")
+        status, stdout, stderr = exit_of(lambda: cli.train_or_exit(rescued, build_tiny))
+        self.assertIsNone(status, stderr)
+        self.assertIn(f"resuming at step {good}", stdout)
+        self.assertIn(f"lr changed on resume at step {good}: 100000000.0 → 0.0001", stdout)
+        self.assertEqual(tf.train.latest_checkpoint(ckpt_dir), os.path.join(ckpt_dir, "ckpt-12"))
+        values = checkpoint_values(config.out_dir, 12)
+        self.assertTrue(all(tf.reduce_all(tf.math.is_finite(v)) for v in values.values()
+                            if v.dtype.kind == "f"))
+        # The restored learning rate is the rescue's, not the stored 1e8.
+        self.assertAllClose(values["optimizer/_learning_rate/.ATTRIBUTES/VARIABLE_VALUE"], 1e-4)
+        with open(os.path.join(config.out_dir, "config.json")) as f:
+            stored = json.load(f)
+        self.assertEqual(stored["lr"], 1e-4)
+        self.assertEqual([(h["step"], h["field"], h["old"], h["new"]) for h in stored["history"]],
+                         [(4, "lr", 1e-4, 1e8), (good, "lr", 1e8, 1e-4)])
+        self.assertRegex(stored["history"][0]["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+        # Resuming once more with the same flags is no change.
+        self.assertEqual(training.check_run_dir(dataclasses.replace(rescued, steps=13)), [])
+        # EMA's momentum may change, EMA may not turn on or off (optimizer variables).
+        with self.assertRaisesRegex(training.ConfigError, "not turn EMA on or off"):
+            training.check_run_dir(dataclasses.replace(rescued, ema=0.0, allow_change="ema"))
+        self.assertEqual(training.check_run_dir(dataclasses.replace(rescued, ema=0.99,
+                                                                    allow_change="ema")),
+                         [{"field": "ema", "old": 0.9, "new": 0.99}])
+
+    def test_allow_change_refuses_what_cannot_change_and_advice_without_a_checkpoint(self):
+        for names, pattern in (("lrr", r"--allow_change: 'lrr' is not a setting"),
+                               ("image_size", r"--allow_change: image_size cannot change on "
+                                              r"resume \(only lr, ema can"),
+                               ("lr,width", r"--allow_change: width cannot change"),
+                               ("dataset", "dataset cannot change"),
+                               ("batch_size", "batch_size cannot change")):
+            with self.subTest(names=names), self.assertRaisesRegex(training.ConfigError, pattern):
+                training.validate(self.config("never", allow_change=names))
+        self.assertFalse(os.path.exists(self.run_dir("never")))
+        training.validate(self.config("never", allow_change="lr, ema"))
+        # Diverged before any checkpoint: nothing to resume, say so.
+        advice = training.diverged_advice(self.config("no_ckpt", lr=1e-3),
+                                          self.run_dir("no_ckpt"))
+        self.assertEqual(advice, "stopped, no checkpoint was written yet (the first is at step "
+                                 "4): rerun with a lower --lr, e.g. --lr 0.0001")
+
+    # ----------------------------------------------------- #16.7 callback order
+
+    def test_a_kill_right_after_a_checkpoint_that_is_also_a_sample_step_loses_no_grid(self):
+        config = self.config("kill_common", steps=8)
+        out, ckpt_dir = config.out_dir, os.path.join(config.out_dir, "checkpoints")
+        save = tf.train.CheckpointManager.save
+
+        def save_then_die(manager, checkpoint_number=None, **kwargs):
+            path = save(manager, checkpoint_number, **kwargs)
+            if checkpoint_number == 4:
+                raise Killed(path)  # checkpoint 4 is committed, the process dies
+            return path
+
+        seen = []
+
+        class Metric(keras.callbacks.Callback):  # a user callback's metric, every 4 steps
+            def on_train_batch_end(self, batch, logs=None):
+                if int(self.model.optimizer.iterations) % 4 == 0:
+                    seen.append(int(self.model.optimizer.iterations))
+
+        with mock.patch.object(tf.train.CheckpointManager, "save", save_then_die), \
+                self.assertRaises(Killed):
+            training.train(config, build_tiny, callbacks=[Metric()])
+        self.assertEqual(tf.train.latest_checkpoint(ckpt_dir), os.path.join(ckpt_dir, "ckpt-4"))
+        # Samples and the user's callbacks ran before the checkpoint of step 4.
+        self.assertTrue(os.path.exists(os.path.join(out, "samples", "00000004.png")))
+        self.assertEqual(seen, [4])
+        # A run killed this way by an older version (checkpoint first) lacks the
+        # grid: the resume at that step writes it.
+        os.remove(os.path.join(out, "samples", "00000004.png"))
+        status, stdout, stderr = exit_of(lambda: cli.train_or_exit(config, build_tiny))
+        self.assertIsNone(status, stderr)
+        self.assertIn("resuming at step 4", stdout)
+        self.assertEqual(sorted(os.listdir(os.path.join(out, "samples"))),
+                         ["00000004.png", "00000008.png", "real.png"])
+
+    # ----------------------------------------------------- #14.4 a finished run
+
+    def test_a_finished_run_is_not_touched_and_a_larger_steps_extends_it(self):
+        config = self.config("finished", steps=4)
+        out, built = config.out_dir, []
+
+        def script(config):  # what train_*.py's main does
+            def build(c, spec):
+                built.append(c.steps)
+                return build_tiny(c, spec)
+            with cli.timed_run(config) as run:
+                run.model = cli.train_or_exit(config, build)
+                run.metrics = {"final_metric": 1.5}
+
+        status, stdout, stderr = exit_of(lambda: script(config))
+        self.assertIsNone(status, stderr)
+        metrics_path = os.path.join(out, "metrics.json")
+        training.merge_json(metrics_path, {"evaluation": {"fid": 12.5}})  # as evaluate.py does
+        before = snapshot(out)
+        with open(metrics_path) as f:
+            first = json.load(f)
+        self.assertEqual((first["steps"], first["final_metric"]), (4, 1.5))
+
+        status, stdout, stderr = exit_of(lambda: script(config))
+        self.assertEqual(status, 0, stderr)
+        self.assertEqual(stdout.strip(), f"run complete at step 4 in {out} (raise --steps to "
+                                         "continue)")
+        self.assertEqual(stderr, "")
+        self.assertEqual(built, [4])  # no model built, no metrics computed
+        self.assertEqual(snapshot(out), before)  # no file written, rewritten or added
+
+        status, stdout, stderr = exit_of(lambda: script(self.config("finished", steps=6)))
+        self.assertIsNone(status, stderr)
+        self.assertIn("resuming at step 4", stdout)
+        with open(metrics_path) as f:
+            extended = json.load(f)
+        self.assertEqual(extended["steps"], 6)
+        self.assertEqual(extended["evaluation"], {"fid": 12.5})
+        self.assertGreaterEqual(extended["wall_seconds"], first["wall_seconds"])
+
+    # ----------------------------------------------------- #14.6 one error format
+
+    def flag_values(self):
+        values = flags.FlagValues()
+        cli.define_common_flags(values, dataset=self.folder)
+        return values
+
+    def test_flag_parse_errors_are_one_line_and_exit_2(self):
+        for argv, part in ((["--steps=abc"], "error: flag --steps=abc: invalid literal for int()"),
+                           (["--stepz=3"], "error: Unknown command line flag 'stepz'"),
+                           (["--flagfile=/no/such.flags"], "error: "),
+                           (["--resume=maybe"], "error: ")):
+            with self.subTest(argv=argv):
+                values = self.flag_values()
+                status, stdout, stderr = exit_of(lambda: cli.parse_flags(["prog", *argv], values))
+                self.assertEqual(status, 2)
+                self.assertEqual(stdout, "")
+                self.assertTrue(self.assert_one_error_line(stderr).startswith(part), stderr)
+        self.assertEqual(cli.parse_flags(["prog", "--steps=3", "extra"], self.flag_values()),
+                         ["prog", "extra"])
+
+    def test_scripts_use_the_one_line_parser(self):
+        done = subprocess.run([sys.executable, "train_gan.py", "--steps=abc",
+                               f"--out_dir={self.run_dir('never_cli')}"], cwd=REPO,
+                              env=subprocess_env(), capture_output=True, text=True, timeout=300)
+        self.assertEqual(done.returncode, 2, done.stderr[-3000:])
+        self.assertEqual(done.stderr.strip().splitlines()[-1],
+                         "error: flag --steps=abc: invalid literal for int() with base 10: 'abc'")
+        self.assertNotIn("USAGE", done.stdout + done.stderr)
+        self.assertNotIn("--helpshort", done.stdout + done.stderr)
+        self.assertFalse(os.path.exists(self.run_dir("never_cli")))
+        for script in ("train_gan.py", "train_ogan.py", "train_ign.py", "evaluate.py"):
+            with open(os.path.join(REPO, script)) as f:
+                source = f.read()
+            self.assertIn("\n    cli.run(main)\n", source, script)
+            self.assertNotIn("app.run(", source, script)
+
+    def test_an_unusable_out_dir_or_multi_worker_without_tf_config_is_one_line(self):
+        a_file = os.path.join(self.root, "a_file")
+        with open(a_file, "w") as f:
+            f.write("x")
+        for out_dir, message in (
+                ("/proc/ogan_ign_run", "error: --out_dir /proc/ogan_ign_run is not usable: "
+                                       "cannot create a folder in /proc (No such file or "
+                                       "directory)"),
+                (a_file, f"error: --out_dir {a_file} is a file, not a folder"),
+                (os.path.join(a_file, "run"),
+                 f"error: --out_dir {a_file}/run: {a_file} is a file, not a folder")):
+            with self.subTest(out_dir=out_dir):
+                values = self.flag_values()
+                values(["prog", f"--out_dir={out_dir}"])
+                status, _, stderr = exit_of(lambda: cli.main_config(["prog"], NoSettings,
+                                                                    values))
+                self.assertEqual(status, 2)
+                self.assertEqual(self.assert_one_error_line(stderr), message)
+                # The library refuses it too, before building anything.
+                with self.assertRaisesRegex(training.ConfigError, "--out_dir"):
+                    training.train(dataclasses.replace(self.config("x"), out_dir=out_dir), None)
+        self.assertEqual(os.listdir("/proc").count("ogan_ign_run"), 0)
+
+        with mock.patch.dict(os.environ):
+            os.environ.pop("TF_CONFIG", None)
+            with self.assertRaisesRegex(training.ConfigError,
+                                        r"^--strategy=multi_worker needs the cluster in "
+                                        r"TF_CONFIG"):
+                training.make_strategy("multi_worker")
+            out = self.run_dir("multi_worker")
+            with self.assertRaises(training.ConfigError):
+                training.train(self.config("multi_worker", strategy="multi_worker"), build_tiny)
+            self.assertFalse(os.path.exists(out))
+
+    def test_no_write_permission_is_one_line_before_anything_is_built(self):
+        # Mode bits do not stop root (the suite may run as root) and the venv may not
+        # run as another user, so the refused mkdir is simulated where it happens.
+        parent = os.path.join(self.root, "read_only")
+        os.makedirs(parent)
+        values = self.flag_values()
+        values(["prog", f"--out_dir={parent}/run"])
+        with mock.patch.object(training.tempfile, "mkdtemp",
+                               side_effect=PermissionError(errno.EACCES, "Permission denied")):
+            status, _, stderr = exit_of(lambda: cli.main_config(["prog"], NoSettings, values))
+        self.assertEqual(status, 2)
+        self.assertEqual(self.assert_one_error_line(stderr),
+                         f"error: --out_dir {parent}/run is not usable: cannot create a folder "
+                         f"in {parent} (Permission denied)")
+        self.assertEqual(os.listdir(parent), [])
+
+
+@dataclasses.dataclass(frozen=True)
+class NoSettings:
+    """A model without settings, for cli.main_config."""
+
+
+if __name__ == "__main__":
+    tf.test.main()
