@@ -260,6 +260,9 @@ def check_run_dir(config):
     stored.pop("run", None)
     stored.pop("history", None)
     current = config.to_json()
+    if data.canonical_dataset(stored.get("dataset", "")) == data.canonical_dataset(
+            current["dataset"]):
+        stored["dataset"] = current["dataset"]  # another spelling of the same data
     allowed = set(allowed_changes(config))
     changed = sorted(k for k in set(stored) | set(current)
                      if k not in RESUMABLE_CHANGES and stored.get(k) != current.get(k))

@@ -462,5 +462,22 @@ class NoSettings:
     """A model without settings, for cli.main_config."""
 
 
+class DatasetSpellingTest(tf.test.TestCase):
+    """#16.8: a run resumes under another spelling of the same dataset, not another dataset."""
+
+    def test_aliases_resume_and_other_data_is_refused(self):
+        out = tempfile.mkdtemp()
+        tf.train.CheckpointManager(tf.train.Checkpoint(v=tf.Variable(1.0)),
+                                   os.path.join(out, "checkpoints"), 1).save()
+        started = training.Config(dataset="fashion-mnist", out_dir=out)
+        training.write_json(os.path.join(out, "config.json"), started.to_json())
+        for spelling in ("fashion_mnist", "fmnist", "FMNIST"):
+            with self.subTest(spelling):
+                resumed = dataclasses.replace(started, dataset=spelling)
+                self.assertEqual(training.check_run_dir(resumed), [])
+        with self.assertRaisesRegex(training.ConfigError, "dataset: 'fashion-mnist' → 'mnist'"):
+            training.check_run_dir(dataclasses.replace(started, dataset="mnist"))
+
+
 if __name__ == "__main__":
     tf.test.main()
