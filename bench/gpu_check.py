@@ -22,8 +22,8 @@ Sections, each timed; an exception in one is recorded as "failed: <one line>"
                 batch" step (each replica's half of the batch: gradients and new
                 BatchNorm statistics averaged). Both references are computed here
                 eagerly, without fit() and without a strategy. Tolerances: 1e-9
-                (XLA off), 1e-7 (XLA on: XLA's kernels differ from TensorFlow's by
-                ~1e-8 in float64). A check also fails when it could not have
+                (XLA off), 1e-7 (XLA on: XLA's kernels differ slightly from
+                TensorFlow's, tests/test_distribute.py). A check also fails when it could not have
                 failed: the step must move a weight by > 1e-3 and the two
                 references must differ by > 1e-4.
   precision     a few bf16 and fp16 steps of each model (default optimizers, so
@@ -65,9 +65,9 @@ CPU, two logical CPUs for the "all devices" rows).
 
 `--quick` runs every section with tiny settings (dense nets for the equality
 and precision checks; SingleLossGAN's speed rows only, 32 px, batch 2, XLA off;
-a 5-step train_ign run at width 2), for the tests: under a minute on 2 idle CPU
-cores. XLA on one device is left out there because one XLA compile of a DCGAN
-step takes ~15 s on that CPU; XLA over two replicas is in its equality checks.
+a 5-step train_ign run at width 2), for the tests; docs/GPU.md gives its cost
+on a CPU. XLA on one device is left out there because an XLA compile of a DCGAN
+step is slow on a CPU; XLA over two replicas is in its equality checks.
 """
 
 import contextlib
@@ -79,6 +79,7 @@ import json
 import math
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -96,7 +97,7 @@ from ogan_ign import gan, ign, networks, ogan, training
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("out", None, "folder for gpu_check.md, gpu_check.json and the runs")
-flags.DEFINE_boolean("quick", False, "tiny settings, every code path, under a minute on a CPU")
+flags.DEFINE_boolean("quick", False, "tiny settings, every code path (what the tests run)")
 flags.DEFINE_integer("train_steps", None, "steps of the train_ign run (default 300, quick 5)")
 flags.DEFINE_float("speed_seconds", None, "time budget of the speed section; (model, size) "
                    "groups not started by then are listed as skipped (default 330, quick 120)")
@@ -192,6 +193,7 @@ class Run:
                        .isoformat(timespec="seconds"), "command": " ".join(sys.argv),
                        "sections": {}, "checks": []}
         self.start = time.perf_counter()
+        self.report["load_average"] = load_average()
 
     def check(self, section, name, passed, value=None, limit=None, **detail):
         self.report["checks"].append({"section": section, "name": name, "passed": bool(passed),
@@ -219,6 +221,7 @@ class Run:
     def merge(self, worker, names):
         """Takes a finished worker's sections and checks; a section it did not
         record failed with the worker's exit status and last error line."""
+        self.process(worker)
         results = {"sections": {}, "checks": []}
         if os.path.exists(worker.results):
             with open(worker.results) as f:
@@ -228,6 +231,11 @@ class Run:
             self.report["sections"][name] = results["sections"].get(name) or {
                 "status": f"failed: {worker.failure()}", "seconds": 0.0}
         self.write()
+
+    def process(self, child):
+        self.report.setdefault("processes", {})[child.name] = {
+            "wall_seconds": child.wall_seconds, "cpu_seconds": child.cpu_seconds,
+            "exit_status": child.code}
 
     def passed(self):
         return exit_status(self.report) == 0
@@ -271,12 +279,20 @@ class Child:
         self.code = None
 
     def wait(self, timeout):
+        """Waits for the child; its CPU seconds are what the children this process
+        has waited for used meanwhile (one child is waited for at a time)."""
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         try:
             self.code = self.process.wait(timeout=max(timeout - self.seconds(), 1))
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.code = self.process.wait()
             raise RuntimeError(f"{self.name} did not finish within {timeout} s") from None
+        finally:
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            self.cpu_seconds = round(after.ru_utime + after.ru_stime
+                                     - before.ru_utime - before.ru_stime, 1)
+            self.wall_seconds = round(self.seconds(), 1)
         return self.code
 
     def seconds(self):
@@ -631,7 +647,15 @@ def speed(run):
     for name, dtype in (("fp32", tf.float32), ("bf16", tf.bfloat16), ("fp16", tf.float16)):
         with tf.device(devices["one"][0]):
             peak[name] = matmul_peak(dtype, preset.matmul_n)
-    rows, skipped = [], []
+    rows, skipped, failed = [], [], []
+
+    def result():
+        return {"peak_tflop_per_s": {k: v / 1e12 for k, v in peak.items()},
+                "matmul_n": preset.matmul_n, "batch_per_replica": preset.speed_batch,
+                "steps": preset.speed_steps, "rounds": preset.speed_rounds,
+                "auto_precision": auto, "rows": rows, "skipped": skipped, "failed": failed,
+                "summary": speed_summary(rows, auto)}
+
     budget_end = time.perf_counter() + (FLAGS.speed_seconds or preset.speed_seconds)
     n_all = len(devices["all"])
     for size in preset.speed_sizes:
@@ -648,8 +672,12 @@ def speed(run):
                 continue
             prepared = {}
             for where, xla, prec in settings:
-                prepared[(where, xla, prec)] = prepare(
-                    kind, size, xla, prec, devices[where], preset.speed_batch)
+                try:
+                    prepared[(where, xla, prec)] = prepare(
+                        kind, size, xla, prec, devices[where], preset.speed_batch)
+                except Exception as error:  # noqa: BLE001 -- e.g. out of memory: the row says so
+                    failed.append(f"{kind} {size} px {xla}/{prec} on {len(devices[where])} "
+                                  f"device(s): {one_line(error)}")
             timed = time_settings(prepared, preset.speed_steps, preset.speed_rounds)
             for (where, xla, prec), (rate, spread, loss) in timed.items():
                 flops = prepared[(where, xla, prec)].flops_per_image
@@ -663,11 +691,13 @@ def speed(run):
                           math.isfinite(loss), loss=loss)
             del prepared
             release()
-    return {"peak_tflop_per_s": {k: v / 1e12 for k, v in peak.items()},
-            "matmul_n": preset.matmul_n, "batch_per_replica": preset.speed_batch,
-            "steps": preset.speed_steps, "rounds": preset.speed_rounds,
-            "auto_precision": auto, "rows": rows, "skipped": skipped,
-            "summary": speed_summary(rows, auto)}
+            # What is done so far survives a crash of this process.
+            run.report["sections"]["speed"] = dict(
+                result(), status="failed: the process ended during this section", seconds=0.0)
+            run.write()
+    for line in failed:
+        run.check("speed", line, False)
+    return result()
 
 
 def speed_summary(rows, auto):
@@ -799,10 +829,12 @@ def start_train_ign(run):
                                         *run.preset.train_args])
 
 
-def train_ign_result(child, timeout=900):
+def train_ign_result(run, child, timeout=900):
     """The section of the train_ign.py run: its command, first line (replicas and
     precision), last progress line and last line."""
-    if child.wait(timeout):
+    code = child.wait(timeout)
+    run.process(child)
+    if code:
         raise RuntimeError(child.failure())
     lines = [line for line in child.output()[0].splitlines() if line.strip()]
     progress = [line for line in lines if line.startswith("step ")]
@@ -823,6 +855,10 @@ def fmt(value, digits=3):
     return str(value)
 
 
+def percent(value):
+    return None if value is None else f"{value:.0%}"
+
+
 def table(header, rows):
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(fmt(c) for c in row) + " |" for row in rows]
@@ -840,8 +876,14 @@ def markdown(report):
            f"`{report['command']}` — started {report['started']}, "
            f"{report['seconds_total']} s in all. {verdict}.\n\n",
            table(["section", "status", "seconds", "CPU seconds"],
-                 [[n, s["status"], s.get("run_seconds", s["seconds"]), s.get("cpu_seconds")]
+                 [[n, s["status"], s.get("run_seconds", s["seconds"]),
+                   s.get("cpu_seconds") if n != "train_ign" else None]
                   for n, s in sections.items()])]
+    processes = report.get("processes", {})
+    if processes:
+        out.append("\nProcesses (wall / CPU seconds, imports included): " + ", ".join(
+            f"{name} {p['wall_seconds']} / {p['cpu_seconds']}" for name, p in processes.items())
+            + f"; load average at the start {' '.join(report['load_average'])}.\n")
     env = sections.get("environment", {})
     if env.get("status") == "ok":
         out.append("\n## Environment\n\n")
@@ -914,24 +956,30 @@ def markdown(report):
         out.append(table(["model", "px", "devices", "XLA", "precision", "img/s", "spread",
                           "TFLOP/s", "of peak"],
                          [[r["model"], r["size"], r["devices"], r["xla"], r["precision"],
-                           r["img_per_s"], r["spread"], r["tflop_per_s"], r["of_peak"]]
-                          for r in sp["rows"]]))
+                           r["img_per_s"], percent(r["spread"]), r["tflop_per_s"],
+                           percent(r["of_peak"])] for r in sp["rows"]]))
         out.append("\n" + table(["model", "px", "XLA on / off", "faster", "bf16 / fp32",
                                  "fp16 / fp32", "scaling (XLA off)", "scaling (XLA on)"],
                                 [[e["model"], e["size"], e.get("xla_on_over_off"),
                                   e.get("faster"), e.get("bf16_over_fp32"),
-                                  e.get("fp16_over_fp32"), e.get("scaling_xla_off"),
-                                  e.get("scaling_xla_on")] for e in sp["summary"]]))
+                                  e.get("fp16_over_fp32"), percent(e.get("scaling_xla_off")),
+                                  percent(e.get("scaling_xla_on"))] for e in sp["summary"]]))
         if sp["skipped"]:
             out.append(f"\nNot timed (time budget): {', '.join(sp['skipped'])}.\n")
+        if sp.get("failed"):
+            out.append("\nCould not run:\n\n" + "".join(f"- {line}\n" for line in sp["failed"]))
         advice = recommendation(sp["summary"])
-        out.append("\n**--jit_compile:** " + ("; ".join(
-            f"{NAMES[k]}: {v}" for k, v in advice.items()) or "not measured (no XLA pair)")
-            + " (faster on one device at the auto precision, at every size timed; 'mixed': "
-              "it depends on the size). The scripts' `auto` leaves XLA off under "
-              "`--strategy auto` on GPUs; pass `--jit_compile on` where XLA is faster.\n")
+        if advice:
+            out.append("\n**--jit_compile:** " + "; ".join(
+                f"{NAMES[k]} {v}" for k, v in advice.items())
+                + " (the faster on one device at the auto precision, at every size timed; "
+                  "mixed: it depends on the size). The scripts' `auto` leaves XLA off under "
+                  "`--strategy auto` on GPUs: pass `--jit_compile on` where it says on.\n")
+        else:
+            out.append("\n**--jit_compile:** not measured here (no XLA on/off pair).\n")
     if sp and sp.get("status") != "ok":
-        out.append(f"\n## Speed\n\n{sp['status']}\n")
+        out.append(("\n" if sp.get("rows") is not None else "\n## Speed\n\n")
+                   + f"{sp['status']}\n")
     run = sections.get("train_ign", {})
     if run:
         out.append("\n## train_ign.py\n\n")
@@ -1012,16 +1060,16 @@ def main(argv):
     sequential = bool(tf.config.list_physical_devices("GPU"))
     trainer = start_train_ign(run)
     if sequential:
-        run.section("train_ign", lambda _: train_ign_result(trainer, TIMEOUT[mode]))
+        run.section("train_ign", lambda r: train_ign_result(r, trainer, TIMEOUT[mode]))
     workers = []
     for name in WORKERS:
         workers.append(start_worker(run, name))
         if sequential:
             finish_worker(run, workers.pop())
+    if not sequential:  # the shortest first, so that its time is its own
+        run.section("train_ign", lambda r: train_ign_result(r, trainer, TIMEOUT[mode]))
     for child in workers:
         finish_worker(run, child)
-    if not sequential:
-        run.section("train_ign", lambda _: train_ign_result(trainer, TIMEOUT[mode]))
     run.report["sections"] = {k: run.report["sections"][k] for k in ORDER}
     run.write()
     print(f"report: {os.path.join(out, 'gpu_check.md')} "

@@ -1,9 +1,9 @@
 """bench/gpu_check.py: `--quick` runs every section end to end on the CPU and
 writes a passing report; its checks fail when what they compare differs.
 
-The quick run takes about a minute on 2 CPU cores (three processes side by
-side: train_ign.py and the script's two children); the other tests here call
-the script's functions directly and take well under a second.
+The quick run costs about 100 CPU-seconds in three processes side by side
+(train_ign.py and the script's two children; docs/GPU.md); the other tests here
+call the script's functions directly and take well under a second.
 """
 
 import json
@@ -110,6 +110,21 @@ class ChecksCanFailTest(tf.test.TestCase):
             {**ok, "checks": [{"passed": True}, {"passed": False}]}), 1)
         self.assertEqual(gpu_check.exit_status(
             {**ok, "sections": {"equality": {"status": "failed: RuntimeError: x"}}}), 1)
+
+    def test_the_report_names_what_failed(self):
+        report = {"mode": "full", "command": "gpu_check.py", "started": "now", "passed": False,
+                  "seconds_total": 1.0, "load_average": ["0", "0", "0"],
+                  "sections": {"equality": {"status": "failed: RuntimeError: no GPU:1",
+                                            "seconds": 0.5},
+                               "speed": {"status": "failed: the process ended during this "
+                                                   "section", "seconds": 0.0}},
+                  "checks": [{"section": "precision", "name": "ign fp16 steps finite",
+                              "passed": False, "value": None, "limit": None}]}
+        text = gpu_check.markdown(report)
+        self.assertIn("**FAILED**: 1 check(s) failed, 2 section(s) did not finish", text)
+        self.assertIn("failed: RuntimeError: no GPU:1", text)
+        self.assertIn("failed: the process ended during this section", text)
+        self.assertIn("- precision: ign fp16 steps finite", text)
 
     def test_section_failure_is_one_line_and_the_next_section_runs(self):
         run = self.run_record()
