@@ -381,6 +381,12 @@ def environment(run):
                    "is a MirroredStrategy whenever a GPU is visible, even one")
     else:
         jit_why = "Keras's choice for this model on these devices"
+    print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, CUDA "
+          f"{build.get('cuda_version', '-')}, cuDNN {build.get('cudnn_version', '-')}; "
+          + "; ".join(f"{d['name']} {d.get('device_name', '')}".strip() for d in devices)
+          + f"\n--strategy auto: {type(strategy).__name__.strip('_')} ({replicas} replica(s)); "
+          f"--mixed_precision auto: {precision} ({why}); --jit_compile auto: "
+          f"{'on' if jit_scripts else 'off'} ({jit_why})", flush=True)
     return {
         "python": platform.python_version(), "tensorflow": tf.__version__,
         "keras": keras.__version__, "numpy": np.__version__,
@@ -1072,6 +1078,7 @@ def main(argv):
         finish_worker(run, child)
     run.report["sections"] = {k: run.report["sections"][k] for k in ORDER}
     run.write()
+    print("\n" + markdown(run.report), flush=True)
     print(f"report: {os.path.join(out, 'gpu_check.md')} "
           f"({'passed' if run.passed() else 'FAILED'}, {run.report['seconds_total']} s)")
     return exit_status(run.report)

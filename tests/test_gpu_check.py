@@ -1,7 +1,7 @@
 """bench/gpu_check.py: `--quick` runs every section end to end on the CPU and
 writes a passing report; its checks fail when what they compare differs.
 
-The quick run costs about 100 CPU-seconds in three processes side by side
+The quick run costs about 90 CPU-seconds in three processes side by side
 (train_ign.py and the script's two children; docs/GPU.md); the other tests here
 call the script's functions directly and take well under a second.
 """
