@@ -1,0 +1,164 @@
+"""bench/gpu_check.py: `--quick` runs every section end to end on the CPU and
+writes a passing report; its checks fail when what they compare differs.
+
+The quick run costs about 90 CPU-seconds in three processes side by side
+(train_ign.py and the script's two children; docs/GPU.md); the other tests here
+call the script's functions directly and take well under a second.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+
+import gpu_check  # noqa: E402  (bench/ is not a package)
+
+SECTIONS = {"environment", "equality", "precision", "determinism", "speed", "train_ign"}
+
+
+class QuickRunTest(tf.test.TestCase):
+
+    def test_quick_run_writes_a_passing_report(self):
+        with tempfile.TemporaryDirectory() as out:
+            env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+                [ROOT] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+            done = subprocess.run([sys.executable, os.path.join("bench", "gpu_check.py"),
+                                   f"--out={out}", "--quick"], cwd=ROOT, env=env,
+                                  capture_output=True, text=True, timeout=600)
+            self.assertEqual(done.returncode, 0, msg=done.stdout[-4000:] + done.stderr[-4000:])
+            with open(os.path.join(out, "gpu_check.json")) as f:
+                report = json.load(f)
+            with open(os.path.join(out, "gpu_check.md")) as f:
+                text = f.read()
+
+        self.assertEqual(set(report["sections"]), SECTIONS)
+        for name, section in report["sections"].items():
+            self.assertEqual(section["status"], "ok", msg=f"{name}: {section}")
+        self.assertTrue(report["passed"])
+
+        equality = [c for c in report["checks"] if c["section"] == "equality"]
+        self.assertCountEqual([c["name"] for c in equality], [
+            f"{m} XLA {x}" for m in ("gan", "ogan", "ign") for x in ("off", "on")])
+        for check in equality:
+            self.assertTrue(check["passed"], msg=check)
+            self.assertLess(check["value"], check["limit"], msg=check)
+            self.assertEqual(check["limit"], gpu_check.ATOL_XLA if "on" in check["name"]
+                             else gpu_check.ATOL)
+            self.assertGreater(check["step"], gpu_check.MIN_STEP)
+            self.assertGreater(check["reference_gap"], gpu_check.MIN_GAP)
+            self.assertTrue(check["replicas_agree"])
+        precision = [c for c in report["checks"] if c["section"] == "precision"]
+        self.assertLen(precision, 6)  # 3 models × bf16, fp16
+        self.assertTrue(all(c["passed"] for c in precision))
+        (resume,) = [c for c in report["checks"] if c["section"] == "determinism"]
+        self.assertTrue(resume["passed"])
+        self.assertEqual(resume["value"], 0.0)
+        self.assertEqual(resume["steps"], [2, 4, 4])
+
+        speed = report["sections"]["speed"]
+        self.assertLen(speed["rows"], 3)
+        self.assertEqual({r["devices"] for r in speed["rows"]}, {1, 2})
+        for row in speed["rows"]:
+            self.assertGreater(row["img_per_s"], 0)
+            self.assertGreater(row["of_peak"], 0)
+        self.assertIn("scaling_xla_off", speed["summary"][0])
+        self.assertLen(report["sections"]["determinism"]["cost"], 1)
+        auto = report["sections"]["environment"]["auto"]
+        self.assertFalse(auto["jit_compile"]["one device, no strategy"])  # Keras: off on CPUs
+        self.assertRegex(report["sections"]["train_ign"]["first_line"],
+                         r"1 replica\(s\); precision float32")
+        for heading in ("## Environment", "## Equality", "## bf16 and fp16", "## Op determinism",
+                        "## Speed", "## train_ign.py", "--jit_compile"):
+            self.assertIn(heading, text)
+
+
+class ChecksCanFailTest(tf.test.TestCase):
+
+    def run_record(self):
+        return gpu_check.Run(self.get_temp_dir(), gpu_check.PRESETS["quick"], "quick",
+                             results=os.path.join(self.get_temp_dir(), "results.json"))
+
+    def test_equality_check_fails_on_a_mismatch_and_on_a_vacuous_comparison(self):
+        run = self.run_record()
+        want = [np.zeros((3, 2)), np.ones(4)]
+        near = [w + 1e-10 for w in want]
+        off = [want[0], want[1] + 1e-3]
+        self.assertTrue(gpu_check.equality_check(run, "equal", near, want, 1e-9, 0.1, 0.1))
+        self.assertFalse(gpu_check.equality_check(run, "mismatch", off, want, 1e-9, 0.1, 0.1))
+        # Equal, but the step moved nothing / the references did not differ.
+        self.assertFalse(gpu_check.equality_check(run, "no step", want, want, 1e-9, 0.0, 0.1))
+        self.assertFalse(gpu_check.equality_check(run, "no gap", want, want, 1e-9, 0.1, 0.0))
+        self.assertFalse(gpu_check.equality_check(run, "replicas", want, want, 1e-9, 0.1, 0.1,
+                                                  agree=False))
+        checks = {c["name"]: c for c in run.report["checks"]}
+        self.assertAlmostEqual(checks["mismatch"]["value"], 1e-3)
+        self.assertEqual([c["passed"] for c in run.report["checks"]],
+                         [True, False, False, False, False])
+
+    def test_exit_status_is_one_for_a_failed_check_or_an_unfinished_section(self):
+        ok = {"sections": {"equality": {"status": "ok"}},
+              "checks": [{"passed": True}, {"passed": True}]}
+        self.assertEqual(gpu_check.exit_status(ok), 0)
+        self.assertEqual(gpu_check.exit_status(
+            {**ok, "checks": [{"passed": True}, {"passed": False}]}), 1)
+        self.assertEqual(gpu_check.exit_status(
+            {**ok, "sections": {"equality": {"status": "failed: RuntimeError: x"}}}), 1)
+
+    def test_the_report_names_what_failed(self):
+        report = {"mode": "full", "command": "gpu_check.py", "started": "now", "passed": False,
+                  "seconds_total": 1.0, "load_average": ["0", "0", "0"],
+                  "sections": {"equality": {"status": "failed: RuntimeError: no GPU:1",
+                                            "seconds": 0.5},
+                               "speed": {"status": "failed: the process ended during this "
+                                                   "section", "seconds": 0.0}},
+                  "checks": [{"section": "precision", "name": "ign fp16 steps finite",
+                              "passed": False, "value": None, "limit": None}]}
+        text = gpu_check.markdown(report)
+        self.assertIn("**FAILED**: 1 check(s) failed, 2 section(s) did not finish", text)
+        self.assertIn("failed: RuntimeError: no GPU:1", text)
+        self.assertIn("failed: the process ended during this section", text)
+        self.assertIn("- precision: ign fp16 steps finite", text)
+
+    def test_section_failure_is_one_line_and_the_next_section_runs(self):
+        run = self.run_record()
+
+        def broken(_):
+            raise ValueError("no such device\nsecond line")
+
+        run.section("first", broken)
+        run.section("second", lambda _: {"value": 1})
+        with open(run.results) as f:
+            saved = json.load(f)["sections"]
+        self.assertEqual(saved["first"]["status"], "failed: ValueError: no such device")
+        self.assertIn("Traceback", saved["first"]["traceback"])
+        self.assertEqual(saved["second"]["status"], "ok")
+        self.assertEqual(saved["second"]["value"], 1)
+
+    def test_speed_summary_names_the_faster_xla_setting_and_the_scaling(self):
+        def row(kind, xla, rate, devices=1, precision="fp32"):
+            return {"model": kind, "size": 64, "devices": devices, "xla": xla,
+                    "precision": precision, "img_per_s": rate}
+
+        rows = [row("gan", "off", 100.0), row("gan", "on", 150.0), row("ign", "off", 80.0),
+                row("ign", "on", 60.0), row("gan", "off", 180.0, devices=2),
+                row("gan", "off", 120.0, precision="bf16")]
+        summary = {e["model"]: e for e in gpu_check.speed_summary(rows, "fp32")}
+        self.assertEqual(summary["gan"]["faster"], "on")
+        self.assertAlmostEqual(summary["gan"]["xla_on_over_off"], 1.5)
+        self.assertEqual(summary["ign"]["faster"], "off")
+        self.assertAlmostEqual(summary["gan"]["scaling_xla_off"], 0.9)  # 180 / (2 × 100)
+        self.assertAlmostEqual(summary["gan"]["bf16_over_fp32"], 1.2)
+        self.assertNotIn("scaling_xla_off", summary["ign"])
+        self.assertEqual(gpu_check.recommendation(list(summary.values())),
+                         {"gan": "on", "ign": "off"})
+
+
+if __name__ == "__main__":
+    tf.test.main()
