@@ -52,6 +52,7 @@ def save_png(path, picture):
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=".png", dir=directory)
+    os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide the figures from other users
     os.close(fd)
     try:
         iio.imwrite(tmp, picture, extension=".png")
