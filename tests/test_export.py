@@ -49,6 +49,7 @@ print(json.dumps(out))
 
 
 def tiny_models(precision="off"):
+    """(SingleLossGAN, OGAN, IGN with Fourier noise), tiny, built under `precision`."""
     with training.precision_policy(precision):
         keras.utils.set_random_seed(0)
         single = gan.SingleLossGAN(networks.dcgan_generator(28, 1, z_dim=4, width=2),
@@ -67,11 +68,9 @@ class ExportTest(tf.test.TestCase):
         rng = np.random.default_rng(1)
         z = rng.normal(size=(3, 4)).astype("float32")
         x = rng.uniform(-1, 1, (3, 28, 28, 1)).astype("float32")
-        single, o, i = tiny_models("bf16")
+        _, o, i = tiny_models("bf16")  # OGAN's generate and sample are SingleLossGAN's
         with tempfile.TemporaryDirectory() as tmp:
             for model, expected in (
-                    (single, {"generate": ((z,), single.generate(z)),
-                              "sample": ((3, 7), single.generate(3, seed=7))}),
                     (o, {"generate": ((z,), o.generate(z)),
                          "sample": ((3, 7), o.generate(3, seed=7)),
                          "encode": ((x,), o.encode(x)),
@@ -96,7 +95,8 @@ class ExportTest(tf.test.TestCase):
                         self.assertAllClose(got, want, atol=2e-2)
 
     def test_export_refuses_other_formats(self):
-        single, _, _ = tiny_models()
+        single = gan.SingleLossGAN(networks.dcgan_generator(28, 1, z_dim=4, width=2),
+                                   networks.dcgan_encoder(28, 1, 1, width=2, name="critic"))
         with self.assertRaisesRegex(ValueError, "tf_saved_model"):
             single.export(os.path.join(self.get_temp_dir(), "x"), format="onnx")
 
