@@ -83,7 +83,8 @@ def load_or_train_classifier(path, train, test=None, verbose=1, **kwargs):
     training and the time taken."""
     start = time.perf_counter()
     if os.path.exists(path):
-        with announced(f"loading the evaluation classifier from {path}", verbose):
+        tested = "" if test is None else f" and testing it on {len(test[0])} images"
+        with announced(f"loading the evaluation classifier from {path}{tested}", verbose):
             model = keras.saving.load_model(path)
             accuracy = None
             if test is not None:
@@ -518,8 +519,9 @@ def labelled_splits(dataset, data_dir=None, image_size=32, channels=None, train_
 def run_classifier(config, path=None):
     """(classifier, test accuracy) for a run's labelled data, trained once and
     cached at `path` (default `default_classifier_path`); (None, None) unlabelled."""
-    splits = labelled_splits(config.dataset, config.data_dir, config.image_size,
-                             config.channels)
+    with announced(f"reading {config.dataset} for the evaluation classifier"):
+        splits = labelled_splits(config.dataset, config.data_dir, config.image_size,
+                                 config.channels)
     if splits is None:
         return None, None
     train, test = splits
