@@ -215,8 +215,9 @@ class OneLossModel(keras.Model):
     """A model trained by one loss: `compute_terms(x_real, z)["loss/total"]`.
 
     Subclasses set `self.trackers` (keras.metrics.Mean named like the terms) and
-    provide `compute_terms`, `sample_noise(batch_size)` and, when not every weight
-    trains, `trainable_for_step()`.
+    provide `compute_terms`, `sample_noise(batch_size)`, `serving_endpoints()`
+    (the signatures `export` writes) and, when not every weight trains,
+    `trainable_for_step()`.
     """
 
     replicas = None  # the distribution seam, chosen by make_train_function
