@@ -24,6 +24,8 @@ Output: --output, else the run folder's metrics.json (or the one beside
 other key stays. Mistakes are one line on stderr and exit status 2.
 """
 
+import quiet_start  # noqa: F401  (first: TensorFlow starts without C++ log lines)
+
 import json
 import os
 import time
@@ -92,6 +94,8 @@ def setting(name, config, default):
 
 
 def load_model(path):
+    # This script imports ogan_ign, which registers its model classes with Keras:
+    # keras.saving.load_model finds a saved OGAN / IGN / SingleLossGAN only then.
     try:
         return keras.saving.load_model(path)
     except Exception as e:  # pylint: disable=broad-except  # Keras raises many kinds
@@ -145,8 +149,18 @@ def summary(name, metrics):
     return f"{name}: {shown}"
 
 
+def open_model(model_path):
+    """The model, loaded and checked before any data is read or classifier trained,
+    so that a broken file is reported in seconds."""
+    with evaluation.announced(f"opening {model_path}"):
+        model = load_model(model_path)
+        evaluation.sample_function(model)  # an ogan_ign model or a generator z → x
+    return model
+
+
 def evaluate():
     config, model_path, output = run_settings()
+    model = None if FLAGS.floor else open_model(model_path)
     spec_args = dict(data_dir=setting("data_dir", config, None),
                      image_size=setting("image_size", config, 32),
                      channels=setting("channels", config, None))
@@ -158,8 +172,10 @@ def evaluate():
     if FLAGS.floor and spec.kind == "folder":
         raise ConfigError("--floor needs a dataset with a test split; a folder is one split")
     start = time.perf_counter()
-    train = data.load_arrays(spec)
-    test = data.load_arrays(test_spec, limit=FLAGS.num_real)
+    with evaluation.announced(f"reading {spec.name}: the training split and "
+                              f"{FLAGS.num_real} test images"):
+        train = data.load_arrays(spec)
+        test = data.load_arrays(test_spec, limit=FLAGS.num_real)
     features, classifier, description = feature_space(spec, train, test)
     settings = dict(k=FLAGS.k, kid_subsets=FLAGS.kid_subsets,
                     kid_subset_size=FLAGS.kid_subset_size, seed=FLAGS.seed,
@@ -172,9 +188,9 @@ def evaluate():
         record = {"kind": "data (train split)"}
     else:
         name = FLAGS.run_dir or model_path
-        model = load_model(model_path)
         metrics = evaluation.evaluate_model(model, features, classifier, test, train,
-                                            num_samples=FLAGS.num_samples, **settings)
+                                            num_samples=FLAGS.num_samples, verbose=True,
+                                            **settings)
         record = {"kind": type(model).__name__, "model": model_path,
                   **training_record(FLAGS.run_dir, model)}
     result = {**record, "dataset": spec.name, "image_size": spec.image_size,

@@ -14,6 +14,8 @@ f(f(f(z)))) and projections/<step>.png (original | corrupted | f(corrupted)).
 metrics.json gets the idempotence gaps and, for labelled data, class coverage.
 """
 
+import quiet_start  # noqa: F401  (first: TensorFlow starts without C++ log lines)
+
 import dataclasses
 import os
 
@@ -33,6 +35,7 @@ class IGNRun(ign.IGNSettings):
 
 cli.define_common_flags(dataset="fashion_mnist", out_dir="runs/ign", lr=1e-4, batch_size=64)
 cli.define_settings_flags(IGNRun, noise="fourier")  # Gaussian noise collapses here (docs/ign)
+flags.adopt_module_key_flags(cli)  # --help lists the common and model flags too
 flags.DEFINE_integer("coverage_samples", 1000, "samples classified at the end (labelled data "
                      "only); 0 = skip")
 flags.DEFINE_integer("coverage_every", 0, "steps between class-coverage checks during "
@@ -52,7 +55,9 @@ def build_model(config, spec):
     if hp.noise == "fourier":
         # Once per run, from the training split; a resumed run restores the same
         # statistics from its checkpoint.
-        model.adapt(data.load_arrays(spec, limit=hp.fourier_examples)[0])
+        with evaluation.announced(f"Fourier noise statistics of {hp.fourier_examples} "
+                                  "training images"):
+            model.adapt(data.load_arrays(spec, limit=hp.fourier_examples)[0])
     return model
 
 
@@ -89,10 +94,13 @@ def figures(model, run_dir, step, fixed):
 
 def final_metrics(model, config, classifier, accuracy):
     """Idempotence gaps on fixed noise and, with a classifier, class coverage."""
-    z = one_loss.float32(model.make_noise(1000, config.seed, stream=one_loss.METRICS)).numpy()
-    metrics = {"gap_ff_z": evaluation.idempotence_gap(model.project, z),
-               "gap_f_z": evaluation.rms_distance(evaluation.batched(model.project, z), z)}
+    with evaluation.announced("final metrics: idempotence gaps on 1000 noise images"):
+        z = one_loss.float32(model.make_noise(1000, config.seed,
+                                              stream=one_loss.METRICS)).numpy()
+        metrics = {"gap_ff_z": evaluation.idempotence_gap(model.project, z),
+                   "gap_f_z": evaluation.rms_distance(evaluation.batched(model.project, z), z)}
     if classifier is not None and FLAGS.coverage_samples:
+        print(f"final metrics: class coverage of {FLAGS.coverage_samples} samples", flush=True)
         x = model.generate(FLAGS.coverage_samples, seed=config.seed + 1).numpy()
         coverage = evaluation.class_coverage(classifier, x)
         metrics.update({"classifier_test_accuracy": accuracy,

@@ -16,6 +16,8 @@ the end, metrics.json holds ρ(z, E(G(z))) on fresh noise and, for labelled data
 the linear-probe accuracy of E(x) against that of raw pixels.
 """
 
+import quiet_start  # noqa: F401  (first: TensorFlow starts without C++ log lines)
+
 import dataclasses
 import os
 
@@ -40,6 +42,7 @@ class OGANRun(OGANSettings):
 
 cli.define_common_flags(dataset="fashion_mnist", out_dir="runs/ogan", lr=1e-4, batch_size=64)
 cli.define_settings_flags(OGANRun)
+flags.adopt_module_key_flags(cli)  # --help lists the common and model flags too
 flags.DEFINE_integer("probe_examples", 10000, "training images for the final linear probe "
                      "(half as many test images); 0 = no probe")
 FLAGS = flags.FLAGS
@@ -108,7 +111,10 @@ def main(argv):
     with cli.timed_run(config) as run:
         run.model = cli.train_or_exit(config, build_model, figures=figures)
         # The driver returns the model with its EMA weights in place, when EMA is on.
-        with cli.user_errors():
+        with cli.user_errors(), evaluation.announced(
+                "final metrics: ρ(z, E(G(z))) on 1000 noise vectors"
+                + (f", linear probes of E(x) and of pixels on {FLAGS.probe_examples} training "
+                   "images" if FLAGS.probe_examples else "")):
             run.metrics = final_metrics(run.model, config)
 
 

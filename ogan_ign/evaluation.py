@@ -15,8 +15,10 @@ a linear probe of O-GAN's E(x) (arXiv 1903.01931), label agreement between x
 and its reconstruction, and IGN's idempotence gap (arXiv 2311.01462).
 """
 
+import contextlib
 import json
 import os
+import time
 
 import keras
 import numpy as np
@@ -41,10 +43,23 @@ def build_classifier(image_size=28, channels=1, num_classes=10, name="classifier
     return keras.Model(x_in, logits, name=name)
 
 
+@contextlib.contextmanager
+def announced(what, verbose=True):
+    """Says what is being computed before it starts and how long it took after,
+    so that no long computation is silent."""
+    start = time.perf_counter()
+    if verbose:
+        print(f"{what} ...", flush=True)
+    yield
+    if verbose:
+        print(f"  done in {time.perf_counter() - start:.1f} s", flush=True)
+
+
 def train_classifier(images, labels, test=None, epochs=3, batch_size=128, seed=0,
-                     num_classes=10, verbose=0):
+                     num_classes=10, verbose=1):
     """Trains `build_classifier` on images in [-1, 1]; returns (model, test accuracy
-    or None). test: optional (images, labels)."""
+    or None). test: optional (images, labels). verbose: Keras's (1: a progress
+    bar per epoch, 0: silent)."""
     keras.utils.set_random_seed(seed)
     images = np.asarray(images, np.float32)
     model = build_classifier(images.shape[1], images.shape[3], num_classes)
@@ -60,24 +75,38 @@ def train_classifier(images, labels, test=None, epochs=3, batch_size=128, seed=0
     return model, accuracy
 
 
-def load_or_train_classifier(path, train, test=None, **kwargs):
+def load_or_train_classifier(path, train, test=None, verbose=1, **kwargs):
     """The classifier cached at `path` (a .keras file), trained on `train` =
     (images, labels) and saved there if absent. Returns (model, test accuracy or
-    None); the accuracy is measured on `test` whenever it is given."""
+    None); the accuracy is measured on `test` whenever it is given. With
+    `verbose`, says which of the two it does, shows Keras's progress bar while
+    training and the time taken."""
+    start = time.perf_counter()
     if os.path.exists(path):
-        model = keras.saving.load_model(path)
-        accuracy = None
-        if test is not None:
-            model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                          metrics=["accuracy"])
-            accuracy = float(model.evaluate(np.asarray(test[0], np.float32),
-                                            np.asarray(test[1]), batch_size=512, verbose=0)[1])
+        tested = "" if test is None else f" and testing it on {len(test[0])} images"
+        with announced(f"loading the evaluation classifier from {path}{tested}", verbose):
+            model = keras.saving.load_model(path)
+            accuracy = None
+            if test is not None:
+                model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                              metrics=["accuracy"])
+                accuracy = float(model.evaluate(np.asarray(test[0], np.float32),
+                                                np.asarray(test[1]), batch_size=512,
+                                                verbose=0)[1])
         return model, accuracy
-    model, accuracy = train_classifier(*train, test=test, **kwargs)
+    epochs = kwargs.get("epochs", 3)
+    if verbose:
+        print(f"training the evaluation classifier once ({epochs} epochs on {len(train[0])} "
+              f"images), cached at {path}", flush=True)
+    model, accuracy = train_classifier(*train, test=test, verbose=verbose, **kwargs)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = path + ".tmp.keras"  # written whole, then renamed: no half-saved cache
     model.save(tmp)
     os.replace(tmp, path)
+    if verbose:
+        shown = "" if accuracy is None else f", test accuracy {accuracy:.3f}"
+        print(f"evaluation classifier trained in {time.perf_counter() - start:.0f} s{shown}",
+              flush=True)
     return model, accuracy
 
 
@@ -393,7 +422,8 @@ def generate_samples(model, n, seed=0, batch_size=500):
 
 
 def evaluate_model(model, feature_model, classifier, test, train=None, num_samples=10000,
-                   probe_examples=10000, k=3, kid_subsets=100, kid_subset_size=1000, seed=0):
+                   probe_examples=10000, k=3, kid_subsets=100, kid_subset_size=1000, seed=0,
+                   verbose=False):
     """Every metric that applies to `model`, as a flat dict.
 
     test, train: (images, labels or None) in [-1, 1]. Samples are compared with
@@ -406,27 +436,36 @@ def evaluate_model(model, feature_model, classifier, test, train=None, num_sampl
     IGN: reconstruction f(x) of the test images (recon_agreement, recon_rms) and
       the idempotence gaps RMS(f(f(y)), f(y)) for y = its noise z (idem_gap, the
       generated samples' gap) and y = test images (idem_gap_data).
+    verbose: say what is computed and how long each part took.
     """
     x_test, y_test = test
-    samples = generate_samples(model, num_samples, seed)
-    metrics = _set_metrics(feature_model, classifier, x_test, samples, k, kid_subsets,
-                           kid_subset_size, seed)
+    with announced(f"generating {num_samples} samples", verbose):
+        samples = generate_samples(model, num_samples, seed)
+    with announced(f"FID, KID, precision / recall of the samples against {len(x_test)} "
+                   "test images" + (", class coverage" if classifier is not None else ""),
+                   verbose):
+        metrics = _set_metrics(feature_model, classifier, x_test, samples, k, kid_subsets,
+                               kid_subset_size, seed)
 
     encode = getattr(model, "encode", None)
     if encode and train is not None and train[1] is not None and y_test is not None \
             and probe_examples:
-        metrics["probe_encoder"] = encoder_probe(encode, train, test, probe_examples)
+        with announced(f"linear probe of E(x) on {min(probe_examples, len(train[0]))} "
+                       "training images", verbose):
+            metrics["probe_encoder"] = encoder_probe(encode, train, test, probe_examples)
     project = getattr(model, "project", None)
-    if project:
-        # The samples are f(z), so RMS(f(samples), samples) is the gap on z.
-        metrics["idem_gap"] = rms_distance(batched(project, samples, 500), samples)
-        metrics["idem_gap_data"] = idempotence_gap(project, x_test)
     reconstruct = getattr(model, "reconstruct", None)
-    if reconstruct is not None:
-        x_rec = batched(reconstruct, x_test, 500)
-        metrics["recon_rms"] = rms_distance(x_rec, x_test)
-        if classifier is not None:
-            metrics["recon_agreement"] = label_agreement(classifier, x_test, x_rec)
+    with announced("reconstructions and idempotence gaps of the test images", verbose
+                   and (project is not None or reconstruct is not None)):
+        if project:
+            # The samples are f(z), so RMS(f(samples), samples) is the gap on z.
+            metrics["idem_gap"] = rms_distance(batched(project, samples, 500), samples)
+            metrics["idem_gap_data"] = idempotence_gap(project, x_test)
+        if reconstruct is not None:
+            x_rec = batched(reconstruct, x_test, 500)
+            metrics["recon_rms"] = rms_distance(x_rec, x_test)
+            if classifier is not None:
+                metrics["recon_agreement"] = label_agreement(classifier, x_test, x_rec)
     return metrics
 
 
@@ -480,8 +519,9 @@ def labelled_splits(dataset, data_dir=None, image_size=32, channels=None, train_
 def run_classifier(config, path=None):
     """(classifier, test accuracy) for a run's labelled data, trained once and
     cached at `path` (default `default_classifier_path`); (None, None) unlabelled."""
-    splits = labelled_splits(config.dataset, config.data_dir, config.image_size,
-                             config.channels)
+    with announced(f"reading {config.dataset} for the evaluation classifier"):
+        splits = labelled_splits(config.dataset, config.data_dir, config.image_size,
+                                 config.channels)
     if splits is None:
         return None, None
     train, test = splits

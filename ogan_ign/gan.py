@@ -138,6 +138,23 @@ class SingleLossGAN(one_loss.OneLossModel):
             z = tf.convert_to_tensor(n_or_z, dtype=self.generator.inputs[0].dtype)
         return one_loss.float32(self.generator(z, training=training))
 
+    def serving_endpoints(self):
+        """`export`'s signatures: generate, z (batch, z_dim) → images; sample,
+        (n, seed) → n images, equal to `generate(n, seed=seed)`."""
+        dtype = self.generator.inputs[0].dtype
+
+        def sample(n, seed):
+            z = tf.random.stateless_normal(tf.stack([n, self.z_dim]),
+                                           seed=one_loss.sample_seed(seed), dtype=dtype)
+            return one_loss.float32(self.generator(z, training=False))
+
+        return {
+            "generate": (lambda z: one_loss.float32(self.generator(tf.cast(z, dtype),
+                                                                   training=False)),
+                         [one_loss.float_spec((self.z_dim,))]),
+            "sample": (sample, [one_loss.COUNT_SPEC, one_loss.SEED_SPEC]),
+        }
+
     # ------------------------------------------------------------- saving
     def get_config(self):
         config = super().get_config()

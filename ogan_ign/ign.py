@@ -233,6 +233,29 @@ class IGN(one_loss.OneLossModel):
     # f(x) of real images is IGN's reconstruction (L_rec = D(f(x), x)).
     reconstruct = project
 
+    def serving_endpoints(self):
+        """`export`'s signatures, images (batch, S, S, C) in and out: generate,
+        z → f(z); sample, (n, seed) → n samples, equal to `generate(n, seed=seed)`;
+        apply, (x, k) → f applied k times (the last of `apply(x, k)`); project,
+        x → f(x)."""
+        image = one_loss.float_spec(self.image_shape)
+
+        def f(x):  # f's layers cast float32 inputs to their compute dtype
+            return one_loss.float32(self.f(tf.cast(x, tf.float32), training=False))
+
+        def apply_k(x, k):
+            _, y = tf.while_loop(lambda i, y: i < k, lambda i, y: (i + 1, f(y)),
+                                 [tf.constant(0), tf.cast(x, tf.float32)])
+            return y
+
+        def sample(n, seed):
+            return f(self.draw_noise(n, one_loss.sample_seed(seed)))
+
+        return {"generate": (f, [image]),
+                "sample": (sample, [one_loss.COUNT_SPEC, one_loss.SEED_SPEC]),
+                "apply": (apply_k, [image, one_loss.COUNT_SPEC]),
+                "project": (f, [image])}
+
     # ------------------------------------------------------------- saving
     def get_config(self):
         config = super().get_config()

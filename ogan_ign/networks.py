@@ -45,20 +45,19 @@ def dcgan_plan(image_size, width=64):
 
 @keras.saving.register_keras_serializable(package="ogan_ign")
 class BatchNorm(layers.BatchNormalization):
-    """Keras BatchNormalization, run by TensorFlow's fused kernel where it can be.
+    """Keras BatchNormalization run by TensorFlow's fused kernel where it can be;
+    kept, registered, so that .keras files saved before the networks used
+    Keras's own layer (their config says "ogan_ign>BatchNorm") still load after
+    `import ogan_ign`. The builders use Keras's layer, so a sub-network saved
+    now is plain Keras; what that costs in speed: docs/DESIGN_NOTES.md.
 
-    Keras normalises with separate ops (moments, then x·rsqrt(var + ε)·γ + β,
-    in float32 even under bf16) and differentiates each of them. The fused
-    kernel does the forward and the backward in one op each, in the input's
-    dtype with float32 statistics (its speed: docs/DESIGN_NOTES.md). Same
-    function, same weights, same moving statistics (Keras's biased batch
-    variance; the kernel's unbiased one is scaled back by (n − 1)/n).
-
-    The kernel takes NHWC maps in float32/bfloat16/float16 on one replica. The
-    layer falls back to Keras's ops for anything else: float64 (the gradient
-    tests), other ranks, masks, renorm, ε below the kernel's minimum, and
-    synchronized statistics (under a strategy with XLA off the moments are
-    all-reduced, which the kernel cannot do).
+    The fused kernel does the forward and the backward in one op each, in the
+    input's dtype with float32 statistics. Same function, same weights, same
+    moving statistics as Keras's layer (Keras's biased batch variance; the
+    kernel's unbiased one is scaled back by (n − 1)/n). It takes NHWC maps in
+    float32/bfloat16/float16 on one replica; the layer falls back to Keras's ops
+    for anything else: float64, other ranks, masks, renorm, ε below the
+    kernel's minimum, and synchronized statistics.
     """
 
     def _fusable(self, inputs, mask):
@@ -105,13 +104,13 @@ def _down(h, widths, kernel_size, prefix=""):
         h = layers.Conv2D(w, kernel_size, strides=2, padding="same", use_bias=False,
                           kernel_initializer=_init(), name=f"{prefix}conv{i}")(h)
         if i > 0:
-            h = BatchNorm(name=f"{prefix}bn{i}")(h)
+            h = layers.BatchNormalization(name=f"{prefix}bn{i}")(h)
         h = layers.LeakyReLU(0.2, name=f"{prefix}lrelu{i}")(h)
     return h
 
 
 def _batch_norm(h, name):
-    return BatchNorm(name=name)(h)
+    return layers.BatchNormalization(name=name)(h)
 
 
 def _up(h, widths, channels, kernel_size, prefix="", norm=_batch_norm, use_bias=True):
@@ -179,7 +178,14 @@ def mlp_critic(data_dim=2, out_dim=1, hidden=128, depth=3, name="critic"):
 @keras.saving.register_keras_serializable(package="ogan_ign")
 class ScaleShift(layers.Layer):
     """h·(γ + 1) + β, with per-sample γ, β of shape (batch, C) broadcast over the
-    spatial axes of h. The "+ 1" makes γ = 0 (a fresh Dense) the identity."""
+    spatial axes of h. The "+ 1" makes γ = 0 (a fresh Dense) the identity.
+
+    The one custom layer of the networks: a self-modulated generator saved
+    alone loads after `import ogan_ign`. Written with Keras's Reshape /
+    Multiply / Add instead, it would load anywhere, but the extra layers shift
+    the operation indices by which checkpoints name weights, and existing
+    selfmod runs could no longer resume.
+    """
 
     def call(self, inputs):
         h, beta, gamma = inputs
@@ -194,7 +200,7 @@ def self_modulated_batch_norm(h, z, hidden, name):
     BatchNorm without its own affine, then h·(γ(z) + 1) + β(z), where γ and β are
     two-layer ReLU nets on the generator's input z."""
     channels = h.shape[-1]
-    h = BatchNorm(center=False, scale=False, name=f"{name}_bn")(h)
+    h = layers.BatchNormalization(center=False, scale=False, name=f"{name}_bn")(h)
     beta = layers.Dense(hidden, activation="relu", name=f"{name}_beta_hidden")(z)
     beta = layers.Dense(channels, name=f"{name}_beta")(beta)
     gamma = layers.Dense(hidden, activation="relu", name=f"{name}_gamma_hidden")(z)

@@ -112,6 +112,14 @@ class OGAN(SingleLossGAN):
         e = self.encode(self.generator(z, training=training), training=training)
         return tf.reduce_mean(losses.pearson(tf.cast(z, e.dtype), e))
 
+    def serving_endpoints(self):
+        """SingleLossGAN's (generate, sample), then encode, x → E(x), and
+        reconstruct, x → G(recon_scale · N(E(x)))."""
+        image = one_loss.float_spec(self.encoder.input_shape[1:])
+        return {**super().serving_endpoints(),
+                "encode": (lambda x: self.encode(x), [image]),
+                "reconstruct": (lambda x: self.reconstruct(x), [image])}
+
     # ------------------------------------------------------------- saving
     def get_config(self):
         config = super().get_config()

@@ -88,6 +88,20 @@ def float32(x):
     return tf.cast(x, tf.float32) if x.dtype in (tf.float16, tf.bfloat16) else x
 
 
+def float_spec(shape):
+    """The input signature of one float32 tensor of `shape` (batch axis first, None)."""
+    return keras.InputSpec(shape=(None,) + tuple(shape), dtype="float32")
+
+
+COUNT_SPEC = keras.InputSpec(shape=(), dtype="int32")   # how many samples
+SEED_SPEC = keras.InputSpec(shape=(), dtype="int64")    # a fixed draw's seed
+
+
+def sample_seed(seed, stream=SAMPLES):
+    """`fixed_seed` for a seed held in a tensor (an exported endpoint's input)."""
+    return tf.stack([tf.cast(seed, tf.int64), tf.constant(stream, tf.int64)])
+
+
 def _batchnorm_layers(layer):
     if isinstance(layer, keras.layers.BatchNormalization):
         return [layer]
@@ -201,8 +215,9 @@ class OneLossModel(keras.Model):
     """A model trained by one loss: `compute_terms(x_real, z)["loss/total"]`.
 
     Subclasses set `self.trackers` (keras.metrics.Mean named like the terms) and
-    provide `compute_terms`, `sample_noise(batch_size)` and, when not every weight
-    trains, `trainable_for_step()`.
+    provide `compute_terms`, `sample_noise(batch_size)`, `serving_endpoints()`
+    (the signatures `export` writes) and, when not every weight trains,
+    `trainable_for_step()`.
     """
 
     replicas = None  # the distribution seam, chosen by make_train_function
@@ -271,6 +286,33 @@ class OneLossModel(keras.Model):
         # Built inside whatever strategy scope compile() runs in, so that fit()
         # never creates optimizer slots while tracing.
         self.optimizer.build(self.trainable_for_step())
+
+    # ------------------------------------------------------------ export
+    def serving_endpoints(self):
+        """{name: (fn, input signature)} of `export`, float32 in and out; each
+        model lists its own (generation first: it is also "serving_default")."""
+        raise NotImplementedError(f"{type(self).__name__} declares no serving endpoints")
+
+    def export(self, filepath, format="tf_saved_model", verbose=None,  # pylint: disable=redefined-builtin
+               input_signature=None, **kwargs):
+        """Writes a TensorFlow SavedModel for inference: one serving signature per
+        `serving_endpoints()` entry, loadable with `tf.saved_model.load(filepath)`
+        in any process (no ogan_ign needed there), e.g. `loaded.generate(z)`.
+
+        Only format "tf_saved_model"; the signatures are the model's own, so
+        `input_signature` is not taken. Returns `filepath`.
+        """
+        if format != "tf_saved_model" or input_signature is not None or kwargs:
+            raise ValueError(f"{type(self).__name__}.export writes a tf_saved_model with the "
+                             "model's own signatures; got format={format!r}"
+                             + (", an input_signature" if input_signature is not None else "")
+                             + (f", {sorted(kwargs)}" if kwargs else ""))
+        archive = keras.export.ExportArchive()
+        archive.track(self)
+        for name, (fn, signature) in self.serving_endpoints().items():
+            archive.add_endpoint(name, fn, input_signature=signature)
+        archive.write_out(filepath, verbose=bool(verbose))
+        return filepath
 
     # Saved with the model, so a loaded .keras file is ready to train on.
     def get_compile_config(self):

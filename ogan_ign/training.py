@@ -81,7 +81,6 @@ from typing import Any, Optional
 import keras
 import numpy as np
 import tensorflow as tf
-from tensorflow.core.framework import summary_pb2
 
 from ogan_ign import data, images, one_loss
 from ogan_ign.settings import hparam
@@ -467,27 +466,36 @@ def ema_weights(model):
             variable.assign(value)
 
 
-def summary_metadata(plugin, data_class):
-    metadata = summary_pb2.SummaryMetadata()
-    metadata.plugin_data.plugin_name = plugin
-    metadata.data_class = data_class
-    return metadata
+class Summaries:
+    """TensorBoard events in `logdir` through tf.summary, with the interface of a
+    tf.summary writer (`as_default`, `flush`). The events file is created when
+    the first value is written, so a run that logs nothing (a finished run
+    started again) adds no empty file."""
+
+    def __init__(self, logdir):
+        self.logdir, self.writer = logdir, None
+
+    @contextlib.contextmanager
+    def as_default(self, step=None):
+        if self.writer is None:
+            self.writer = tf.summary.create_file_writer(self.logdir)
+        with self.writer.as_default(step=step):
+            yield self
+
+    def flush(self):
+        if self.writer is not None:
+            self.writer.flush()
 
 
 def write_scalar(name, value, step):
-    """A TensorBoard scalar. tf.summary.scalar needs the tensorboard package, which
-    TF 2.21 no longer installs; writing needs only TF, viewing needs TensorBoard."""
-    tf.summary.write(name, tf.constant(value, tf.float32), step=step,
-                     metadata=summary_metadata("scalars", summary_pb2.DATA_CLASS_SCALAR))
+    """A TensorBoard scalar (inside a writer's `as_default()`)."""
+    tf.summary.scalar(name, float(value), step=step)
 
 
 def write_image(name, picture, step):
-    """A TensorBoard image from a uint8 (H, W, C) picture, in the images plugin's
-    layout: [width, height, png bytes]."""
-    png = tf.io.encode_png(picture)
-    tensor = tf.stack([tf.as_string(tf.shape(picture)[1]), tf.as_string(tf.shape(picture)[0]), png])
-    tf.summary.write(name, tensor, step=step,
-                     metadata=summary_metadata("images", summary_pb2.DATA_CLASS_BLOB_SEQUENCE))
+    """A TensorBoard image from a uint8 (H, W, C) picture (inside a writer's
+    `as_default()`)."""
+    tf.summary.image(name, np.asarray(picture, np.uint8)[None], step=step)
 
 
 def global_step(model):
@@ -508,17 +516,33 @@ def scalar(value):
 # ---------------------------------------------------------------- callbacks
 
 
+def duration(seconds):
+    """A duration for progress lines: 42s, 3m05s, 1h02m."""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds // 60 % 60:02d}m"
+
+
 class Progress(keras.callbacks.Callback):
     """Stops at `steps`, stops on NaN/Inf, prints and logs the metrics.
 
+    A line: step, time since this process began training, the remaining time
+    at the rate since the first step, images per second over the steps since
+    the last line, then the metrics. The first step of a process (tracing and
+    compiling) is left out of every rate: the first line's rate starts after it.
     The metrics are means over the steps since the last line: Keras's trackers
     are reset after each line, so a NaN shows at the step it happens.
     """
 
-    def __init__(self, config, writer, chief, start_step):
+    def __init__(self, config, writer, chief, start_step, clock=time.perf_counter):
         super().__init__()
-        self.config, self.writer, self.chief = config, writer, chief
-        self.last_step, self.last_time = start_step, time.perf_counter()
+        self.config, self.writer, self.chief, self.clock = config, writer, chief, clock
+        self.start_step, self.start_time = start_step, clock()
+        self.warm = None          # (step, time) at the end of the first step
+        self.last = None          # (step, time) of the last line, or of the first step
 
     def on_train_batch_end(self, batch, logs=None):
         step = global_step(self.model)
@@ -529,22 +553,39 @@ class Progress(keras.callbacks.Callback):
                 raise TrainingDiverged(
                     f"{name} is {value} at step {step}; stopped, the last good checkpoint "
                     f"stays in {os.path.join(self.config.out_dir, 'checkpoints')}")
+        if self.warm is None:
+            self.warm = self.last = (step, self.clock())
         if step % self.config.log_every == 0 or step >= self.config.steps:
             self.report(step, values)
         if step >= self.config.steps:
             self.model.stop_training = True
 
+    def timing(self, step):
+        """(elapsed s, remaining s or None, img/s since the last line or None)."""
+        now = self.clock()
+        (warm_step, warm_time), (last_step, last_time) = self.warm, self.last
+        rate = remaining = None
+        if step > last_step and now > last_time:
+            rate = (step - last_step) * self.config.batch_size / (now - last_time)
+        if step > warm_step and now > warm_time:
+            remaining = (self.config.steps - step) * (now - warm_time) / (step - warm_step)
+        self.last = (step, now)
+        return now - self.start_time, remaining, rate
+
     def report(self, step, values):
-        now = time.perf_counter()
-        rate = (step - self.last_step) * self.config.batch_size / max(now - self.last_time, 1e-9)
-        self.last_step, self.last_time = step, now
+        elapsed, remaining, rate = self.timing(step)
         if self.chief:
             shown = "  ".join(f"{name} {value:.4g}" for name, value in values.items())
-            print(f"step {step}/{self.config.steps}  {rate:.1f} img/s  {shown}", flush=True)
+            eta = "" if remaining is None or step >= self.config.steps \
+                else f", ETA {duration(remaining)}"
+            speed = "compiling" if rate is None else f"{rate:.1f} img/s"
+            print(f"step {step}/{self.config.steps}  {duration(elapsed)}{eta}  {speed}  {shown}",
+                  flush=True)
             with self.writer.as_default():
                 for name, value in values.items():
                     write_scalar(name, value, step)
-                write_scalar("perf/images_per_second", rate, step)
+                if rate is not None:
+                    write_scalar("perf/images_per_second", rate, step)
             self.writer.flush()
         for metric in self.model.metrics:
             metric.reset_state()
@@ -961,8 +1002,7 @@ def _run(config, model, strategy, spec, record, chief, changes, figures, callbac
         for change in changes:
             print(f"{change['field']} changed on resume at step {step}: {change['old']!r} → "
                   f"{change['new']!r} (--allow_change; recorded in config.json)", flush=True)
-    writer = tf.summary.create_file_writer(os.path.join(run_dir, "logs")) if chief \
-        else tf.summary.create_noop_writer()
+    writer = Summaries(os.path.join(run_dir, "logs")) if chief else tf.summary.create_noop_writer()
     fixed = Fixed(x_real=data.load_arrays(spec, limit=config.num_samples)[0], seed=config.seed)
     if chief:
         with writing(os.path.join(run_dir, "samples", "real.png")):

@@ -115,8 +115,8 @@ class TrainingTest(tf.test.TestCase):
         done = subprocess.run(command, cwd=REPO, env=subprocess_env(), capture_output=True,
                               text=True, timeout=300)
         self.assertEqual(done.returncode, 0, done.stderr[-3000:])
-        self.assertRegex(done.stdout, r"step 3/6  [0-9.]+ img/s  .*loss/total")
-        self.assertRegex(done.stdout, r"step 6/6  [0-9.]+ img/s  .*loss/total")
+        self.assertRegex(done.stdout, r"step 3/6  \w+, ETA \w+  [0-9.]+ img/s  .*loss/total")
+        self.assertRegex(done.stdout, r"step 6/6  \w+  [0-9.]+ img/s  .*loss/total")
 
         with open(os.path.join(out, "config.json")) as f:
             config = json.load(f)
