@@ -752,9 +752,9 @@ def recommendation(summary):
 # ------------------------------------------------------------ determinism
 def resume_model(width):
     def build(config, spec):
-        model = ign.IGN(networks.dcgan_autoencoder(spec.image_size, spec.channels, latent=64,
-                                                   width=width), noise="gaussian")
-        return model, ign.default_optimizer()
+        # training.train compiles it with IGN.default_optimizer(), the paper's Adam.
+        return ign.IGN(networks.dcgan_autoencoder(spec.image_size, spec.channels, latent=64,
+                                                  width=width), noise="gaussian")
     return build
 
 
@@ -844,9 +844,12 @@ def train_ign_result(run, child, timeout=900):
         raise RuntimeError(child.failure())
     lines = [line for line in child.output()[0].splitlines() if line.strip()]
     progress = [line for line in lines if line.startswith("step ")]
+    # The driver's start line (data, replicas, precision); lines before it announce
+    # the script's own preparations.
+    start = [line for line in lines if "replica(s)" in line]
     return {"command": "python " + " ".join(child.command),
             "run_seconds": round(child.seconds(), 1),
-            "first_line": lines[0] if lines else "",
+            "first_line": (start or lines or [""])[0],
             "last_progress": progress[-1] if progress else "",
             "last_line": lines[-1] if lines else "",
             "output": [os.path.basename(path) for path in child.logs]}

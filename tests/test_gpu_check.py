@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 
+import pytest
 import numpy as np
 import tensorflow as tf
 
@@ -23,6 +24,7 @@ import gpu_check  # noqa: E402  (bench/ is not a package)
 SECTIONS = {"environment", "equality", "precision", "determinism", "speed", "train_ign"}
 
 
+@pytest.mark.slow
 class QuickRunTest(tf.test.TestCase):
 
     def test_quick_run_writes_a_passing_report(self):
