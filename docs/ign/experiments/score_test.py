@@ -1,0 +1,60 @@
+"""Scores finished research runs ONCE on the Fashion-MNIST test split (issue 15).
+
+    python docs/ign/experiments/score_test.py runs/ign_research/paper [--ema] ...
+
+For each run folder of `ign_experiment.py`: rebuilds the model from its
+config.json, loads f.weights.h5 (f_ema.weights.h5 with --ema) and the Fourier
+statistics, and scores 10,000 samples f(z) and f(f(z)) against the 10,000 test
+images exactly as the validation scores were computed (`ign_experiment.score`,
+KID over 100 subsets as evaluate.py). Writes test_scores[_ema].json in the run
+folder and prints one line per run.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+import keras
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ign_experiment as X  # noqa: E402  (the runner beside this file)
+
+from ogan_ign import data, images  # noqa: E402
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("runs", nargs="+")
+    p.add_argument("--ema", action="store_true", help="score the EMA weights")
+    p.add_argument("--num_samples", type=int, default=10000)
+    args = p.parse_args()
+    weights_file = "f_ema.weights.h5" if args.ema else "f.weights.h5"
+    for run in args.runs:
+        for name in ("config.json", weights_file):
+            if not os.path.isfile(os.path.join(run, name)):
+                sys.exit(f"error: {run} has no {name}")
+    test = data.load_arrays(data.resolve("fashion_mnist", image_size=32, split="test"))[0]
+    reference = X.Reference(test, X.load_classifier())
+    for run in args.runs:
+        with open(os.path.join(run, "config.json")) as f:
+            config = argparse.Namespace(**json.load(f))
+        keras.mixed_precision.set_global_policy(
+            "mixed_bfloat16" if config.precision == "bf16" else "float32")
+        model = X.build_model(config)
+        model.f.load_weights(os.path.join(run, weights_file))
+        if config.noise == "fourier":
+            model.spectrum.assign(np.load(os.path.join(run, "fourier_statistics.npy")))
+        metrics = X.score(model, model.f, reference, args.num_samples, kid_subsets=100)
+        suffix = "_ema" if args.ema else ""
+        images.save_grid(os.path.join(run, f"test_samples{suffix}.png"), metrics.pop("samples"))
+        metrics.update(split="test", weights=weights_file, num_samples=args.num_samples)
+        with open(os.path.join(run, f"test_scores{suffix}.json"), "w") as out:
+            json.dump(metrics, out, indent=1)
+        print(run, suffix, " ".join(f"{k} {v:.4g}" for k, v in metrics.items()
+                                    if isinstance(v, float)), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""The IGN research runner's own pieces (docs/ign/experiments/ign_experiment.py):
+its f builder, the EMA that averages BatchNorm statistics, and the cached-radii
+sample metrics that must equal ogan_ign.evaluation's."""
+
+import os
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from ogan_ign import evaluation, networks
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "docs", "ign", "experiments"))
+import ign_experiment as X  # noqa: E402
+
+
+@pytest.mark.parametrize("norm", X.NORMS)
+def test_build_f_maps_images_to_images(norm):
+    f = X.build_f(32, 1, latent=16, width=4, norm=norm, groups=4)
+    y = f(np.zeros((2, 32, 32, 1), np.float32))
+    assert y.shape == (2, 32, 32, 1)
+    has_bn = any(isinstance(l, networks.BatchNorm) for l in f.layers)
+    assert has_bn == (norm == "batch")
+
+
+def test_batch_norm_f_is_the_library_f_plus_a_first_conv_bias():
+    # The research runs used this f; it differs from networks.dcgan_autoencoder
+    # by one bias vector on the first (unnormalised) convolution.
+    ours = X.build_f(32, 1, latent=16, width=4, norm="batch")
+    library = networks.dcgan_autoencoder(32, 1, latent=16, width=4)
+    shapes = lambda f: [(w.path.replace("_bn", "_norm"), tuple(w.shape)) for w in f.weights]
+    extra = [w for w in shapes(ours) if w not in shapes(library)]
+    assert extra == [("enc_conv0/bias", (4,))]
+    assert len(shapes(ours)) == len(shapes(library)) + 1
+
+
+def test_build_f_rejects_an_unknown_norm():
+    with pytest.raises(ValueError, match="unknown norm"):
+        X.build_f(norm="instance")
+
+
+def test_weight_ema_averages_batchnorm_statistics():
+    f = X.build_f(32, 1, latent=8, width=4, norm="batch")
+    ema = X.WeightEMA(f, decay=0.5)
+    moving = [w for w in f.weights if "moving_mean" in w.path]
+    assert moving
+    before = moving[0].numpy().copy()
+    f(np.random.default_rng(0).normal(size=(4, 32, 32, 1)).astype(np.float32), training=True)
+    after = moving[0].numpy()
+    assert not np.allclose(before, after)
+    ema.on_train_batch_end(0)
+    # t = 1: d = min(0.5, 2/11) = 2/11.
+    d = 2.0 / 11.0
+    index = [id(w) for w in f.weights].index(id(moving[0]))
+    np.testing.assert_allclose(ema.shadow[index].numpy(), d * before + (1 - d) * after,
+                               rtol=1e-5, atol=1e-7)
+    with ema.swapped():
+        np.testing.assert_allclose(moving[0].numpy(), ema.shadow[index].numpy())
+    np.testing.assert_allclose(moving[0].numpy(), after)  # restored
+
+
+def test_cached_sample_metrics_equal_the_library_metrics():
+    rng = np.random.default_rng(1)
+    real = rng.normal(size=(300, 5))
+    fake = rng.normal(0.3, 1.2, size=(200, 5))
+
+    class Ref:
+        features = real
+        radii = evaluation.knn_radii(real, X.K)
+
+    ours = X.sample_metrics(Ref, fake, kid_subsets=5, seed=0)
+    theirs = evaluation.sample_metrics(real, fake, k=X.K, kid_subsets=5, kid_subset_size=1000,
+                                       seed=0)
+    for key in ("fid", "kid", "kid_std", "precision", "recall"):
+        assert ours[key] == pytest.approx(theirs[key], rel=1e-9), key
+    assert 0.0 < ours["recall"] < 1.0
