@@ -5,13 +5,10 @@ as a single-loss GAN: one f, one tape, one Adam.
     python train_ign.py --out_dir runs/ign_fmnist             # Fashion-MNIST, 32 px
     python train_ign.py --noise gaussian --out_dir runs/ign_paper   # the paper's recipe
 
-The loss is `losses.ign_loss` with the paper's weights (ign.IGNSettings); f is a
-DCGAN autoencoder with BatchNorm. The one departure from the paper is `--noise
-fourier` (docs/ign/RESULTS.md: Gaussian noise collapses a BatchNorm f here).
-
-Figures besides the sample grids: idempotence/<step>.png (z | f(z) | f(f(z)) |
-f(f(f(z)))) and projections/<step>.png (original | corrupted | f(corrupted)).
-metrics.json gets the idempotence gaps and, for labelled data, class coverage.
+The loss is `losses.ign_loss` with the paper's weights (ign.IGNSettings), f a DCGAN
+autoencoder; the one departure from the paper is `--noise fourier` (docs/ign/RESULTS.md).
+Figures besides the sample grids: idempotence/<step>.png (z | f(z) | f(f(z)) | f(f(f(z))))
+and projections/<step>.png (original | corrupted | f(corrupted)).
 """
 
 import quiet_start  # noqa: F401  (first: TensorFlow starts without C++ log lines)
@@ -33,7 +30,7 @@ class IGNRun(ign.IGNSettings):
     latent: int = hparam(512, "size of f's code")
 
 
-cli.define_common_flags(dataset="fashion_mnist", out_dir="runs/ign", lr=1e-4, batch_size=64)
+cli.define_common_flags(dataset="fashion_mnist", out_dir="runs/ign")
 cli.define_settings_flags(IGNRun, noise="fourier")  # Gaussian noise collapses here (docs/ign)
 flags.adopt_module_key_flags(cli)  # --help lists the common and model flags too
 flags.DEFINE_integer("coverage_samples", 1000, "samples classified at the end (labelled data "
@@ -103,24 +100,20 @@ def final_metrics(model, config, classifier, accuracy):
         print(f"final metrics: class coverage of {FLAGS.coverage_samples} samples", flush=True)
         x = model.generate(FLAGS.coverage_samples, seed=config.seed + 1).numpy()
         coverage = evaluation.class_coverage(classifier, x)
-        metrics.update({"classifier_test_accuracy": accuracy,
-                        "coverage_samples": FLAGS.coverage_samples,
-                        **{f"coverage_{k}": v for k, v in coverage.items()}})
+        metrics.update(classifier_test_accuracy=accuracy, coverage_samples=FLAGS.coverage_samples,
+                       **{f"coverage_{k}": v for k, v in coverage.items()})
     return metrics
 
 
 def main(argv):
     config = cli.main_config(argv, IGNRun)
-    classifier = accuracy = None
-    callbacks = []
+    classifier, accuracy, callbacks = None, None, []
     if FLAGS.coverage_samples and FLAGS.coverage_every:
-        # Needed during training: made (once, then cached) before it, after the
-        # config and the data are known to be usable.
+        # Needed during training: made (once, then cached) before it.
         with cli.user_errors():
             training.validate(config)
             classifier, accuracy = evaluation.run_classifier(config, FLAGS.classifier)
         if classifier is not None:
-            os.makedirs(config.out_dir, exist_ok=True)
             callbacks.append(evaluation.CoverageCallback(
                 classifier, FLAGS.coverage_every, FLAGS.coverage_samples, config.seed + 1,
                 os.path.join(config.out_dir, "coverage.jsonl")))

@@ -558,5 +558,6 @@ class CoverageCallback(keras.callbacks.Callback):
             f"{key} {record[key]['classes_present']} classes, max share "
             f"{record[key]['max_share']:.2f}" for key in ("moving_stats", "batch_stats")),
             flush=True)
+        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
         with open(self.path, "a") as f:
             f.write(json.dumps(record) + "\n")
