@@ -118,7 +118,8 @@ class ConfigError(ValueError):
 
 
 class TrainingDiverged(RuntimeError):
-    """A loss or a weight became NaN or Inf; the last good checkpoint is kept."""
+    """A loss or a weight became NaN or Inf; the last good checkpoint is kept.
+    Raised naming what diverged; `train` adds what to do (`diverged_advice`)."""
 
 
 class RunFolderError(ConfigError):
@@ -550,9 +551,7 @@ class Progress(keras.callbacks.Callback):
         for name, value in values.items():
             if not math.isfinite(value):
                 self.model.stop_training = True
-                raise TrainingDiverged(
-                    f"{name} is {value} at step {step}; stopped, the last good checkpoint "
-                    f"stays in {os.path.join(self.config.out_dir, 'checkpoints')}")
+                raise TrainingDiverged(f"{name} is {value} at step {step}")
         if self.warm is None:
             self.warm = self.last = (step, self.clock())
         if step % self.config.log_every == 0 or step >= self.config.steps:
@@ -615,9 +614,7 @@ def save_checkpoint(model, manager, step, worker_manager=None):
     uncommitted files are removed, the previous checkpoint stays the latest)."""
     for variable in model.weights:
         if not np.all(np.isfinite(to_numpy(variable))):
-            raise TrainingDiverged(
-                f"weight {variable.path} is not finite at step {step}; stopped, the last "
-                f"good checkpoint stays in {manager.directory}")
+            raise TrainingDiverged(f"weight {variable.path} is not finite at step {step}")
     try:
         with writing(f"checkpoint {step} in {manager.directory}"):
             if worker_manager is None:
@@ -945,8 +942,8 @@ def train(config, build_model, figures=None, callbacks=()):
             raise
         raise RunFolderError(f"{e}; {last_checkpoint_note(run_dir)}") from None
     except TrainingDiverged as e:
-        what = str(e).split("; stopped")[0]
-        raise TrainingDiverged(f"{what}; {diverged_advice(config, run_dir)}") from None
+        # Raised with what diverged; the advice depends on the run folder.
+        raise TrainingDiverged(f"{e}; {diverged_advice(config, run_dir)}") from None
     except (ConfigError, data.DataError):
         if not writes_started:
             _undo_created(run_dir, created)
