@@ -124,7 +124,7 @@ class SingleLossGAN(one_loss.OneLossModel):
 
     def make_noise(self, n, seed=None, stream=one_loss.SAMPLES):
         """n noise vectors: fresh ones, or a fixed draw for a seed (and stream)."""
-        shape, dtype = (int(n), self.z_dim), self.generator.inputs[0].dtype
+        shape, dtype = (n, self.z_dim), self.generator.inputs[0].dtype
         if seed is None:
             return tf.random.normal(shape, dtype=dtype)
         return tf.random.stateless_normal(shape, seed=one_loss.fixed_seed(seed, stream),
@@ -139,20 +139,13 @@ class SingleLossGAN(one_loss.OneLossModel):
         return one_loss.float32(self.generator(z, training=training))
 
     def serving_endpoints(self):
-        """`export`'s signatures: generate, z (batch, z_dim) → images; sample,
-        (n, seed) → n images, equal to `generate(n, seed=seed)`."""
+        """`export`'s signatures: generate, z (batch, z_dim) → images; then sample."""
         dtype = self.generator.inputs[0].dtype
-
-        def sample(n, seed):
-            z = tf.random.stateless_normal(tf.stack([n, self.z_dim]),
-                                           seed=one_loss.sample_seed(seed), dtype=dtype)
-            return one_loss.float32(self.generator(z, training=False))
-
         return {
             "generate": (lambda z: one_loss.float32(self.generator(tf.cast(z, dtype),
                                                                    training=False)),
                          [one_loss.float_spec((self.z_dim,))]),
-            "sample": (sample, [one_loss.COUNT_SPEC, one_loss.SEED_SPEC]),
+            **super().serving_endpoints(),
         }
 
     # ------------------------------------------------------------- saving

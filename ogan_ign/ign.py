@@ -206,7 +206,7 @@ class IGN(one_loss.OneLossModel):
             seed = tf.random.uniform([2], maxval=2**31 - 1, dtype=tf.int64)
         else:
             seed = one_loss.fixed_seed(seed, stream)
-        return self.draw_noise(int(n), seed)
+        return self.draw_noise(n, seed)
 
     def generate(self, n_or_z, seed=None, training=False):
         """float32 f(z) for n noise images (fresh, or fixed by `seed`) or for given z."""
@@ -235,9 +235,8 @@ class IGN(one_loss.OneLossModel):
 
     def serving_endpoints(self):
         """`export`'s signatures, images (batch, S, S, C) in and out: generate,
-        z → f(z); sample, (n, seed) → n samples, equal to `generate(n, seed=seed)`;
-        apply, (x, k) → f applied k times (the last of `apply(x, k)`); project,
-        x → f(x)."""
+        z → f(z); sample (OneLossModel's); apply, (x, k) → f applied k times (the
+        last of `apply(x, k)`); project, x → f(x)."""
         image = one_loss.float_spec(self.image_shape)
 
         def f(x):  # f's layers cast float32 inputs to their compute dtype
@@ -248,11 +247,8 @@ class IGN(one_loss.OneLossModel):
                                  [tf.constant(0), tf.cast(x, tf.float32)])
             return y
 
-        def sample(n, seed):
-            return f(self.draw_noise(n, one_loss.sample_seed(seed)))
-
         return {"generate": (f, [image]),
-                "sample": (sample, [one_loss.COUNT_SPEC, one_loss.SEED_SPEC]),
+                **super().serving_endpoints(),
                 "apply": (apply_k, [image, one_loss.COUNT_SPEC]),
                 "project": (f, [image])}
 

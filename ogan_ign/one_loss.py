@@ -67,8 +67,9 @@ def training_seed(seed, step, stream=NOISE):
 
 
 def fixed_seed(seed, stream):
-    """The stateless seed pair of a fixed draw (samples, figures, metrics)."""
-    return tf.constant([int(seed), stream], tf.int64)
+    """The stateless seed pair of a fixed draw (samples, figures, metrics); `seed`
+    a Python int or a tensor (an exported endpoint's input)."""
+    return tf.stack([tf.cast(seed, tf.int64), tf.constant(stream, tf.int64)])
 
 
 def num_replicas():
@@ -95,11 +96,6 @@ def float_spec(shape):
 
 COUNT_SPEC = keras.InputSpec(shape=(), dtype="int32")   # how many samples
 SEED_SPEC = keras.InputSpec(shape=(), dtype="int64")    # a fixed draw's seed
-
-
-def sample_seed(seed, stream=SAMPLES):
-    """`fixed_seed` for a seed held in a tensor (an exported endpoint's input)."""
-    return tf.stack([tf.cast(seed, tf.int64), tf.constant(stream, tf.int64)])
 
 
 def _batchnorm_layers(layer):
@@ -289,9 +285,13 @@ class OneLossModel(keras.Model):
 
     # ------------------------------------------------------------ export
     def serving_endpoints(self):
-        """{name: (fn, input signature)} of `export`, float32 in and out; each
-        model lists its own (generation first: it is also "serving_default")."""
-        raise NotImplementedError(f"{type(self).__name__} declares no serving endpoints")
+        """{name: (fn, input signature)} of `export`, float32 in and out. Each model
+        puts its own generation first (it is also "serving_default"), then this
+        one: sample, (n, seed) → n samples, equal to `generate(n, seed=seed)`."""
+        def sample(n, seed):
+            return float32(self.sampler(self.make_noise(n, seed), training=False))
+
+        return {"sample": (sample, [COUNT_SPEC, SEED_SPEC])}
 
     def export(self, filepath, format="tf_saved_model", verbose=None,  # pylint: disable=redefined-builtin
                input_signature=None, **kwargs):
