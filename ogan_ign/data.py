@@ -417,7 +417,31 @@ def _resolve_archive(path, name, image_size, channels):
 
 
 def _checked_spec(kind, name, location, names, items, image_size, channels):
-    """Decodes every item once; the spec lists the usable ones, in order."""
+    """Decodes every item once; the spec lists the usable ones, in order. A source
+    checked before in this process, unchanged, is not decoded again (the scripts
+    resolve their data again after training, e.g. to look for labels)."""
+    key = (kind, name, location, tuple(items), image_size, channels,
+           _fingerprint(kind, location, names))
+    if key not in _CHECKED:
+        _CHECKED[key] = _decode_and_check(kind, name, location, names, items, image_size,
+                                          channels)
+    return _CHECKED[key]
+
+
+def _fingerprint(kind, location, names):
+    """Sizes and modification times of a source's files (of the archive for a tar)."""
+    paths = [location] if kind == "tar" else [os.path.join(location, n) for n in names]
+    stats = []
+    for path in paths:
+        try:
+            stat = os.stat(path)
+            stats.append((stat.st_size, stat.st_mtime_ns))
+        except OSError:
+            stats.append(None)
+    return tuple(stats)
+
+
+def _decode_and_check(kind, name, location, names, items, image_size, channels):
     budget_fits = len(items) * image_size**2 * channels <= DEFAULT_MEMORY_BUDGET
     images, kept, reasons, chatter = _decode_all(
         location, items, image_size, channels, keep=budget_fits, what=name)
@@ -445,6 +469,8 @@ def _checked_spec(kind, name, location, names, items, image_size, channels):
 
 # Sources whose skipped files were reported in this process.
 _REPORTED = set()
+# Specs of the sources checked in this process, by source and its files' stats.
+_CHECKED = {}
 # A few decoded sources, kept so that resolve's check is the only decoding pass.
 _DECODED = collections.OrderedDict()
 _DECODED_ENTRIES = 2

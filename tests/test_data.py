@@ -211,12 +211,26 @@ class FolderTest(tf.test.TestCase):
             self.assertBetween(batch.max(), -1.0, 1.0)
 
     def test_resolve_is_the_only_decoding_pass(self):
+        data._CHECKED.clear()  # as in a fresh process
         with mock.patch.object(data, "_load", wraps=data._load) as load:
             spec = data.resolve(self.dir, image_size=32)
             self.assertEqual(load.call_count, self.valid + self.bad)
             data.load_arrays(spec, limit=3)
             list(data.make_dataset(spec, 4, repeat=False))
             self.assertEqual(load.call_count, self.valid + self.bad)
+
+    def test_an_unchanged_source_is_checked_once_per_process(self):
+        # The scripts resolve their data again after training (to look for labels).
+        data._CHECKED.clear()
+        with mock.patch.object(data, "_load", wraps=data._load) as load:
+            first = data.resolve(self.dir, image_size=32)
+            self.assertEqual(data.resolve(self.dir, image_size=32), first)
+            self.assertEqual(load.call_count, self.valid + self.bad)
+            data.resolve(self.dir, image_size=28)  # another size is another check
+            self.assertEqual(load.call_count, 2 * (self.valid + self.bad))
+            os.utime(first.files[0], ns=(0, 0))  # a file changed: checked again
+            data.resolve(self.dir, image_size=32)
+            self.assertEqual(load.call_count, 3 * (self.valid + self.bad))
 
     def test_load_arrays_counts_only_decodable(self):
         images, labels = data.load_arrays(data.resolve(self.dir, image_size=28, channels=1))
