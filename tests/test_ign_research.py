@@ -75,3 +75,21 @@ def test_cached_sample_metrics_equal_the_library_metrics():
     for key in ("fid", "kid", "kid_std", "precision", "recall"):
         assert ours[key] == pytest.approx(theirs[key], rel=1e-9), key
     assert 0.0 < ours["recall"] < 1.0
+
+
+@pytest.mark.parametrize("arch, skips", [("dense", 0), ("unet", 2), ("unet8", 1)])
+def test_skip_connections_carry_the_input_past_the_code(arch, skips):
+    f = X.build_f(32, 1, latent=8, width=4, norm="none", arch=arch)
+    assert sum("skip" in layer.name for layer in f.layers) == skips
+    # With the code zeroed, only a skip connection can pass the input through.
+    code = f.get_layer("latent")
+    code.set_weights([np.zeros_like(w) for w in code.get_weights()])
+    rng = np.random.default_rng(0)
+    a, b = (rng.uniform(-1, 1, size=(1, 32, 32, 1)).astype(np.float32) for _ in range(2))
+    differs = not np.allclose(f(a).numpy(), f(b).numpy())
+    assert differs == (skips > 0)
+
+
+def test_build_f_rejects_an_unknown_arch():
+    with pytest.raises(ValueError, match="unknown arch"):
+        X.build_f(arch="resnet")

@@ -45,6 +45,7 @@ from ogan_ign import data, evaluation, ign, images
 TRAIN_END = 50000          # train[:TRAIN_END] trained on, train[TRAIN_END:] validation
 FOURIER_EXAMPLES = 10000
 NORMS = ("batch", "group", "layer", "none")
+ARCHS = ("dense", "unet", "unet8")
 K = 3                      # neighbours of the precision / recall manifolds, as evaluate.py
 
 
@@ -68,7 +69,7 @@ def _norm(kind, h, name, groups):
 
 
 def build_f(image_size=32, channels=1, latent=512, width=32, norm="batch", groups=16,
-            kernel_size=4, name="f"):
+            kernel_size=4, name="f", arch="dense"):
     """networks.dcgan_autoencoder with the normalisation as a choice.
 
     For 32 px: three stride-2 4×4 convolutions (width, 2·width, 4·width), norm
@@ -77,21 +78,31 @@ def build_f(image_size=32, channels=1, latent=512, width=32, norm="batch", group
     stride-2 transposed convolutions with norm + ReLU; a last one to the image;
     tanh. Without a norm the convolutions get a bias. norm="batch" is the
     library's f (same layers and initialiser) plus that one bias vector.
+
+    arch="unet" adds skip connections: each decoder map (8×8, 16×16 for 32 px)
+    is concatenated with the encoder map of the same size before the next
+    transposed convolution, so detail need not pass the `latent`-d code;
+    "unet8" keeps only the coarsest of them (the 8×8 map for 32 px).
     """
     if norm not in NORMS:
         raise ValueError(f"unknown norm {norm!r}; expected one of {list(NORMS)}")
+    if arch not in ARCHS:
+        raise ValueError(f"unknown arch {arch!r}; expected one of {list(ARCHS)}")
     base = 4
     stages = int(round(np.log2(image_size // base)))
     widths = [width * 2 ** i for i in range(stages)]
     bias = norm == "none"
     x_in = keras.Input((image_size, image_size, channels), name="x")
     h = x_in
+    skips = {}
     for i, w in enumerate(widths):
         h = layers.Conv2D(w, kernel_size, strides=2, padding="same", use_bias=bias or i == 0,
                           kernel_initializer=_init(), name=f"enc_conv{i}")(h)
         if i > 0:
             h = _norm(norm, h, f"enc_norm{i}", groups)
         h = layers.LeakyReLU(0.2, name=f"enc_lrelu{i}")(h)
+        skips[h.shape[1]] = h
+    keep = {"dense": (), "unet": tuple(skips), "unet8": (2 * base,)}[arch]
     h = layers.Flatten(name="enc_flatten")(h)
     h = layers.Dense(latent, kernel_initializer=_init(), name="latent")(h)
     h = layers.Dense(base * base * widths[-1], use_bias=bias, kernel_initializer=_init(),
@@ -103,6 +114,8 @@ def build_f(image_size=32, channels=1, latent=512, width=32, norm="batch", group
                                    padding="same", use_bias=bias, kernel_initializer=_init(),
                                    name=f"dec_deconv{i}")(h)
         h = layers.ReLU(name=f"dec_relu{i}")(_norm(norm, h, f"dec_norm{i}", groups))
+        if h.shape[1] in keep:
+            h = layers.Concatenate(name=f"dec_skip{i}")([h, skips[h.shape[1]]])
     h = layers.Conv2DTranspose(channels, kernel_size, strides=2, padding="same",
                                kernel_initializer=_init(), name="dec_to_image")(h)
     out = layers.Activation("tanh", name="tanh", dtype="float32")(h)
@@ -289,6 +302,11 @@ class Scorer(keras.callbacks.Callback):
             else:
                 with ema.swapped() as f:
                     metrics = score(self.ign, f, self.reference, self.num_samples)
+            if ema is None:
+                self.ign.f.save_weights(os.path.join(self.run_dir, f"f_{step:05d}.weights.h5"))
+            else:
+                with ema.swapped() as f:
+                    f.save_weights(os.path.join(self.run_dir, f"f_ema_{step:05d}.weights.h5"))
             samples = metrics.pop("samples")
             images.save_grid(os.path.join(self.run_dir, f"samples_{weights}_{step:05d}.png"),
                              samples)
@@ -318,6 +336,7 @@ def parse(argv=None):
     p.add_argument("--width", type=int, default=32)
     p.add_argument("--latent", type=int, default=512)
     p.add_argument("--norm", default="batch", choices=NORMS)
+    p.add_argument("--arch", default="dense", choices=ARCHS)
     p.add_argument("--groups", type=int, default=16)
     p.add_argument("--lambda_rec", type=float, default=20.0)
     p.add_argument("--lambda_idem", type=float, default=20.0)
@@ -339,7 +358,8 @@ def parse(argv=None):
 
 
 def build_model(args):
-    f = build_f(32, 1, args.latent, args.width, args.norm, args.groups)
+    f = build_f(32, 1, args.latent, args.width, args.norm, args.groups,
+                arch=getattr(args, "arch", "dense"))
     model = ign.IGN(f, lambda_rec=args.lambda_rec, lambda_idem=args.lambda_idem,
                     lambda_tight=args.lambda_tight,
                     tight_clamp=args.tight_clamp if args.tight_clamp > 0 else None,

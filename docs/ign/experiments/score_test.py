@@ -3,11 +3,12 @@
     python docs/ign/experiments/score_test.py runs/ign_research/paper [--ema] ...
 
 For each run folder of `ign_experiment.py`: rebuilds the model from its
-config.json, loads f.weights.h5 (f_ema.weights.h5 with --ema) and the Fourier
+config.json, loads f.weights.h5 (f_ema.weights.h5 with --ema; with --step N the
+weights kept at scored step N, f[_ema]_0000N.weights.h5) and the Fourier
 statistics, and scores 10,000 samples f(z) and f(f(z)) against the 10,000 test
 images exactly as the validation scores were computed (`ign_experiment.score`,
-KID over 100 subsets as evaluate.py). Writes test_scores[_ema].json in the run
-folder and prints one line per run.
+KID over 100 subsets as evaluate.py). Writes test_scores[_ema][_N].json in the
+run folder and prints one line per run.
 """
 
 import argparse
@@ -29,8 +30,12 @@ def main():
     p.add_argument("runs", nargs="+")
     p.add_argument("--ema", action="store_true", help="score the EMA weights")
     p.add_argument("--num_samples", type=int, default=10000)
+    p.add_argument("--step", type=int, default=0,
+                   help="score the weights kept at this scored step (f[_ema]_<step>.weights.h5); "
+                        "0: the final ones")
     args = p.parse_args()
-    weights_file = "f_ema.weights.h5" if args.ema else "f.weights.h5"
+    stem = "f_ema" if args.ema else "f"
+    weights_file = f"{stem}_{args.step:05d}.weights.h5" if args.step else f"{stem}.weights.h5"
     for run in args.runs:
         for name in ("config.json", weights_file):
             if not os.path.isfile(os.path.join(run, name)):
@@ -47,9 +52,10 @@ def main():
         if config.noise == "fourier":
             model.spectrum.assign(np.load(os.path.join(run, "fourier_statistics.npy")))
         metrics = X.score(model, model.f, reference, args.num_samples, kid_subsets=100)
-        suffix = "_ema" if args.ema else ""
+        suffix = ("_ema" if args.ema else "") + (f"_{args.step}" if args.step else "")
         images.save_grid(os.path.join(run, f"test_samples{suffix}.png"), metrics.pop("samples"))
-        metrics.update(split="test", weights=weights_file, num_samples=args.num_samples)
+        metrics.update(split="test", weights=weights_file, step=args.step or config.steps,
+                       num_samples=args.num_samples)
         with open(os.path.join(run, f"test_scores{suffix}.json"), "w") as out:
             json.dump(metrics, out, indent=1)
         print(run, suffix, " ".join(f"{k} {v:.4g}" for k, v in metrics.items()
