@@ -28,6 +28,7 @@ flags.DEFINE_integer("z_dim", 128, "noise size")
 flags.DEFINE_integer("batch_size", 64, "batch size")
 flags.DEFINE_integer("steps", 3000, "training steps")
 flags.DEFINE_integer("seed", 0, "seed")
+flags.DEFINE_list("save_at", [], "also write generator_<step>.keras at these steps, e.g. 3000")
 FLAGS = flags.FLAGS
 
 
@@ -42,10 +43,19 @@ def main(argv):
     model.compile(optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5),
                   generator_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5))
     dataset = data.make_dataset(spec, FLAGS.batch_size, seed=FLAGS.seed)
-    start = time.perf_counter()
-    model.fit(dataset, steps_per_epoch=FLAGS.steps, epochs=1, verbose=2)
-    print(f"{FLAGS.steps} steps in {time.perf_counter() - start:.0f} s", flush=True)
+    save_at = sorted({int(step) for step in FLAGS.save_at})
+    if any(step < 1 or step > FLAGS.steps for step in save_at):
+        raise app.UsageError(f"--save_at steps must be within 1..{FLAGS.steps}, got {save_at}")
     os.makedirs(FLAGS.out_dir, exist_ok=True)
+
+    class SaveAt(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch + 1 in save_at:
+                generator.save(os.path.join(FLAGS.out_dir, f"generator_{batch + 1}.keras"))
+
+    start = time.perf_counter()
+    model.fit(dataset, steps_per_epoch=FLAGS.steps, epochs=1, verbose=2, callbacks=[SaveAt()])
+    print(f"{FLAGS.steps} steps in {time.perf_counter() - start:.0f} s", flush=True)
     z = tf.random.stateless_normal((64, FLAGS.z_dim), seed=[FLAGS.seed, 0])
     images.save_grid(os.path.join(FLAGS.out_dir, "samples.png"),
                      np.asarray(generator(z, training=False)))
