@@ -3,9 +3,11 @@
     python docs/ign/experiments/summarize.py runs/ign_research docs/ign/experiments
 
 Reads every <root>/<run>/scores.jsonl (validation scores during training) and
-test_scores*.json (the one test scoring), prints markdown tables, and draws
-fid_vs_steps.png (validation FID of f(z) against steps, one line per run and
-weight set) with PIL only (no matplotlib in the venv).
+test_scores*.json (the one test scoring), and the DCGAN baseline's evaluate.py
+outputs <root>/dcgan_s<seed>/eval_<step>.json; prints markdown tables, and draws
+fid_vs_steps.png and recall_vs_steps.png (validation scores of f(z) against
+steps, one line per run and weight set, for runs scored at two steps or more)
+with PIL only (no matplotlib in the venv).
 """
 
 import glob
@@ -23,10 +25,12 @@ COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 1
 
 def setting(config):
     """The settings that differ from the paper's recipe, as text."""
-    paper = {"norm": "batch", "lambda_rec": 20.0, "lambda_idem": 20.0, "lambda_tight": 2.5,
+    paper = {"arch": "dense", "norm": "batch", "lambda_rec": 20.0, "lambda_idem": 20.0, "lambda_tight": 2.5,
              "tight_clamp": 1.5, "distance": "l1", "noise": "fourier", "width": 32,
              "latent": 512, "lr": 1e-4, "beta_1": 0.5}
-    diff = [f"{k}={config[k]}" for k, v in paper.items() if config.get(k) != v]
+    # Runs made before --arch existed have no "arch": theirs was "dense".
+    diff = [f"{k}={config.get(k)}" for k, v in paper.items()
+            if config.get(k, "dense" if k == "arch" else None) != v]
     return ", ".join(diff) or "paper's recipe (BatchNorm, Fourier noise)"
 
 
@@ -41,7 +45,9 @@ def load(root):
         tests = {}
         for test in glob.glob(os.path.join(run_dir, "test_scores*.json")):
             with open(test) as f:
-                tests["ema" if test.endswith("_ema.json") else "raw"] = json.load(f)
+                scores = json.load(f)
+            weights = "ema" if "_ema" in os.path.basename(test) else "raw"
+            tests[(scores.get("step", config["steps"]), weights)] = scores
         runs[os.path.basename(run_dir)] = {"config": config, "rows": rows, "tests": tests}
     return runs
 
@@ -75,10 +81,26 @@ def test_table(runs):
     lines = ["| run | setting | weights | steps | FID | KID×10³ | P | R | classes | eff. classes "
              "| FID f∘f | R f∘f | ‖f∘f(z)−f(z)‖ | ‖f(z)−z‖ | recon L1 |", "|" + "---|" * 15]
     for name, run in runs.items():
-        for weights, test in sorted(run["tests"].items()):
-            cells = [name, setting(run["config"]), weights, str(run["config"]["steps"])]
+        for (step, weights), test in sorted(run["tests"].items()):
+            cells = [name, setting(run["config"]), weights, str(step)]
             cells += [fmt(k, test.get(k)) for k in COLUMNS]
             lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def dcgan_table(root):
+    """The DCGAN baseline rows: evaluate.py's JSON for each seed and step."""
+    lines = ["| run | seed | steps | FID | KID×10³ | P | R | classes | eff. classes |",
+             "|" + "---|" * 9]
+    for path in sorted(glob.glob(os.path.join(root, "dcgan_s*", "eval_*.json"))):
+        with open(path) as f:
+            e = json.load(f)["evaluation"]
+        seed = os.path.basename(os.path.dirname(path))[len("dcgan_s"):]
+        step = os.path.basename(path)[len("eval_"):-len(".json")]
+        cells = ["DCGAN, two optimizers", seed, step]
+        cells += [fmt(k, e.get(k)) for k in ("fid", "kid", "precision", "recall",
+                                             "classes_present", "effective_classes")]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -88,7 +110,7 @@ def plot(runs, path, key="fid", size=(720, 440), margin=(60, 20, 200, 40)):
     for name, run in runs.items():
         for weights in ("raw", "ema"):
             points = [(r["step"], r[key]) for r in run["rows"] if r["weights"] == weights]
-            if points:
+            if len(points) > 1:
                 series.append((f"{name} {weights}", sorted(points)))
     if not series:
         return
@@ -135,6 +157,8 @@ def main(argv):
     print(table(runs))
     print()
     print(test_table(runs))
+    print()
+    print(dcgan_table(argv[1]))
     plot(runs, os.path.join(argv[2], "fid_vs_steps.png"))
     plot(runs, os.path.join(argv[2], "recall_vs_steps.png"), key="recall")
 
