@@ -389,6 +389,7 @@ def main(argv=None):
     model = build_model(args)
     if args.noise == "fourier":
         model.adapt(x_train[:FOURIER_EXAMPLES])
+        np.save(os.path.join(run_dir, "fourier_statistics.npy"), model.spectrum.numpy())
     model.compile(optimizer=keras.optimizers.Adam(args.lr, beta_1=args.beta_1, beta_2=0.999),
                   jit_compile=False)
     dataset = (tf.data.Dataset.from_tensor_slices(x_train)
@@ -399,8 +400,8 @@ def main(argv=None):
     callbacks = ([ema] if ema else []) + [scorer]
     model.fit(dataset, epochs=1, steps_per_epoch=args.steps, verbose=0, callbacks=callbacks)
     model.f.save_weights(os.path.join(run_dir, "f.weights.h5"))
-    np.save(os.path.join(run_dir, "fourier_statistics.npy"),
-            model.spectrum.numpy() if args.noise == "fourier" else np.zeros(1))
+    if args.noise != "fourier":
+        np.save(os.path.join(run_dir, "fourier_statistics.npy"), np.zeros(1))
     if ema is not None:
         with ema.swapped() as f:
             f.save_weights(os.path.join(run_dir, "f_ema.weights.h5"))

@@ -22,7 +22,16 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ign_experiment as X  # noqa: E402  (the runner beside this file)
 
-from ogan_ign import data, images  # noqa: E402
+from ogan_ign import data, ign, images  # noqa: E402
+
+
+def fourier_statistics(run):
+    """The run's Fourier statistics; recomputed, as the runner does, from
+    train[:FOURIER_EXAMPLES] when the run was stopped before writing them."""
+    path = os.path.join(run, "fourier_statistics.npy")
+    if os.path.isfile(path):
+        return np.load(path)
+    return ign.fourier_statistics(X.split_arrays()[0][:X.FOURIER_EXAMPLES])
 
 
 def main():
@@ -50,7 +59,7 @@ def main():
         model = X.build_model(config)
         model.f.load_weights(os.path.join(run, weights_file))
         if config.noise == "fourier":
-            model.spectrum.assign(np.load(os.path.join(run, "fourier_statistics.npy")))
+            model.spectrum.assign(fourier_statistics(run))
         metrics = X.score(model, model.f, reference, args.num_samples, kid_subsets=100)
         suffix = ("_ema" if args.ema else "") + (f"_{args.step}" if args.step else "")
         images.save_grid(os.path.join(run, f"test_samples{suffix}.png"), metrics.pop("samples"))
