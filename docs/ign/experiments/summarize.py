@@ -34,6 +34,11 @@ def setting(config):
     return ", ".join(diff) or "paper's recipe (BatchNorm, Fourier noise)"
 
 
+def weights_label(weights, config):
+    """"raw", or "ema <decay>" (the decays differ between runs)."""
+    return f"ema {config['ema']:g}" if weights == "ema" else weights
+
+
 def load(root):
     runs = {}
     for path in sorted(glob.glob(os.path.join(root, "*", "scores.jsonl"))):
@@ -70,7 +75,8 @@ def table(runs):
     lines = [head, "|" + "---|" * 17]
     for name, run in runs.items():
         for row in run["rows"]:
-            cells = [name, setting(run["config"]), str(run["config"]["seed"]), row["weights"],
+            cells = [name, setting(run["config"]), str(run["config"]["seed"]),
+                     weights_label(row["weights"], run["config"]),
                      str(row["step"]), f"{row['train_seconds']:.0f}"]
             cells += [fmt(k, row.get(k)) for k in COLUMNS]
             lines.append("| " + " | ".join(cells) + " |")
@@ -82,7 +88,8 @@ def test_table(runs):
              "| FID f∘f | R f∘f | ‖f∘f(z)−f(z)‖ | ‖f(z)−z‖ | recon L1 |", "|" + "---|" * 15]
     for name, run in runs.items():
         for (step, weights), test in sorted(run["tests"].items()):
-            cells = [name, setting(run["config"]), weights, str(step)]
+            cells = [name, setting(run["config"]), weights_label(weights, run["config"]),
+                     str(step)]
             cells += [fmt(k, test.get(k)) for k in COLUMNS]
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -126,7 +133,7 @@ def plot(runs, path, key="fid", size=(720, 440), margin=(60, 20, 200, 40)):
               fill="black")
     for i in range(6):
         value = max_value * i / 5
-        draw.text((5, y_of(value) - 6), f"{value:.0f}", fill="black")
+        draw.text((5, y_of(value) - 6), f"{value:.3g}", fill="black")
         draw.line([(left - 4, y_of(value)), (left, y_of(value))], fill="black")
     for step in sorted({s for _, pts in series for s, _ in pts}):
         draw.text((x_of(step) - 12, height - bottom + 6), str(step), fill="black")
