@@ -93,3 +93,11 @@ def test_skip_connections_carry_the_input_past_the_code(arch, skips):
 def test_build_f_rejects_an_unknown_arch():
     with pytest.raises(ValueError, match="unknown arch"):
         X.build_f(arch="resnet")
+
+
+def test_weights_file_names_the_final_and_the_kept_weights():
+    # Runs written before kept steps existed have f.weights.h5 / f_ema.weights.h5.
+    assert X.weights_file(False) == "f.weights.h5"
+    assert X.weights_file(True) == "f_ema.weights.h5"
+    assert X.weights_file(False, 3000) == "f_03000.weights.h5"
+    assert X.weights_file(True, 500) == "f_ema_00500.weights.h5"

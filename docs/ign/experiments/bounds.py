@@ -32,7 +32,7 @@ def main():
     p.add_argument("--step", type=int, default=0,
                    help="use the weights kept at this scored step; 0: the final ones")
     args = p.parse_args()
-    weights = f"f_{args.step:05d}.weights.h5" if args.step else "f.weights.h5"
+    weights = X.weights_file(False, args.step)
     with open(os.path.join(args.run, "config.json")) as f:
         config = argparse.Namespace(**json.load(f))
     x_train, x_val = X.split_arrays()

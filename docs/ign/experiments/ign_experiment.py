@@ -30,6 +30,7 @@ checkpoint and weight set), f.weights.h5 (and f_ema.weights.h5), samples PNGs.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -120,6 +121,13 @@ def build_f(image_size=32, channels=1, latent=512, width=32, norm="batch", group
                                kernel_initializer=_init(), name="dec_to_image")(h)
     out = layers.Activation("tanh", name="tanh", dtype="float32")(h)
     return keras.Model(x_in, out, name=name)
+
+
+def weights_file(ema, step=0):
+    """f's weights file in a run folder: those kept at scored `step`
+    (f[_ema]_0NNNN.weights.h5), or the final ones (step 0: f[_ema].weights.h5)."""
+    stem = "f_ema" if ema else "f"
+    return f"{stem}_{step:05d}.weights.h5" if step else f"{stem}.weights.h5"
 
 
 # ------------------------------------------------------------------- EMA
@@ -297,16 +305,9 @@ class Scorer(keras.callbacks.Callback):
         sets = [("raw", None)] + ([("ema", self.ema)] if self.ema is not None else [])
         for weights, ema in sets:
             t0 = time.perf_counter()
-            if ema is None:
-                metrics = score(self.ign, self.ign.f, self.reference, self.num_samples)
-            else:
-                with ema.swapped() as f:
-                    metrics = score(self.ign, f, self.reference, self.num_samples)
-            if ema is None:
-                self.ign.f.save_weights(os.path.join(self.run_dir, f"f_{step:05d}.weights.h5"))
-            else:
-                with ema.swapped() as f:
-                    f.save_weights(os.path.join(self.run_dir, f"f_ema_{step:05d}.weights.h5"))
+            with ema.swapped() if ema is not None else contextlib.nullcontext(self.ign.f) as f:
+                metrics = score(self.ign, f, self.reference, self.num_samples)
+                f.save_weights(os.path.join(self.run_dir, weights_file(weights == "ema", step)))
             samples = metrics.pop("samples")
             images.save_grid(os.path.join(self.run_dir, f"samples_{weights}_{step:05d}.png"),
                              samples)
@@ -399,12 +400,10 @@ def main(argv=None):
     scorer = Scorer(model, reference, args.eval_every, args.eval_samples, run_dir, ema)
     callbacks = ([ema] if ema else []) + [scorer]
     model.fit(dataset, epochs=1, steps_per_epoch=args.steps, verbose=0, callbacks=callbacks)
-    model.f.save_weights(os.path.join(run_dir, "f.weights.h5"))
-    if args.noise != "fourier":
-        np.save(os.path.join(run_dir, "fourier_statistics.npy"), np.zeros(1))
+    model.f.save_weights(os.path.join(run_dir, weights_file(False)))
     if ema is not None:
         with ema.swapped() as f:
-            f.save_weights(os.path.join(run_dir, "f_ema.weights.h5"))
+            f.save_weights(os.path.join(run_dir, weights_file(True)))
     print(f"done: {args.steps} steps, {scorer.train_seconds:.0f} s training", flush=True)
 
 

@@ -43,8 +43,7 @@ def main():
                    help="score the weights kept at this scored step (f[_ema]_<step>.weights.h5); "
                         "0: the final ones")
     args = p.parse_args()
-    stem = "f_ema" if args.ema else "f"
-    weights_file = f"{stem}_{args.step:05d}.weights.h5" if args.step else f"{stem}.weights.h5"
+    weights_file = X.weights_file(args.ema, args.step)
     for run in args.runs:
         for name in ("config.json", weights_file):
             if not os.path.isfile(os.path.join(run, name)):
