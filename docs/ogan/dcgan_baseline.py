@@ -10,6 +10,7 @@ the single-loss engine. Writes samples.png and generator.keras into --out_dir.
 """
 
 import os
+import sys
 import time
 
 from absl import app
@@ -32,8 +33,20 @@ flags.DEFINE_list("save_at", [], "also write generator_<step>.keras at these ste
 FLAGS = flags.FLAGS
 
 
+def fail(message):
+    """A one-line error and exit status 2, before any work starts."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 def main(argv):
     del argv
+    try:
+        save_at = sorted({int(step) for step in FLAGS.save_at})
+    except ValueError:
+        fail(f"--save_at takes step numbers, got {','.join(FLAGS.save_at)}")
+    if any(step < 1 or step > FLAGS.steps for step in save_at):
+        fail(f"--save_at steps must be within 1..{FLAGS.steps}, got {save_at}")
     keras.utils.set_random_seed(FLAGS.seed)
     spec = data.resolve("fashion_mnist", image_size=FLAGS.image_size)
     generator = networks.dcgan_generator(spec.image_size, spec.channels, FLAGS.z_dim, FLAGS.width)
@@ -43,9 +56,6 @@ def main(argv):
     model.compile(optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5),
                   generator_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5))
     dataset = data.make_dataset(spec, FLAGS.batch_size, seed=FLAGS.seed)
-    save_at = sorted({int(step) for step in FLAGS.save_at})
-    if any(step < 1 or step > FLAGS.steps for step in save_at):
-        raise app.UsageError(f"--save_at steps must be within 1..{FLAGS.steps}, got {save_at}")
     os.makedirs(FLAGS.out_dir, exist_ok=True)
 
     class SaveAt(keras.callbacks.Callback):

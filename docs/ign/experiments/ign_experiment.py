@@ -26,7 +26,8 @@ weights, BatchNorm moving statistics included (`WeightEMA`), unlike Keras's
 `use_ema`, which averages the trainable weights only.
 
 Output in <out_root>/<name>/: config.json, scores.jsonl (one line per scored
-checkpoint and weight set), f.weights.h5 (and f_ema.weights.h5), samples PNGs.
+checkpoint and weight set), f's weights at each scored step and at the end
+(`weights_file`), fourier_statistics.npy (Fourier noise), samples PNGs.
 """
 
 import argparse
