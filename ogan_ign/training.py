@@ -19,18 +19,18 @@ Contract for a model's script (train_ogan.py, train_ign.py, train_gan.py):
         `data.DataSpec`; returns an uncompiled `one_loss.OneLossModel` (its
         train_step draws its own noise from `optimizer.iterations`; it has
         `generate(n, seed=...)`). It is compiled with the model's
-        `default_optimizer()`, whose learning rate is replaced by `config.lr`
-        and EMA by `config.ema`. Model hyperparameters come from `config.model`.
+        `default_optimizer()`, whose learning rate is replaced by `config.lr`.
+        Model hyperparameters come from `config.model`.
         A ValueError raised here is a configuration error (one line, no files).
     figures(model, run_dir, step, fixed) -> None     (optional)
         Writes model-specific PNGs (reconstructions, refinements ...) with
         `images.save_table`; called on the chief every `sample_every` steps and
-        at the end, with the EMA weights in place. `fixed` is a `Fixed`: real
+        at the end, with the averaged weights in place when --ema is on. `fixed` is a `Fixed`: real
         images in [-1, 1] (the first `num_samples` of the dataset) and a seed.
 
 Resume. Everything that determines the future of a run is in the checkpoint or
 is a function of the step: weights, BatchNorm statistics, optimizer slots and
-the EMA (optimizer variables), the step (optimizer.iterations), the noise (the
+the weight average (`averaging.WeightAverage`, --ema), the step (optimizer.iterations), the noise (the
 models draw it statelessly from the step) and the data position (the input
 pipeline is deterministic for a seed; a resumed run skips the batches already
 consumed by replaying the input pipeline without the model). So a resumed run repeats the
@@ -82,7 +82,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ogan_ign import data, images, one_loss
+from ogan_ign import averaging, data, images, one_loss
 from ogan_ign.settings import hparam
 
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
@@ -99,8 +99,8 @@ RESUMABLE_CHANGES = frozenset({"steps", "sample_every", "ckpt_every", "log_every
 # Settings a resumed run may change when the user names them in --allow_change
 # (the rescue of a diverged run). Both live outside the checkpoint's shapes: the
 # learning rate is one optimizer variable, set again after the restore; the EMA
-# momentum is a Python number (turning EMA on or off is refused: it adds or drops
-# optimizer variables). Everything else is refused: the data (dataset, image_size,
+# decay is a Python number (turning EMA on starts the average at the resumed
+# weights; turning it off exports the raw weights). Everything else is refused: the data (dataset, image_size,
 # channels) and the model's settings change what the weights mean or their shapes,
 # batch_size the data position a resumed run skips to, seed the noise and order.
 ALLOWED_CHANGES = ("lr", "ema")
@@ -173,7 +173,9 @@ class Config:
                                           "the hardware has native bfloat16 (GPUs of compute "
                                           "capability ≥ 8.0, TPUs, CPUs with AVX512-BF16/AMX), "
                                           "else off (float32); the loss math is float32 either way")
-    ema: float = hparam(0.0, "EMA momentum of the weights (Keras use_ema, e.g. 0.999); 0 = off")
+    ema: float = hparam(0.0, "decay of the moving average of every weight, BatchNorm statistics "
+                             "included, warmed up as min(ema, (1+t)/(10+t)) (e.g. 0.999); "
+                             "samples and model.keras use it; 0 = off")
     model: Any = None
 
     def to_json(self):
@@ -274,11 +276,12 @@ def check_run_dir(config):
             hint = (f"to change it on purpose add --allow_change {','.join(refused)}, or use "
                     "the same flags to resume")
         raise ConfigError(f"{config.out_dir} holds a run with another config ({diffs}); {hint}")
-    if "ema" in changed and (stored.get("ema", 0) > 0) != (current["ema"] > 0):
-        raise ConfigError(f"--ema may change on resume but not turn EMA on or off (it adds or "
-                          f"drops optimizer variables): {stored.get('ema')!r} → "
-                          f"{current['ema']!r}")
     return [{"field": k, "old": stored.get(k), "new": current.get(k)} for k in changed]
+
+
+def has_average(checkpoint_path):
+    """Whether a checkpoint holds a weight average (written with --ema)."""
+    return any(name.startswith("average/") for name, _ in tf.train.list_variables(checkpoint_path))
 
 
 def stored_config(config):
@@ -431,40 +434,24 @@ def precision_policy(name):
 
 
 def configure_optimizer(model, config):
-    """The model's `default_optimizer()` with config's lr and EMA.
-
-    EMA is Keras's own (`use_ema`): the moving average lives in the optimizer's
-    variables, so it is checkpointed with them. Under mixed_float16, compile()
-    wraps the optimizer in a LossScaleOptimizer.
+    """The model's `default_optimizer()` with config's lr. (The EMA is not the
+    optimizer's: `averaging.WeightAverage` averages BatchNorm statistics too.)
+    Under mixed_float16, compile() wraps the optimizer in a LossScaleOptimizer.
     """
     optimizer = model.default_optimizer()
     settings = optimizer.get_config()
-    settings.update(learning_rate=config.lr, use_ema=config.ema > 0,
-                    ema_momentum=config.ema if config.ema > 0 else 0.99,
-                    ema_overwrite_frequency=None)
+    settings.update(learning_rate=config.lr)
     return optimizer.__class__.from_config(settings)
 
 
 def inner_optimizer(optimizer):
-    """The optimizer holding the EMA (inside a LossScaleOptimizer under fp16)."""
+    """The optimizer inside a LossScaleOptimizer under fp16 (else itself)."""
     return getattr(optimizer, "inner_optimizer", optimizer)
 
 
-@contextlib.contextmanager
-def ema_weights(model):
-    """Temporarily puts the EMA weights into the model (no-op without EMA)."""
-    optimizer = inner_optimizer(model.optimizer)
-    if not getattr(optimizer, "use_ema", False):
-        yield model
-        return
-    variables = model.trainable_variables
-    current = [to_numpy(v) for v in variables]
-    optimizer.finalize_variable_values(variables)
-    try:
-        yield model
-    finally:
-        for variable, value in zip(variables, current):
-            variable.assign(value)
+def averaged(average):
+    """`average.swapped()`, or nothing to swap when there is no average (--ema 0)."""
+    return average.swapped() if average is not None else contextlib.nullcontext()
 
 
 class Summaries:
@@ -630,27 +617,30 @@ def save_checkpoint(model, manager, step, worker_manager=None):
 
 
 class Samples(keras.callbacks.Callback):
-    """Sample grids from fixed noise and the model's own figures, EMA weights in."""
+    """Sample grids from fixed noise and the model's own figures, with the
+    averaged weights in when there is an `average`."""
 
-    def __init__(self, config, run_dir, writer, fixed, figures):
+    def __init__(self, config, run_dir, writer, fixed, figures, average=None):
         super().__init__()
         self.config, self.run_dir, self.writer = config, run_dir, writer
-        self.fixed, self.figures = fixed, figures
+        self.fixed, self.figures, self.average = fixed, figures, average
 
     def on_train_batch_end(self, batch, logs=None):
         step = global_step(self.model)
         every = self.config.sample_every
         if (every and step % every == 0) or step >= self.config.steps:
-            write_samples(self.model, self.run_dir, step, self.fixed, self.figures, self.writer)
+            write_samples(self.model, self.run_dir, step, self.fixed, self.figures, self.writer,
+                          self.average)
 
 
 def samples_path(run_dir, step):
     return os.path.join(run_dir, "samples", f"{step:08d}.png")
 
 
-def write_samples(model, run_dir, step, fixed, figures=None, writer=None):
-    """The sample grid of `step` (and `figures`); RunFolderError when it cannot be written."""
-    with writing(f"the samples of step {step} in {run_dir}"), ema_weights(model):
+def write_samples(model, run_dir, step, fixed, figures=None, writer=None, average=None):
+    """The sample grid of `step` (and `figures`), with `average`'s weights in when
+    given; RunFolderError when it cannot be written."""
+    with writing(f"the samples of step {step} in {run_dir}"), averaged(average):
         x = np.asarray(model.generate(len(fixed.x_real), seed=fixed.seed), np.float32)
         path = images.save_grid(samples_path(run_dir, step), x)
         if writer is not None:
@@ -878,7 +868,7 @@ def export(model, path):
 def train(config, build_model, figures=None, callbacks=()):
     """Trains (or resumes) the run described by `config`; returns the model.
 
-    The returned model holds the EMA weights when EMA is on (those it exports).
+    The returned model holds the averaged weights when --ema is on (those it exports).
     `callbacks` are extra keras callbacks, run after the samples and before the
     checkpoint of a step (a resumed run repeats what they wrote since it).
 
@@ -924,6 +914,7 @@ def train(config, build_model, figures=None, callbacks=()):
                 raise ConfigError(str(e).strip().splitlines()[0]) from None
             model.compile(optimizer=configure_optimizer(model, config),
                           jit_compile=JIT_COMPILE[config.jit_compile])
+            average = averaging.WeightAverage(model, config.ema) if config.ema > 0 else None
         record = run_record(model, strategy, precision)
         check_resumed_computation(config, record)
 
@@ -935,7 +926,7 @@ def train(config, build_model, figures=None, callbacks=()):
                       f"in {run_dir}", flush=True)
         with writing(f"in {run_dir}"):
             return _run(config, model, strategy, spec, record, chief, changes, figures,
-                        callbacks, precision, why)
+                        callbacks, precision, why, average)
     except RunFolderError as e:
         if not writes_started:
             _undo_created(run_dir, created)
@@ -971,17 +962,27 @@ def _undo_created(run_dir, created):
 
 
 def _run(config, model, strategy, spec, record, chief, changes, figures, callbacks,
-         precision, why):
+         precision, why, average):
     """train()'s writing part, with the lock held and the checks passed."""
     run_dir = config.out_dir
     replicas = strategy.num_replicas_in_sync
-    checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
+    trackables = dict(model=model, optimizer=model.optimizer)
+    checkpoint = tf.train.Checkpoint(
+        **trackables, **({"average": average.state} if average is not None else {}))
     ckpt_dir = os.path.join(run_dir, "checkpoints")
     manager = tf.train.CheckpointManager(checkpoint, ckpt_dir, KEEP_CHECKPOINTS)
     worker_manager = None if chief else tf.train.CheckpointManager(
         checkpoint, os.path.join(ckpt_dir, f".worker{strategy.cluster_resolver.task_id}"), 1)
+    restarted_average = False
     if config.resume and manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        latest = manager.latest_checkpoint
+        restarted_average = average is not None and not has_average(latest)
+        # A run checkpointed without --ema (or by an ogan_ign whose EMA was the
+        # optimizer's) has no average: it starts from the restored weights.
+        restoring = tf.train.Checkpoint(**trackables) if restarted_average else checkpoint
+        restoring.restore(latest).assert_existing_objects_matched()
+        if restarted_average:
+            average.reset()
         # The learning rate is an optimizer variable, so the restore brought back
         # the stored one; the config's wins (equal unless --allow_change lr).
         inner_optimizer(model.optimizer).learning_rate = config.lr
@@ -999,6 +1000,9 @@ def _run(config, model, strategy, spec, record, chief, changes, figures, callbac
         for change in changes:
             print(f"{change['field']} changed on resume at step {step}: {change['old']!r} → "
                   f"{change['new']!r} (--allow_change; recorded in config.json)", flush=True)
+        if restarted_average:
+            print(f"the checkpoint of step {step} holds no weight average: the average (--ema "
+                  f"{config.ema}) starts from its weights", flush=True)
     writer = Summaries(os.path.join(run_dir, "logs")) if chief else tf.summary.create_noop_writer()
     fixed = Fixed(x_real=data.load_arrays(spec, limit=config.num_samples)[0], seed=config.seed)
     if chief:
@@ -1014,7 +1018,7 @@ def _run(config, model, strategy, spec, record, chief, changes, figures, callbac
                 and not os.path.exists(samples_path(run_dir, step)):
             # Written by a run that checkpointed before its samples (older
             # versions ran the callbacks the other way round).
-            write_samples(model, run_dir, step, fixed, figures, writer)
+            write_samples(model, run_dir, step, fixed, figures, writer, average)
 
     if step < config.steps:
         # The same deterministic stream as an uninterrupted run, minus what the
@@ -1023,17 +1027,18 @@ def _run(config, model, strategy, spec, record, chief, changes, figures, callbac
                                     seed=config.seed).skip(step)
         # Checkpoints last: a kill while saving checkpoint N finds step N's
         # samples and metrics written; the resumed run repeats them.
-        driver = [Progress(config, writer, chief, step)]
+        # The average first: this step's samples and checkpoint include it.
+        driver = ([average] if average is not None else []) + [Progress(config, writer, chief,
+                                                                         step)]
         if chief:
-            driver.append(Samples(config, run_dir, writer, fixed, figures))
+            driver.append(Samples(config, run_dir, writer, fixed, figures, average))
         driver += list(callbacks) + [Checkpoints(config, manager, worker_manager)]
         # One endless epoch: Progress stops it at `steps` (an fp16 step skipped by
         # the loss scale does not count, so the number of batches is not known).
         model.fit(dataset, epochs=1, verbose=0, shuffle=False, callbacks=driver)
 
-    # fit() already swapped the EMA weights in at its end; this covers a run
-    # that was complete before it started.
-    inner_optimizer(model.optimizer).finalize_variable_values(model.trainable_variables)
+    if average is not None:
+        average.assign()  # the checkpoint keeps the raw weights; the export the average
     if chief:
         export(model, os.path.join(run_dir, "model.keras"))
         writer.flush()

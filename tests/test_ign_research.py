@@ -40,26 +40,6 @@ def test_build_f_rejects_an_unknown_norm():
         X.build_f(norm="instance")
 
 
-def test_weight_ema_averages_batchnorm_statistics():
-    f = X.build_f(32, 1, latent=8, width=4, norm="batch")
-    ema = X.WeightEMA(f, decay=0.5)
-    moving = [w for w in f.weights if "moving_mean" in w.path]
-    assert moving
-    before = moving[0].numpy().copy()
-    f(np.random.default_rng(0).normal(size=(4, 32, 32, 1)).astype(np.float32), training=True)
-    after = moving[0].numpy()
-    assert not np.allclose(before, after)
-    ema.on_train_batch_end(0)
-    # t = 1: d = min(0.5, 2/11) = 2/11.
-    d = 2.0 / 11.0
-    index = [id(w) for w in f.weights].index(id(moving[0]))
-    np.testing.assert_allclose(ema.shadow[index].numpy(), d * before + (1 - d) * after,
-                               rtol=1e-5, atol=1e-7)
-    with ema.swapped():
-        np.testing.assert_allclose(moving[0].numpy(), ema.shadow[index].numpy())
-    np.testing.assert_allclose(moving[0].numpy(), after)  # restored
-
-
 def test_cached_sample_metrics_equal_the_library_metrics():
     rng = np.random.default_rng(1)
     real = rng.normal(size=(300, 5))

@@ -269,9 +269,10 @@ class RunSafetyTest(tf.test.TestCase):
         self.assertRegex(stored["history"][0]["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
         # Resuming once more with the same flags is no change.
         self.assertEqual(training.check_run_dir(dataclasses.replace(rescued, steps=13)), [])
-        # EMA's momentum may change, EMA may not turn on or off (optimizer variables).
-        with self.assertRaisesRegex(training.ConfigError, "not turn EMA on or off"):
-            training.check_run_dir(dataclasses.replace(rescued, ema=0.0, allow_change="ema"))
+        # EMA's decay may change, and EMA turn off (the export is then the raw weights).
+        self.assertEqual(training.check_run_dir(dataclasses.replace(rescued, ema=0.0,
+                                                                    allow_change="ema")),
+                         [{"field": "ema", "old": 0.9, "new": 0.0}])
         self.assertEqual(training.check_run_dir(dataclasses.replace(rescued, ema=0.99,
                                                                     allow_change="ema")),
                          [{"field": "ema", "old": 0.9, "new": 0.99}])

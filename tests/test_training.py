@@ -23,7 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ogan_ign import data, images, networks, training
+from ogan_ign import averaging, data, images, networks, training
 from ogan_ign import cli as common
 from ogan_ign.gan import SingleLossGAN
 
@@ -205,11 +205,12 @@ class TrainingTest(tf.test.TestCase):
         expected = checkpoint_values(self.reference(), 12)
         actual = checkpoint_values(out, 12)
         self.assertEqual(sorted(actual), sorted(expected))
-        # Weights and BatchNorm statistics, RMSprop slots and EMA copies of the
-        # trainable ones, the step counter: all compared below.
+        # Weights and BatchNorm statistics, RMSprop slots, the average of every
+        # weight and its count, the step counter: all compared below.
         model = build_tiny(tiny_config(self.folder, out), data.resolve(self.folder))
-        self.assertGreaterEqual(len(actual), len(model.weights) + 2 * len(model.trainable_weights))
+        self.assertGreaterEqual(len(actual), 2 * len(model.weights) + len(model.trainable_weights))
         self.assertIn("optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE", actual)
+        self.assertIn("average/count/.ATTRIBUTES/VARIABLE_VALUE", actual)
         for name, value in expected.items():
             self.assertAllEqual(actual[name], value, msg=name)
 
@@ -227,7 +228,7 @@ class TrainingTest(tf.test.TestCase):
 
     # ------------------------------------------------------------ EMA, NaN
 
-    def test_samples_and_export_use_the_ema_weights(self):
+    def test_samples_and_export_use_the_average_of_every_weight(self):
         out = self.run_dir("ema")
         calls = []
 
@@ -237,25 +238,55 @@ class TrainingTest(tf.test.TestCase):
 
         model = training.train(tiny_config(self.folder, out, steps=4, ema=0.5, sample_every=2),
                                build_tiny, figures=figures)
-        # Keras names the EMA copy of a variable "<name>_average".
-        averages = [v for v in training.inner_optimizer(model.optimizer).variables
-                    if v.path.endswith("_average")]
         exported = keras.saving.load_model(os.path.join(out, "model.keras"))
-        self.assertLen(averages, len(exported.trainable_variables))
-        raw = checkpoint_values(out, 4)  # the checkpoint keeps the raw weights
-        for i, (variable, average) in enumerate(zip(exported.trainable_variables, averages)):
-            self.assertAllEqual(variable.numpy(), average.numpy())
-            if "kernel" in variable.path:
-                self.assertNotAllClose(
-                    variable.numpy(), raw[f"optimizer/_trainable_variables/{i}/.ATTRIBUTES/VARIABLE_VALUE"])
-        # figures() runs with the sample grids, on the EMA weights, with fixed reals.
+        ckpt = checkpoint_values(out, 4)
+        self.assertEqual(ckpt["average/count/.ATTRIBUTES/VARIABLE_VALUE"], 4.0)
+        averaged = averaging.averaged_weights(exported)
+        self.assertLen(averaged, len(exported.weights))
+        self.assertTrue(any("moving_mean" in w.path for w in averaged))
+        # The checkpoint keeps the raw weights (restored here into a fresh model);
+        # the export holds the average, BatchNorm's moving statistics included.
+        fresh = build_tiny(tiny_config(self.folder, out), data.resolve(self.folder))
+        tf.train.Checkpoint(model=fresh).restore(
+            os.path.join(out, "checkpoints", "ckpt-4")).expect_partial()
+        differ = set()
+        for i, (w, returned, raw) in enumerate(zip(averaged, averaging.averaged_weights(model),
+                                                   averaging.averaged_weights(fresh))):
+            self.assertEqual(w.path, raw.path)
+            stored = ckpt[f"average/values/{i}/.ATTRIBUTES/VARIABLE_VALUE"]
+            self.assertAllEqual(w.numpy(), stored, msg=w.path)
+            self.assertAllEqual(returned.numpy(), stored, msg=w.path)
+            if not np.array_equal(stored, raw.numpy()):
+                differ.add(w.path.rsplit("/", 1)[-1])
+        self.assertContainsSubset({"kernel", "moving_mean", "moving_variance"}, differ)
+        # figures() runs with the sample grids, on the averaged weights, with fixed reals.
         self.assertEqual([c[:4] for c in calls], [(out, 2, (4, 32, 32, 3), 0),
                                                   (out, 4, (4, 32, 32, 3), 0)])
         self.assertAllEqual(calls[-1][4], exported.generator.get_layer("project").kernel)
-        # The last sample grid shows the exported (EMA) generator on fixed noise.
+        # The last sample grid shows the exported (averaged) generator on fixed noise.
         grid = iio.imread(os.path.join(out, "samples", "00000004.png"))
         x = np.asarray(exported.generate(4, seed=0))
         self.assertAllEqual(grid, images.table(images.grid(x)))
+
+    def test_turning_the_average_on_at_resume_starts_it_from_the_restored_weights(self):
+        out = self.run_dir("ema_on")
+        training.train(tiny_config(self.folder, out, steps=4, ema=0.0), build_tiny)
+        self.assertFalse(training.has_average(os.path.join(out, "checkpoints", "ckpt-4")))
+        resumed = tiny_config(self.folder, out, steps=6, ema=0.5, allow_change="ema")
+        done = run_python(f"""
+            import sys
+            sys.path.insert(0, {REPO!r})
+            from ogan_ign import training
+            from tests.test_training import build_tiny, tiny_config
+            training.train(tiny_config({self.folder!r}, {out!r}, steps=6, ema=0.5,
+                                       allow_change="ema"), build_tiny)
+            """)
+        self.assertEqual(done.returncode, 0, done.stderr[-3000:])
+        self.assertIn("the checkpoint of step 4 holds no weight average: the average "
+                      "(--ema 0.5) starts from its weights", done.stdout)
+        ckpt = checkpoint_values(out, 6)
+        self.assertEqual(ckpt["average/count/.ATTRIBUTES/VARIABLE_VALUE"], 2.0)
+        self.assertEqual(training.check_run_dir(resumed), [])
 
     def test_nan_loss_stops_naming_step_and_metric_and_keeps_the_checkpoint(self):
         out = self.run_dir("nan")

@@ -22,8 +22,8 @@ project's classifier feature space (ogan_ign.evaluation), the idempotence gaps
 RMS(f(f(z)), f(z)) and RMS(f(z), z), and the held-out reconstruction error
 mean |f(x) − x| (L1, pixels in [−1, 1]) on the validation images. With --ema it
 scores the EMA weights as well: an exponential moving average of ALL of f's
-weights, BatchNorm moving statistics included (`WeightEMA`), unlike Keras's
-`use_ema`, which averages the trainable weights only.
+weights, BatchNorm moving statistics included (the library's
+`averaging.WeightAverage`, which is also train_ign.py's --ema).
 
 Output in <out_root>/<name>/: config.json, scores.jsonl (one line per scored
 checkpoint and weight set), f's weights at each scored step and at the end
@@ -42,7 +42,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from ogan_ign import data, evaluation, ign, images
+from ogan_ign import averaging, data, evaluation, ign, images
 
 TRAIN_END = 50000          # train[:TRAIN_END] trained on, train[TRAIN_END:] validation
 FOURIER_EXAMPLES = 10000
@@ -129,50 +129,6 @@ def weights_file(ema, step=0):
     (f[_ema]_0NNNN.weights.h5), or the final ones (step 0: f[_ema].weights.h5)."""
     stem = "f_ema" if ema else "f"
     return f"{stem}_{step:05d}.weights.h5" if step else f"{stem}.weights.h5"
-
-
-# ------------------------------------------------------------------- EMA
-class WeightEMA(keras.callbacks.Callback):
-    """EMA of every weight of f — trainable weights AND BatchNorm moving
-    statistics — updated after each step:
-
-        ē ← d·ē + (1 − d)·w,   d = min(decay, (1 + t) / (10 + t))
-
-    (the warm-up keeps early averages from remembering the initialisation).
-    `swapped()` puts the averages into f for scoring and restores f after.
-    """
-
-    def __init__(self, f, decay):
-        super().__init__()
-        self.f, self.decay = f, float(decay)
-        self.shadow = [tf.Variable(tf.cast(w, tf.float32), trainable=False) for w in f.weights]
-        self.count = tf.Variable(0.0, trainable=False)
-
-        @tf.function
-        def update():
-            self.count.assign_add(1.0)
-            d = tf.minimum(self.decay, (1.0 + self.count) / (10.0 + self.count))
-            for s, w in zip(self.shadow, self.f.weights):
-                s.assign(d * s + (1.0 - d) * tf.cast(w, tf.float32))
-        self._update = update
-
-    def on_train_batch_end(self, batch, logs=None):
-        self._update()
-
-    def swapped(self):
-        callback = self
-
-        class _Swap:
-            def __enter__(self):
-                self.saved = [w.numpy() for w in callback.f.weights]
-                for s, w in zip(callback.shadow, callback.f.weights):
-                    w.assign(tf.cast(s, w.dtype))
-                return callback.f
-
-            def __exit__(self, *exc):
-                for value, w in zip(self.saved, callback.f.weights):
-                    w.assign(value)
-        return _Swap()
 
 
 # ------------------------------------------------------------------- scoring
@@ -306,7 +262,8 @@ class Scorer(keras.callbacks.Callback):
         sets = [("raw", None)] + ([("ema", self.ema)] if self.ema is not None else [])
         for weights, ema in sets:
             t0 = time.perf_counter()
-            with ema.swapped() if ema is not None else contextlib.nullcontext(self.ign.f) as f:
+            f = self.ign.f
+            with ema.swapped() if ema is not None else contextlib.nullcontext():
                 metrics = score(self.ign, f, self.reference, self.num_samples)
                 f.save_weights(os.path.join(self.run_dir, weights_file(weights == "ema", step)))
             samples = metrics.pop("samples")
@@ -397,14 +354,14 @@ def main(argv=None):
     dataset = (tf.data.Dataset.from_tensor_slices(x_train)
                .shuffle(len(x_train), seed=args.seed, reshuffle_each_iteration=True)
                .repeat().batch(args.batch_size, drop_remainder=True).prefetch(2))
-    ema = WeightEMA(model.f, args.ema) if args.ema > 0 else None
+    ema = averaging.WeightAverage(model.f, args.ema) if args.ema > 0 else None
     scorer = Scorer(model, reference, args.eval_every, args.eval_samples, run_dir, ema)
     callbacks = ([ema] if ema else []) + [scorer]
     model.fit(dataset, epochs=1, steps_per_epoch=args.steps, verbose=0, callbacks=callbacks)
     model.f.save_weights(os.path.join(run_dir, weights_file(False)))
     if ema is not None:
-        with ema.swapped() as f:
-            f.save_weights(os.path.join(run_dir, weights_file(True)))
+        with ema.swapped():
+            model.f.save_weights(os.path.join(run_dir, weights_file(True)))
     print(f"done: {args.steps} steps, {scorer.train_seconds:.0f} s training", flush=True)
 
 
