@@ -1,7 +1,8 @@
 """The IGN research runner's own pieces (docs/ign/experiments/ign_experiment.py):
-its f builder, the EMA that averages BatchNorm statistics, and the cached-radii
-sample metrics that must equal ogan_ign.evaluation's."""
+its f builder, the cached-radii sample metrics that must equal
+ogan_ign.evaluation's, and the summary's reading of run folders."""
 
+import json
 import os
 import sys
 
@@ -13,6 +14,7 @@ from ogan_ign import evaluation, networks
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "docs", "ign", "experiments"))
 import ign_experiment as X  # noqa: E402
+import summarize  # noqa: E402
 
 
 @pytest.mark.parametrize("norm", X.NORMS)
@@ -81,3 +83,29 @@ def test_weights_file_names_the_final_and_the_kept_weights():
     assert X.weights_file(True) == "f_ema.weights.h5"
     assert X.weights_file(False, 3000) == "f_03000.weights.h5"
     assert X.weights_file(True, 500) == "f_ema_00500.weights.h5"
+
+
+def test_summary_reads_research_and_train_ign_run_folders(tmp_path):
+    def write(run, name, value):
+        os.makedirs(tmp_path / run, exist_ok=True)
+        with open(tmp_path / run / name, "w") as f:
+            f.write(value if isinstance(value, str) else json.dumps(value))
+
+    write("research", "config.json", {"steps": 1000, "seed": 0, "lr": 5e-4, "ema": 0.998,
+                                      "norm": "batch", "width": 32})
+    write("research", "scores.jsonl", json.dumps({"step": 1000, "weights": "ema", "fid": 30.0,
+                                                  "train_seconds": 60.0}) + "\n")
+    write("research", "test_scores_ema_1000.json", {"step": 1000, "fid": 31.0})
+    write("by_script", "config.json", {"steps": 3000, "seed": 1, "lr": 5e-4, "ema": 0.999,
+                                       "model": {"width": 32, "latent": 512, "noise": "fourier",
+                                                 "lambda_rec": 20.0, "lambda_idem": 20.0,
+                                                 "lambda_tight": 2.5, "tight_clamp": 1.5,
+                                                 "distance": "l1"}})
+    write("by_script", "test_scores.json", {"step": 3000, "fid": 15.0, "recall": 0.2})
+    runs = summarize.load(str(tmp_path))
+    assert runs["research"]["tests"][(1000, "ema")]["fid"] == 31.0
+    script = runs["train_ign.py by_script"]
+    assert script["rows"] == [] and script["tests"][(3000, "ema")]["recall"] == 0.2
+    assert summarize.setting(script["config"]) == "lr=0.0005"
+    table = summarize.test_table(runs)
+    assert "| train_ign.py by_script | lr=0.0005 | ema 0.999 | 3000 | 15.00 |" in table

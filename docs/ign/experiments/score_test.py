@@ -1,11 +1,14 @@
 """Scores finished research runs ONCE on the Fashion-MNIST test split (issue 15).
 
     python docs/ign/experiments/score_test.py runs/ign_research/paper [--ema] ...
+    python docs/ign/experiments/score_test.py runs/ign        # a train_ign.py run
 
 For each run folder of `ign_experiment.py`: rebuilds the model from its
 config.json, loads f.weights.h5 (f_ema.weights.h5 with --ema; with --step N the
 weights kept at scored step N, f[_ema]_0000N.weights.h5) and the Fourier
-statistics, and scores 10,000 samples f(z) and f(f(z)) against the 10,000 test
+statistics. A `train_ign.py` run folder is scored from its model.keras (the
+averaged weights when it ran with --ema; --ema and --step do not apply). Each
+model is scored on 10,000 samples f(z) and f(f(z)) against the 10,000 test
 images exactly as the validation scores were computed (`ign_experiment.score`,
 KID over 100 subsets as evaluate.py). Writes test_scores[_ema][_N].json in the
 run folder and prints one line per run.
@@ -34,6 +37,25 @@ def fourier_statistics(run):
     return ign.fourier_statistics(X.split_arrays()[0][:X.FOURIER_EXAMPLES])
 
 
+def is_train_ign(run):
+    """A train_ign.py run folder (config.json there has the driver's "model" block)."""
+    with open(os.path.join(run, "config.json")) as f:
+        return "model" in json.load(f)
+
+
+def load_research_run(run, weights_file):
+    """(the IGN of an ign_experiment.py run with `weights_file` in f, its steps)."""
+    with open(os.path.join(run, "config.json")) as f:
+        config = argparse.Namespace(**json.load(f))
+    keras.mixed_precision.set_global_policy(
+        "mixed_bfloat16" if config.precision == "bf16" else "float32")
+    model = X.build_model(config)
+    model.f.load_weights(os.path.join(run, weights_file))
+    if config.noise == "fourier":
+        model.spectrum.assign(fourier_statistics(run))
+    return model, config.steps
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("runs", nargs="+")
@@ -45,24 +67,25 @@ def main():
     args = p.parse_args()
     weights_file = X.weights_file(args.ema, args.step)
     for run in args.runs:
-        for name in ("config.json", weights_file):
-            if not os.path.isfile(os.path.join(run, name)):
-                sys.exit(f"error: {run} has no {name}")
+        if not os.path.isfile(os.path.join(run, "config.json")):
+            sys.exit(f"error: {run} has no config.json")
+        name = "model.keras" if is_train_ign(run) else weights_file
+        if not os.path.isfile(os.path.join(run, name)):
+            sys.exit(f"error: {run} has no {name}")
     test = data.load_arrays(data.resolve("fashion_mnist", image_size=32, split="test"))[0]
     reference = X.Reference(test, X.load_classifier())
     for run in args.runs:
-        with open(os.path.join(run, "config.json")) as f:
-            config = argparse.Namespace(**json.load(f))
-        keras.mixed_precision.set_global_policy(
-            "mixed_bfloat16" if config.precision == "bf16" else "float32")
-        model = X.build_model(config)
-        model.f.load_weights(os.path.join(run, weights_file))
-        if config.noise == "fourier":
-            model.spectrum.assign(fourier_statistics(run))
+        if is_train_ign(run):
+            model = keras.saving.load_model(os.path.join(run, "model.keras"))
+            with open(os.path.join(run, "config.json")) as f:
+                steps = json.load(f)["steps"]
+            weights = "model.keras"
+        else:
+            (model, steps), weights = load_research_run(run, weights_file), weights_file
         metrics = X.score(model, model.f, reference, args.num_samples, kid_subsets=100)
         suffix = ("_ema" if args.ema else "") + (f"_{args.step}" if args.step else "")
         images.save_grid(os.path.join(run, f"test_samples{suffix}.png"), metrics.pop("samples"))
-        metrics.update(split="test", weights=weights_file, step=args.step or config.steps,
+        metrics.update(split="test", weights=weights, step=args.step or steps,
                        num_samples=args.num_samples)
         with open(os.path.join(run, f"test_scores{suffix}.json"), "w") as out:
             json.dump(metrics, out, indent=1)

@@ -3,7 +3,9 @@
     python docs/ign/experiments/summarize.py runs/ign_research docs/ign/experiments
 
 Reads every <root>/<run>/scores.jsonl (validation scores during training) and
-test_scores*.json (the one test scoring), and the DCGAN baseline's evaluate.py
+test_scores*.json (the one test scoring), the test scores of `train_ign.py` run
+folders (config.json with a "model" block; trained on all 60,000 training
+images, scored from model.keras by score_test.py), and the DCGAN baseline's evaluate.py
 outputs <root>/dcgan_s<seed>/eval_<step>.json; prints markdown tables, and draws
 fid_vs_steps.png and recall_vs_steps.png (validation scores of f(z) against
 steps, one line per run and weight set, for runs scored at two steps or more)
@@ -54,6 +56,20 @@ def load(root):
             weights = "ema" if "_ema" in os.path.basename(test) else "raw"
             tests[(scores.get("step", config["steps"]), weights)] = scores
         runs[os.path.basename(run_dir)] = {"config": config, "rows": rows, "tests": tests}
+    for path in sorted(glob.glob(os.path.join(root, "*", "test_scores.json"))):
+        run_dir = os.path.dirname(path)
+        with open(os.path.join(run_dir, "config.json")) as f:
+            config = json.load(f)
+        if "model" not in config:
+            continue  # a research run, read above
+        with open(path) as f:
+            scores = json.load(f)
+        flat = {**config["model"], "arch": "dense", "norm": "batch", "lr": config["lr"],
+                "beta_1": 0.5, "seed": config["seed"],
+                "ema": config["ema"], "steps": config["steps"]}
+        weights = "ema" if config["ema"] > 0 else "raw"
+        runs[f"train_ign.py {os.path.basename(run_dir)}"] = {
+            "config": flat, "rows": [], "tests": {(scores["step"], weights): scores}}
     return runs
 
 
