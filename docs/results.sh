@@ -30,14 +30,17 @@ train train_ogan.py ogan_lr2e-4_corr1_seed1 --lr 2e-4 --corr_weight 1.0 --seed 1
 train train_ogan.py ogan_lr2e-4_corr1_z256 --lr 2e-4 --corr_weight 1.0 --z_dim 256
 train train_ogan.py ogan_lr2e-4_corr1_z256_seed1 --lr 2e-4 --corr_weight 1.0 --z_dim 256 --seed 1
 train train_ogan.py ogan_lr2e-4_corr1_z256_6k --lr 2e-4 --corr_weight 1.0 --z_dim 256 --steps 6000
-train train_ign.py ign_fourier --noise fourier
-train train_ign.py ign_literal --noise gaussian
+# These rows predate train_ign.py's lr 5e-4 / --ema 0.999 defaults: the paper's lr, no EMA.
+train train_ign.py ign_fourier --noise fourier --lr 1e-4 --ema 0
+train train_ign.py ign_literal --noise gaussian --lr 1e-4 --ema 0
+train train_ign.py ign_defaults
+train train_ign.py ign_defaults_seed1 --seed 1
 # bf16 against float32: the same settings with --mixed_precision bf16.
 train train_gan.py gan_ns_lr2e-4_bf16 --lr 2e-4 --objective ns --penalty none --mixed_precision bf16
 train train_ogan.py ogan_lr2e-4_corr1_bf16 --lr 2e-4 --corr_weight 1.0 --mixed_precision bf16
 train train_ogan.py ogan_lr2e-4_corr1_bf16_seed1 --lr 2e-4 --corr_weight 1.0 --seed 1 \
   --mixed_precision bf16
-train train_ign.py ign_fourier_bf16 --noise fourier --mixed_precision bf16
+train train_ign.py ign_fourier_bf16 --noise fourier --lr 1e-4 --ema 0 --mixed_precision bf16
 [ -f "$R/dcgan/generator.keras" ] || \
   nice -n 10 $PY docs/ogan/dcgan_baseline.py --width 32 --steps 3000 --out_dir "$R/dcgan"
 [ -f "$R/dcgan_seed1/generator.keras" ] || nice -n 10 $PY docs/ogan/dcgan_baseline.py \
@@ -50,7 +53,7 @@ for name in dcgan dcgan_seed1; do
 done
 for name in gan_wgan_qp gan_wgan_qp_lr2e-4 gan_ns_lr2e-4 gan_ns_lr2e-4_seed1 \
             ogan_original ogan_lr2e-4_corr1 ogan_lr2e-4_corr1_seed1 ogan_lr2e-4_corr1_z256 \
-            ogan_lr2e-4_corr1_z256_seed1 ogan_lr2e-4_corr1_z256_6k ign_fourier ign_literal gan_ns_lr2e-4_bf16 \
+            ogan_lr2e-4_corr1_z256_seed1 ogan_lr2e-4_corr1_z256_6k ign_fourier ign_literal ign_defaults ign_defaults_seed1 gan_ns_lr2e-4_bf16 \
             ogan_lr2e-4_corr1_bf16 ogan_lr2e-4_corr1_bf16_seed1 ign_fourier_bf16; do
   $PY evaluate.py --run_dir "$R/$name" --output "$R/$name.json"
 done
@@ -70,7 +73,9 @@ $PY docs/results_table.py "data floor (train vs test)=$R/floor.json" \
   "O-GAN, lr 2e-4, λ 1, z_dim 256, seed 1=$R/ogan_lr2e-4_corr1_z256_seed1.json" \
   "O-GAN, lr 2e-4, λ 1, z_dim 256, 6,000 steps=$R/ogan_lr2e-4_corr1_z256_6k.json" \
   "IGN, Fourier noise=$R/ign_fourier.json" \
-  "IGN, Gaussian noise=$R/ign_literal.json"
+  "IGN, Gaussian noise=$R/ign_literal.json" \
+  "IGN, train_ign.py's defaults (lr 5e-4, --ema 0.999)=$R/ign_defaults.json" \
+  "IGN, train_ign.py's defaults, seed 1=$R/ign_defaults_seed1.json"
 echo
 $PY docs/results_table.py \
   "SingleLossGAN, ns, lr 2e-4, bf16=$R/gan_ns_lr2e-4_bf16.json" \
