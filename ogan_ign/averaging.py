@@ -38,6 +38,12 @@ import tensorflow as tf
 WARMUP = 10.0  # d_t = min(decay, (1 + t) / (WARMUP + t))
 
 
+def swapped_in(average):
+    """`average.swapped()`, or a block that changes nothing when `average` is None
+    (no average kept, e.g. --ema 0)."""
+    return average.swapped() if average is not None else contextlib.nullcontext()
+
+
 def averaged_weights(model):
     """The weights an average covers: every floating-point weight of `model`
     (integer state such as random seeds is not averaged)."""
@@ -92,7 +98,7 @@ class WeightAverage(keras.callbacks.Callback):
                              f"steps_per_execution=1 (the model has {int(every)})")
 
     def on_train_batch_end(self, batch, logs=None):
-        self._update()
+        self.update()
 
     def assign(self):
         """Puts the averaged values into the model's weights."""

@@ -449,11 +449,6 @@ def inner_optimizer(optimizer):
     return getattr(optimizer, "inner_optimizer", optimizer)
 
 
-def averaged(average):
-    """`average.swapped()`, or nothing to swap when there is no average (--ema 0)."""
-    return average.swapped() if average is not None else contextlib.nullcontext()
-
-
 class Summaries:
     """TensorBoard events in `logdir` through tf.summary, with the interface of a
     tf.summary writer (`as_default`, `flush`). The events file is created when
@@ -640,7 +635,7 @@ def samples_path(run_dir, step):
 def write_samples(model, run_dir, step, fixed, figures=None, writer=None, average=None):
     """The sample grid of `step` (and `figures`), with `average`'s weights in when
     given; RunFolderError when it cannot be written."""
-    with writing(f"the samples of step {step} in {run_dir}"), averaged(average):
+    with writing(f"the samples of step {step} in {run_dir}"), averaging.swapped_in(average):
         x = np.asarray(model.generate(len(fixed.x_real), seed=fixed.seed), np.float32)
         path = images.save_grid(samples_path(run_dir, step), x)
         if writer is not None:

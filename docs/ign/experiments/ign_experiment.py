@@ -31,7 +31,6 @@ checkpoint and weight set), f's weights at each scored step and at the end
 """
 
 import argparse
-import contextlib
 import json
 import os
 import sys
@@ -263,7 +262,7 @@ class Scorer(keras.callbacks.Callback):
         for weights, ema in sets:
             t0 = time.perf_counter()
             f = self.ign.f
-            with ema.swapped() if ema is not None else contextlib.nullcontext():
+            with averaging.swapped_in(ema):
                 metrics = score(self.ign, f, self.reference, self.num_samples)
                 f.save_weights(os.path.join(self.run_dir, weights_file(weights == "ema", step)))
             samples = metrics.pop("samples")

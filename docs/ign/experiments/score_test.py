@@ -37,23 +37,21 @@ def fourier_statistics(run):
     return ign.fourier_statistics(X.split_arrays()[0][:X.FOURIER_EXAMPLES])
 
 
-def is_train_ign(run):
-    """A train_ign.py run folder (config.json there has the driver's "model" block)."""
-    with open(os.path.join(run, "config.json")) as f:
-        return "model" in json.load(f)
+def is_train_ign(config):
+    """Whether a run folder's config.json is train_ign.py's (the driver's "model" block)."""
+    return "model" in config
 
 
-def load_research_run(run, weights_file):
-    """(the IGN of an ign_experiment.py run with `weights_file` in f, its steps)."""
-    with open(os.path.join(run, "config.json")) as f:
-        config = argparse.Namespace(**json.load(f))
+def load_research_run(run, config, weights_file):
+    """The IGN of an ign_experiment.py run (`config` its config.json) with `weights_file` in f."""
+    config = argparse.Namespace(**config)
     keras.mixed_precision.set_global_policy(
         "mixed_bfloat16" if config.precision == "bf16" else "float32")
     model = X.build_model(config)
     model.f.load_weights(os.path.join(run, weights_file))
     if config.noise == "fourier":
         model.spectrum.assign(fourier_statistics(run))
-    return model, config.steps
+    return model
 
 
 def main():
@@ -66,26 +64,27 @@ def main():
                         "0: the final ones")
     args = p.parse_args()
     weights_file = X.weights_file(args.ema, args.step)
+    configs = {}
     for run in args.runs:
         if not os.path.isfile(os.path.join(run, "config.json")):
             sys.exit(f"error: {run} has no config.json")
-        name = "model.keras" if is_train_ign(run) else weights_file
+        with open(os.path.join(run, "config.json")) as f:
+            configs[run] = json.load(f)
+        name = "model.keras" if is_train_ign(configs[run]) else weights_file
         if not os.path.isfile(os.path.join(run, name)):
             sys.exit(f"error: {run} has no {name}")
     test = data.load_arrays(data.resolve("fashion_mnist", image_size=32, split="test"))[0]
     reference = X.Reference(test, X.load_classifier())
     for run in args.runs:
-        if is_train_ign(run):
-            model = keras.saving.load_model(os.path.join(run, "model.keras"))
-            with open(os.path.join(run, "config.json")) as f:
-                steps = json.load(f)["steps"]
-            weights = "model.keras"
+        config = configs[run]
+        if is_train_ign(config):
+            model, weights = keras.saving.load_model(os.path.join(run, "model.keras")), "model.keras"
         else:
-            (model, steps), weights = load_research_run(run, weights_file), weights_file
+            model, weights = load_research_run(run, config, weights_file), weights_file
         metrics = X.score(model, model.f, reference, args.num_samples, kid_subsets=100)
         suffix = ("_ema" if args.ema else "") + (f"_{args.step}" if args.step else "")
         images.save_grid(os.path.join(run, f"test_samples{suffix}.png"), metrics.pop("samples"))
-        metrics.update(split="test", weights=weights, step=args.step or steps,
+        metrics.update(split="test", weights=weights, step=args.step or config["steps"],
                        num_samples=args.num_samples)
         with open(os.path.join(run, f"test_scores{suffix}.json"), "w") as out:
             json.dump(metrics, out, indent=1)
