@@ -644,11 +644,36 @@ def release():
     keras.backend.clear_session()
 
 
+def auto_precision(cpu=None):
+    """What --mixed_precision auto resolves to here, in the grid's names (fp32 / bf16)."""
+    auto = training.resolve_precision("auto", cpu=cpu)[0]
+    return "fp32" if auto == "off" else auto
+
+
+def grid_settings(grid, kind, auto, many_devices):
+    """The (where, xla, precision) settings of `kind` in a speed grid, with the
+    names "auto" and "half" resolved for a device whose auto precision is `auto`.
+
+    Every all-devices row gets its one-device partner at the same XLA setting and
+    precision (added when the grid lacks it), so the scaling ratio is formed on
+    every CPU and GPU, whatever `auto` picks there. Order kept, duplicates dropped.
+    """
+    named = {"auto": auto, "half": "bf16" if auto == "bf16" else "fp16"}
+    settings = []
+    for model, where, xla, prec in grid:
+        if model != kind or (where == "all" and not many_devices):
+            continue
+        setting = (where, xla, named.get(prec, prec))
+        partner = ("one",) + setting[1:]
+        for wanted in ([partner] if where == "all" else []) + [setting]:
+            if wanted not in settings:
+                settings.append(wanted)
+    return settings
+
+
 def speed(run):
     preset, devices = run.preset, run.devices
-    auto = training.resolve_precision("auto")[0]
-    auto = "fp32" if auto == "off" else auto
-    named = {"auto": auto, "half": "bf16" if auto == "bf16" else "fp16"}
+    auto = auto_precision()
     peak = {}
     for name, dtype in (("fp32", tf.float32), ("bf16", tf.bfloat16), ("fp16", tf.float16)):
         with tf.device(devices["one"][0]):
@@ -666,11 +691,7 @@ def speed(run):
     n_all = len(devices["all"])
     for size in preset.speed_sizes:
         for kind in MODELS:
-            settings = []
-            for model, where, xla, prec in preset.speed_grid:
-                if model != kind or (where == "all" and n_all < 2):
-                    continue
-                settings.append((where, xla, named.get(prec, prec)))
+            settings = grid_settings(preset.speed_grid, kind, auto, n_all >= 2)
             if not settings:
                 continue
             if time.perf_counter() > budget_end:

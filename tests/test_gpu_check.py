@@ -20,6 +20,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
 import gpu_check  # noqa: E402  (bench/ is not a package)
+from ogan_ign import training  # noqa: E402
 
 SECTIONS = {"environment", "equality", "precision", "determinism", "speed", "train_ign"}
 
@@ -65,7 +66,10 @@ class QuickRunTest(tf.test.TestCase):
         self.assertEqual(resume["steps"], [2, 4, 4])
 
         speed = report["sections"]["speed"]
-        self.assertLen(speed["rows"], 3)
+        auto = gpu_check.auto_precision()
+        self.assertEqual(speed["auto_precision"], auto)
+        self.assertLen(speed["rows"], len(gpu_check.grid_settings(
+            gpu_check.PRESETS["quick"].speed_grid, "gan", auto, True)))
         self.assertEqual({r["devices"] for r in speed["rows"]}, {1, 2})
         for row in speed["rows"]:
             self.assertGreater(row["img_per_s"], 0)
@@ -74,8 +78,9 @@ class QuickRunTest(tf.test.TestCase):
         self.assertLen(report["sections"]["determinism"]["cost"], 1)
         auto = report["sections"]["environment"]["auto"]
         self.assertFalse(auto["jit_compile"]["one device, no strategy"])  # Keras: off on CPUs
-        self.assertRegex(report["sections"]["train_ign"]["first_line"],
-                         r"1 replica\(s\); precision float32")
+        policy = training.PRECISION_POLICIES[training.resolve_precision("auto")[0]]
+        self.assertIn(f"1 replica(s); precision {policy} (auto: ",
+                      report["sections"]["train_ign"]["first_line"])
         for heading in ("## Environment", "## Equality", "## bf16 and fp16", "## Op determinism",
                         "## Speed", "## train_ign.py", "--jit_compile"):
             self.assertIn(heading, text)
@@ -142,6 +147,33 @@ class ChecksCanFailTest(tf.test.TestCase):
         self.assertIn("Traceback", saved["first"]["traceback"])
         self.assertEqual(saved["second"]["status"], "ok")
         self.assertEqual(saved["second"]["value"], 1)
+
+    def test_every_scaling_row_has_its_one_device_partner_on_either_kind_of_cpu(self):
+        # The CPU decides what auto picks: run the grid and its summary as on a CPU
+        # with native bfloat16 and as on one without, whatever this machine is.
+        for flags, auto in (({"amx_bf16", "avx512f"}, "bf16"), ({"avx512f", "avx2"}, "fp32")):
+            with self.subTest(cpu=sorted(flags)):
+                self.assertEqual(gpu_check.auto_precision(cpu=flags), auto)
+                for preset in gpu_check.PRESETS.values():
+                    for kind in gpu_check.MODELS:
+                        settings = gpu_check.grid_settings(preset.speed_grid, kind, auto, True)
+                        self.assertLen(set(settings), len(settings))
+                        self.assertNotIn("auto", {p for _, _, p in settings})
+                        self.assertNotIn("half", {p for _, _, p in settings})
+                        for where, xla, prec in settings:
+                            if where == "all":
+                                self.assertIn(("one", xla, prec), settings)
+                        if not settings:
+                            continue
+                        rows = [{"model": kind, "size": 32, "devices": 2 if w == "all" else 1,
+                                 "xla": x, "precision": p, "img_per_s": 10.0}
+                                for w, x, p in settings]
+                        (entry,) = gpu_check.speed_summary(rows, auto)
+                        for xla in {x for w, x, _ in settings if w == "all"}:
+                            self.assertAlmostEqual(entry[f"scaling_xla_{xla}"], 0.5)
+                        # One device only: no all-devices rows, so no partner is added.
+                        alone = gpu_check.grid_settings(preset.speed_grid, kind, auto, False)
+                        self.assertEqual({w for w, _, _ in alone}, {"one"})
 
     def test_speed_summary_names_the_faster_xla_setting_and_the_scaling(self):
         def row(kind, xla, rate, devices=1, precision="fp32"):
