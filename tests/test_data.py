@@ -599,6 +599,33 @@ class TfdsTest(tf.test.TestCase):
             batch = next(iter(data.make_dataset(spec, 2)))
         self.assertEqual(batch.shape, (2, 64, 64, 3))
 
+    def test_rgba_png_gives_the_pixels_a_folder_gives(self):
+        # Alpha that changes from pixel to pixel: resizing before compositing would
+        # blend the colours of transparent pixels into their neighbours.
+        rgba = np.random.default_rng(5).integers(0, 256, [64, 48, 4], dtype=np.uint8)
+        png = _png_bytes(rgba)
+        folder = _tempdir(self)
+        with open(os.path.join(folder, "x.png"), "wb") as f:
+            f.write(png)
+        want = data.load_arrays(data.resolve(folder, image_size=32))[0]
+        decoded = self.tfds.features.Image(shape=(None, None, 4)).decode_example(png)
+
+        def as_dataset(*args, **kwargs):  # TFDS reading a one-example split
+            del args, kwargs
+            return tf.data.Dataset.from_tensors({"image": decoded,
+                                                 "label": tf.constant(0, tf.int64)})
+
+        with self.tfds.testing.mock_data(as_dataset_fn=as_dataset), \
+                mock.patch.object(self.tfds.core.DatasetBuilder, "is_prepared",
+                                  return_value=True):
+            spec = data.resolve("cifar10", image_size=32)
+            held = data.load_arrays(spec)[0]
+            streamed = next(iter(data.make_dataset(spec, 1, shuffle=False,
+                                                   memory_budget=0))).numpy()
+        self.assertEqual(want.shape, (1, 32, 32, 3))
+        self.assertAllEqual(held, want)
+        self.assertAllEqual(streamed, want)
+
     def test_unknown_config_lists_the_known_ones(self):
         with self.assertRaisesRegex(data.DataError, "no config '999'; it has 1024, 512"):
             data.resolve("celeb_a_hq/999", data_dir=_tempdir(self))

@@ -23,10 +23,11 @@ Sources, chosen by `resolve(dataset, ...)`:
   prepared is a `DataError` within seconds, because TFDS itself retries for minutes
   on a machine without internet.
 
-Images are fitted the same way everywhere: centre-cropped to a square, resized with
-an antialiased bilinear filter, alpha composited over black (the -1 background),
-grey ↔ RGB as requested (ITU-R 601 luma), 16-bit samples scaled to 8 bits; then
-`to_unit_range` maps uint8 v to v / 127.5 − 1.
+Images of folders, archives and TFDS go through one function, `fit_image`: 16-bit
+samples scaled to 8 bits, alpha composited over black (the -1 background), grey ↔
+RGB as requested (ITU-R 601 luma), centre-cropped to a square, resized with an
+antialiased bilinear filter; so one PNG gives the same pixels from every source.
+`to_unit_range` then maps uint8 v to v / 127.5 − 1.
 
 Folders and archives are checked whole in `resolve`: every image is decoded (with
 Pillow, in threads; nothing is printed per file), the unusable ones are left out of
@@ -560,35 +561,53 @@ def _load(location, item, *, image_size, channels):
 
 
 def _fit_pil(raw, image_size, channels):
-    """Encoded image bytes → uint8 S×S×C (the fitting of the module docstring)."""
-    target = "RGB" if channels == 3 else "L"
+    """Encoded image bytes → uint8 S×S×C: decoded (JPEG at the smallest DCT scale
+    still ≥ S, which libjpeg does for free), then `fit_image`."""
     with Image.open(io.BytesIO(raw)) as image:
-        # JPEG only: libjpeg decodes at 1/2, 1/4 or 1/8 scale while that stays ≥ S.
-        image.draft(target, (image_size, image_size))
+        image.draft("RGB" if channels == 3 else "L", (image_size, image_size))
         image.load()
-        mode = image.mode
-        if mode.startswith("I") or mode == "F":  # 16- or 32-bit grey (16-bit PNG)
-            scale = 1.0 if mode == "F" else 1 / 257
-            values = np.asarray(image, np.float32) * scale
-            image = Image.fromarray(np.round(np.clip(values, 0, 255)).astype(np.uint8))
-        elif mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
-            rgba = np.asarray(image.convert("RGBA"), np.float32)
-            rgb = rgba[..., :3] * (rgba[..., 3:] / 255.0)  # over black
-            image = Image.fromarray(np.round(rgb).astype(np.uint8))
-            if mode in ("LA", "La") and channels == 1:
-                image = image.convert("L")
-        if image.mode not in ("L", "RGB"):
-            image = image.convert("L" if image.mode == "1" else "RGB")
-        if image.mode != target:
-            image = image.convert(target)
-        width, height = image.size
-        side = min(width, height)
-        if width != height:
-            left, top = (width - side) // 2, (height - side) // 2
-            image = image.crop((left, top, left + side, top + side))
-        if side != image_size:
-            image = image.resize((image_size, image_size), Image.Resampling.BILINEAR)
-        x = np.asarray(image, np.uint8)
+        return fit_image(image, image_size, channels)
+
+
+def fit_array(pixels, image_size, channels):
+    """A decoded uint8 (or 16-bit grey) H×W×C array, C = 1 grey, 2 grey + alpha,
+    3 RGB, 4 RGBA, as TFDS hands it out → `fit_image`."""
+    pixels = np.asarray(pixels)
+    return fit_image(Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels),
+                     image_size, channels)
+
+
+def fit_image(image, image_size, channels):
+    """A Pillow image → uint8 S×S×C, the one fitting every source goes through:
+    16-bit samples scaled to 8 bits (v / 257); alpha composited over black, the -1
+    background (rgb · a / 255, rounded); grey ↔ RGB (ITU-R 601 luma); centre-cropped
+    to a square; resized with an antialiased bilinear filter. Compositing comes
+    before resizing, so a transparent pixel's colour never bleeds into its
+    neighbours."""
+    mode = image.mode
+    if mode.startswith("I") or mode == "F":  # 16- or 32-bit grey (16-bit PNG)
+        scale = 1.0 if mode == "F" else 1 / 257
+        values = np.asarray(image, np.float32) * scale
+        image = Image.fromarray(np.round(np.clip(values, 0, 255)).astype(np.uint8))
+    elif mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
+        rgba = np.asarray(image.convert("RGBA"), np.float32)
+        rgb = rgba[..., :3] * (rgba[..., 3:] / 255.0)  # over black
+        image = Image.fromarray(np.round(rgb).astype(np.uint8))
+        if mode in ("LA", "La") and channels == 1:
+            image = image.convert("L")
+    if image.mode not in ("L", "RGB"):
+        image = image.convert("L" if image.mode == "1" else "RGB")
+    target = "RGB" if channels == 3 else "L"
+    if image.mode != target:
+        image = image.convert(target)
+    width, height = image.size
+    side = min(width, height)
+    if width != height:
+        left, top = (width - side) // 2, (height - side) // 2
+        image = image.crop((left, top, left + side, top + side))
+    if side != image_size:
+        image = image.resize((image_size, image_size), Image.Resampling.BILINEAR)
+    x = np.asarray(image, np.uint8)
     return x[..., None] if x.ndim == 2 else x
 
 
@@ -847,23 +866,11 @@ def _image_feature(tfds, builder, full_name):
 
 
 def _fit_image(image, image_size, channels):
-    """TFDS images: uint8 HxWxC (any C in 1..4) → uint8 SxSxchannels, fitted as in the
-    module docstring, in TensorFlow (the examples are decoded by TFDS)."""
-    shape = tf.shape(image)
-    side = tf.minimum(shape[0], shape[1])
-    top, left = (shape[0] - side) // 2, (shape[1] - side) // 2
-    x = tf.cast(image[top:top + side, left:left + side], tf.float32)
-    # Resize first: every step after it then works on the small image.
-    x = tf.image.resize(x, [image_size, image_size], method="bilinear", antialias=True)
-    has_alpha = tf.equal(shape[2] % 2, 0)  # 2 = grey+alpha, 4 = RGBA
-    x = tf.cond(has_alpha, lambda: x[..., :-1] * (x[..., -1:] / 255.0), lambda: x)
-    if channels == 3:
-        x = tf.cond(tf.equal(tf.shape(x)[2], 1), lambda: tf.tile(x, [1, 1, 3]), lambda: x)
-    else:
-        x = tf.cond(tf.equal(tf.shape(x)[2], 3), lambda: tf.image.rgb_to_grayscale(x),
-                    lambda: x)
-    x = tf.ensure_shape(x, [image_size, image_size, channels])
-    return tf.cast(tf.round(tf.clip_by_value(x, 0.0, 255.0)), tf.uint8)
+    """TFDS images: uint8 H×W×C (any C in 1..4) → uint8 S×S×channels, through
+    `fit_array`: the pixels a folder holding the same image gives."""
+    fitted = tf.numpy_function(lambda x: fit_array(x, image_size, channels), [image],
+                               tf.uint8, stateful=False)
+    return tf.ensure_shape(fitted, [image_size, image_size, channels])
 
 
 def _tfds_examples(spec, *, shuffle=False, seed=0, shard=(1, 0)):
