@@ -65,6 +65,12 @@ def _write_tar(path, members):
                 archive.addfile(info, io.BytesIO(payload))
 
 
+def _counted_loads():
+    """Counts the images folders and archives read (usable or not)."""
+    return mock.patch.object(data.FileSource, "load", autospec=True,
+                             side_effect=data.FileSource.load)
+
+
 @contextlib.contextmanager
 def _stderr_bytes():
     """Everything written to file descriptor 2 inside the block, by Python or by C
@@ -125,7 +131,7 @@ class FashionMnistTest(tf.test.TestCase):
 
     def test_missing_files_message(self):
         empty = _tempdir(self)
-        with mock.patch.object(data, "FASHION_MNIST_DIR", "/nonexistent/fashion-mnist"):
+        with mock.patch.object(data.idx, "FASHION_MNIST_DIR", "/nonexistent/fashion-mnist"):
             with self.assertRaisesRegex(data.DataError, "apt-get install dataset-fashion-mnist") as cm:
                 data.resolve("fashion_mnist", data_dir=empty)
         self.assertIn(empty, str(cm.exception))
@@ -133,11 +139,12 @@ class FashionMnistTest(tf.test.TestCase):
         self.assertNotIn("\n", str(cm.exception))
 
 
-    def test_idx_files_are_parsed_once_per_process(self):
-        spec = data.resolve("fashion_mnist", data_dir=self.dir, image_size=32)
-        with mock.patch.object(data, "_open_idx", wraps=data._open_idx) as opened:
+    def test_idx_files_are_parsed_once_per_catalog(self):
+        catalog = data.Catalog()
+        spec = catalog.resolve("fashion_mnist", data_dir=self.dir, image_size=32)
+        with mock.patch.object(data.idx, "_open", wraps=data.idx._open) as opened:
             data.load_arrays(spec)
-            data.load_arrays(data.resolve("fmnist", data_dir=self.dir, image_size=28),
+            data.load_arrays(catalog.resolve("fmnist", data_dir=self.dir, image_size=28),
                              limit=3)
             next(iter(data.make_dataset(spec, 4)))
         # The second resolve reads one header; the images and labels are parsed once.
@@ -189,10 +196,11 @@ class FolderTest(tf.test.TestCase):
         self.assertTrue(any(p.endswith("deeper/c.gif") for p in spec.files))
         self.assertFalse(any(p.endswith(("zero.jpg", "text.png")) for p in spec.files))
 
-    def test_bad_files_are_reported_once_per_process(self):
+    def test_bad_files_are_reported_once_per_catalog(self):
+        catalog = data.Catalog()
         with self.assertLogs(level="WARNING") as logs:
-            spec = data.resolve(self.dir, image_size=32)
-            data.resolve(self.dir, image_size=28, split="test")
+            spec = catalog.resolve(self.dir, image_size=32)
+            catalog.resolve(self.dir, image_size=28, split="test")
             ds = data.make_dataset(spec, 4, repeat=False)
             data.load_arrays(spec)
             logging.warning("end")  # assertLogs needs one record at least
@@ -211,26 +219,27 @@ class FolderTest(tf.test.TestCase):
             self.assertBetween(batch.max(), -1.0, 1.0)
 
     def test_resolve_is_the_only_decoding_pass(self):
-        data._CHECKED.clear()  # as in a fresh process
-        with mock.patch.object(data, "_load", wraps=data._load) as load:
+        with _counted_loads() as load:
             spec = data.resolve(self.dir, image_size=32)
             self.assertEqual(load.call_count, self.valid + self.bad)
             data.load_arrays(spec, limit=3)
             list(data.make_dataset(spec, 4, repeat=False))
             self.assertEqual(load.call_count, self.valid + self.bad)
 
-    def test_an_unchanged_source_is_checked_once_per_process(self):
+    def test_an_unchanged_source_is_checked_once_per_catalog(self):
         # The scripts resolve their data again after training (to look for labels).
-        data._CHECKED.clear()
-        with mock.patch.object(data, "_load", wraps=data._load) as load:
-            first = data.resolve(self.dir, image_size=32)
-            self.assertEqual(data.resolve(self.dir, image_size=32), first)
+        catalog = data.Catalog()
+        with _counted_loads() as load:
+            first = catalog.resolve(self.dir, image_size=32)
+            self.assertIs(catalog.resolve(self.dir, image_size=32), first)
             self.assertEqual(load.call_count, self.valid + self.bad)
-            data.resolve(self.dir, image_size=28)  # another size is another check
+            catalog.resolve(self.dir, image_size=28)  # another size is another check
             self.assertEqual(load.call_count, 2 * (self.valid + self.bad))
             os.utime(first.files[0], ns=(0, 0))  # a file changed: checked again
-            data.resolve(self.dir, image_size=32)
+            catalog.resolve(self.dir, image_size=32)
             self.assertEqual(load.call_count, 3 * (self.valid + self.bad))
+            data.resolve(self.dir, image_size=32)  # a catalog of its own: checked again
+            self.assertEqual(load.call_count, 4 * (self.valid + self.bad))
 
     def test_load_arrays_counts_only_decodable(self):
         images, labels = data.load_arrays(data.resolve(self.dir, image_size=28, channels=1))
@@ -275,7 +284,7 @@ class FolderTest(tf.test.TestCase):
         spec = data.resolve(self.dir, image_size=28)
         held = data.load_arrays(spec)[0]
         ds = data.make_dataset(spec, 1, repeat=False, seed=3, memory_budget=100)
-        with mock.patch.object(data, "_load", wraps=data._load) as load:
+        with _counted_loads() as load:
             first = np.concatenate([b.numpy() for b in ds])
             second = np.concatenate([b.numpy() for b in ds])
         self.assertEqual(load.call_count, 2 * self.valid)
@@ -311,7 +320,7 @@ class FolderTest(tf.test.TestCase):
         os.chdir(self.dir)
         os.makedirs("fmnist")
         _save("fmnist/x.png", np.zeros([8, 8, 3], np.uint8))
-        with mock.patch.object(data, "FASHION_MNIST_DIR", "/nonexistent"):
+        with mock.patch.object(data.idx, "FASHION_MNIST_DIR", "/nonexistent"):
             with self.assertRaisesRegex(data.DataError, "Fashion-MNIST not found"):
                 data.resolve("fmnist")
         self.assertEqual(data.resolve("./fmnist").kind, "folder")
@@ -408,13 +417,13 @@ class OddFolderTest(tf.test.TestCase):
             _save(f"{d}/{i}.png", np.zeros([8, 8, 3], np.uint8))
         with open(f"{d}/junk.png", "wb") as f:
             f.write(b"junk")
-        fit = data._fit_pil
+        fit = data.files.fit_encoded
 
         def noisy(*args):
             warnings.warn("decoder says hello")
             return fit(*args)
 
-        with mock.patch.object(data, "_fit_pil", noisy), \
+        with mock.patch.object(data.files, "fit_encoded", noisy), \
                 self.assertLogs(level="WARNING") as logs:
             data.resolve(d, image_size=28)
         self.assertIn("1 not an image (e.g. junk.png); 3 decoder warning(s), e.g. decoder "
@@ -422,7 +431,7 @@ class OddFolderTest(tf.test.TestCase):
         clean = _tempdir(self)  # all usable: the warnings are still summarised
         for i in range(2):
             _save(f"{clean}/{i}.png", np.zeros([8, 8, 3], np.uint8))
-        with mock.patch.object(data, "_fit_pil", noisy), \
+        with mock.patch.object(data.files, "fit_encoded", noisy), \
                 self.assertLogs(level="WARNING") as logs:
             data.resolve(clean, image_size=32)
         self.assertIn(f"Decoded 2 files under {clean} with 2 decoder warning(s)",
@@ -592,10 +601,10 @@ class TfdsTest(tf.test.TestCase):
     def test_celeba_hq_alias_picks_resolution_config(self):
         with self._mocked():
             spec = data.resolve("CelebA_HQ", image_size=64)
-            self.assertEqual(spec.tfds_name, "celeb_a_hq/64")
+            self.assertEqual(spec.name, "celeb_a_hq/64")
             self.assertEqual(spec.channels, 3)
             self.assertIsNone(spec.label_key)
-            self.assertEqual(data.resolve("celeba_hq", image_size=28).tfds_name, "celeb_a_hq/32")
+            self.assertEqual(data.resolve("celeba_hq", image_size=28).name, "celeb_a_hq/32")
             batch = next(iter(data.make_dataset(spec, 2)))
         self.assertEqual(batch.shape, (2, 64, 64, 3))
 
