@@ -2,8 +2,10 @@
 
 import contextlib
 import gzip
+import importlib
 import io
 import os
+import pkgutil
 import shutil
 import struct
 import sys
@@ -542,6 +544,17 @@ class ResolveTest(tf.test.TestCase):
             data.resolve("fashion_mnist", image_size=48)
         with self.assertRaisesRegex(data.DataError, "channels"):
             data.resolve("fashion_mnist", channels=4)
+
+    def test_no_module_holds_mutable_state(self):
+        # Caches belong to objects (a Source, a Catalog), never to a module.
+        names = [f"{data.__name__}.{m.name}" for m in pkgutil.iter_modules(data.__path__)]
+        for name in [data.__name__] + names:
+            for attr, value in vars(importlib.import_module(name)).items():
+                if attr.startswith("__"):
+                    continue
+                with self.subTest(module=name, attr=attr):
+                    self.assertNotIsInstance(value, (dict, list, set, bytearray))
+                    self.assertFalse(hasattr(value, "cache_info"))  # functools caches
 
     def test_error_is_a_value_error_on_one_line(self):
         error = data.DataError("first\nsecond   third")

@@ -4,18 +4,19 @@ learned for its own later calls."""
 
 import os
 import re
+import types
 
 from ogan_ign.data import faces, files, idx, tfds_source
 from ogan_ign.data.common import SUPPORTED_SIZES, DataError, Request, base_name, shown
 
-_ALIASES = {
+_ALIASES = types.MappingProxyType({
     "celeba_hq": "celeb_a_hq",
     "celebahq": "celeb_a_hq",
     "celeba": "celeb_a",
     "fmnist": "fashion_mnist",
     "fashion-mnist": "fashion_mnist",
     "fashionmnist": "fashion_mnist",
-}
+})
 
 
 class Catalog:

@@ -64,21 +64,22 @@ class Request:
     identity: str
 
     def spec(self, **fields):
-        """A `DataSpec` of this request's size, split and identity (`fields` may set
-        the split: folders and archives are one, ``train``), `fields` the rest."""
+        """A `DataSpec` with this request's image size, split and identity; `fields`
+        give the rest and may set the split (a folder or archive has one, ``train``)."""
         return DataSpec(**{"image_size": self.image_size, "split": self.split,
                            "identity": self.identity, **fields})
 
 
 class Source:
-    """A resolved dataset: `spec` describes it (its fields read as the source's own
-    attributes: ``source.num_examples``), and three methods give its images.
+    """A dataset as `resolve` returns it, and `make_dataset` / `load_arrays` take it.
 
+    spec: the `DataSpec` describing it; its fields read as the source's own
+      attributes (``source.num_examples``).
     arrays(limit): (float32 N×S×S×C in [-1, 1], int64 labels or None), in order.
     stream(shard, shuffle, seed, memory_budget): (a tf.data.Dataset of one uint8
-      image per element, of shard = (count, index) of the source; whether the images
-      are held in memory, where the caller's shuffle buffer can mix them). Batches of
-      the elements become floats in [-1, 1] through `to_float`.
+      image per element, from shard = (count, index) of the source; whether the
+      images are held in memory, so that a shuffle buffer can mix them).
+    to_float(batch): a batch of `stream`'s elements → float32 in [-1, 1].
     """
 
     def __init__(self, spec):
@@ -99,7 +100,6 @@ class Source:
         raise NotImplementedError
 
     def to_float(self, batch):
-        """A batch of `stream`'s elements → float32 in [-1, 1]."""
         return to_unit_range(batch)
 
     def fits(self, num_shards, memory_budget):

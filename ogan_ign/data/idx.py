@@ -5,6 +5,7 @@
 import gzip
 import os
 import struct
+import types
 
 import numpy as np
 import tensorflow as tf
@@ -14,10 +15,10 @@ from ogan_ign.data.common import DataError, Source, shown
 from ogan_ign.data.fit import frame_fashion_mnist
 
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
-IDX_FILES = {
+IDX_FILES = types.MappingProxyType({
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
-}
+})
 
 
 class IdxFiles:
