@@ -34,6 +34,8 @@ class FileSource(Source):
     """Images in files, each read by `read(item)` and fitted by `fit_encoded`.
 
     files: the usable images' paths (a folder) or member names (an archive), in order.
+    preposition: how a message places the images at the location (under a folder,
+      in an archive).
     """
 
     def __init__(self, spec, names, items, images=None):
@@ -44,15 +46,16 @@ class FileSource(Source):
         """The encoded bytes of one item."""
         raise NotImplementedError
 
-    def stats(self):
-        """Sizes and modification times of the files behind the source."""
+    def watched_paths(self):
+        """The files whose sizes and modification times decide whether a check of
+        this source still holds."""
         raise NotImplementedError
 
     def check_key(self):
         """What decides whether a check of this source still holds."""
         spec = self.spec
         return (spec.kind, spec.name, spec.location, self._items, spec.image_size,
-                spec.channels, tuple(_stat(p) for p in self.stats()))
+                spec.channels, tuple(_stat(p) for p in self.watched_paths()))
 
     def load(self, item):
         """(uint8 S×S×C, None) for a usable item, else (None, why)."""
@@ -79,7 +82,7 @@ class FileSource(Source):
         keep = len(items) * spec.image_size**2 * spec.channels <= DEFAULT_MEMORY_BUDGET
         images, kept, reasons, chatter = _decode_all(self, items, keep=keep)
         summary = _skip_summary(self.files, reasons, chatter)
-        where = f"{'in' if spec.kind == 'tar' else 'under'} {shown(spec.location)}"
+        where = f"{self.preposition} {shown(spec.location)}"
         if not kept:
             raise DataError(f"none of the {len(items)} image files {where} can be decoded: "
                             f"{summary}")
@@ -90,8 +93,8 @@ class FileSource(Source):
                                 len(reasons), len(items), where, summary)
             else:
                 logging.warning("Decoded %d files %s with %s", len(items), where, summary)
-        return type(self)(dataclasses.replace(spec, num_examples=len(kept)), [self.files[i] for i in kept],
-                          [items[i] for i in kept], images)
+        return type(self)(dataclasses.replace(spec, num_examples=len(kept)),
+                          [self.files[i] for i in kept], [items[i] for i in kept], images)
 
     def images(self, limit=None):
         """uint8 N×S×S×C: kept from the check, else decoded now (files that stopped
@@ -145,16 +148,20 @@ class FileSource(Source):
 class FolderSource(FileSource):
     """A folder of images; items are the files' paths."""
 
+    preposition = "under"
+
     def read(self, item):
         with open(item, "rb") as f:
             return f.read()
 
-    def stats(self):
+    def watched_paths(self):
         return self._items
 
 
 class ArchiveSource(FileSource):
     """An uncompressed tar of images; items are the members' (byte offset, size)."""
+
+    preposition = "in"
 
     @property
     def extents(self):
@@ -166,7 +173,7 @@ class ArchiveSource(FileSource):
             f.seek(offset)
             return f.read(size)
 
-    def stats(self):
+    def watched_paths(self):
         return [self.spec.location]
 
 
