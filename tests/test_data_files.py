@@ -100,8 +100,9 @@ class FolderTest(tf.test.TestCase):
             os.utime(first.files[0], ns=(0, 0))  # a file changed: checked again
             catalog.resolve(self.dir, image_size=32)
             self.assertEqual(load.call_count, 3 * (self.valid + self.bad))
-            data.resolve(self.dir, image_size=32)  # a catalog of its own: checked again
+            again = data.resolve(self.dir, image_size=32)  # a catalog of its own: checked
             self.assertEqual(load.call_count, 4 * (self.valid + self.bad))
+            self.assertEqual(again, catalog.resolve(self.dir, image_size=32))
 
     def test_load_arrays_counts_only_decodable(self):
         images, labels = data.load_arrays(data.resolve(self.dir, image_size=28, channels=1))
