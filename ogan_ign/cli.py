@@ -44,9 +44,6 @@ from ogan_ign.settings import help_of
 
 NONE_WORDS = ("none", "off", "")
 
-COMMON_FLAGS = tuple(f.name for f in dataclasses.fields(training.Config) if f.name != "model")
-
-
 def define_common_flags(flag_values=flags.FLAGS, **defaults):
     """Defines a flag for every `training.Config` field on `flag_values`; `defaults`
     are the script's own (e.g. dataset="fashion_mnist", out_dir="runs/ign")."""
