@@ -11,7 +11,8 @@ import numpy as np
 import tensorflow as tf
 
 from float64 import float64
-from ogan_ign import gan, losses, networks, one_loss, toy
+from ogan_ign import gan, losses, networks, one_loss
+import toy
 
 
 def mlp_gan(objective, penalty, seed=0):
