@@ -15,8 +15,6 @@ import quiet_start  # noqa: F401  (first: TensorFlow starts without C++ log line
 
 import dataclasses
 
-from absl import flags
-
 from ogan_ign import cli, networks
 from ogan_ign.gan import GANSettings, SingleLossGAN
 from ogan_ign.settings import hparam, subset
@@ -31,7 +29,6 @@ class GANRun(GANSettings):
 # The best measured setting here (docs/RESULTS.md), not the library's defaults.
 cli.define_common_flags(dataset="fashion_mnist", out_dir="runs/gan", lr=2e-4)
 cli.define_settings_flags(GANRun, objective="ns", penalty="none")
-flags.adopt_module_key_flags(cli)  # --help lists the common and model flags too
 
 
 def build_model(config, spec):

@@ -37,7 +37,6 @@ class IGNRun(ign.IGNSettings):
 # The best measured setting here (docs/ign/RESULTS.md), not the library's defaults.
 cli.define_common_flags(dataset="fashion_mnist", out_dir="runs/ign", lr=5e-4, ema=0.999)
 cli.define_settings_flags(IGNRun, noise="fourier")  # Gaussian noise collapses here (docs/ign)
-flags.adopt_module_key_flags(cli)  # --help lists the common and model flags too
 flags.DEFINE_integer("coverage_samples", 1000, "samples classified at the end (labelled data "
                      "only); 0 = skip")
 flags.DEFINE_integer("coverage_every", 0, "steps between class-coverage checks during "

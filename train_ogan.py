@@ -42,7 +42,6 @@ class OGANRun(OGANSettings):
 
 cli.define_common_flags(dataset="fashion_mnist", out_dir="runs/ogan", lr=1e-4, batch_size=64)
 cli.define_settings_flags(OGANRun)
-flags.adopt_module_key_flags(cli)  # --help lists the common and model flags too
 flags.DEFINE_integer("probe_examples", 10000, "training images for the final linear probe "
                      "(half as many test images); 0 = no probe")
 FLAGS = flags.FLAGS
