@@ -11,6 +11,7 @@ import sys
 import tempfile
 import zipfile
 
+import pytest
 import keras
 import numpy as np
 import tensorflow as tf
@@ -100,6 +101,7 @@ class ExportTest(tf.test.TestCase):
         with self.assertRaisesRegex(ValueError, "tf_saved_model"):
             single.export(os.path.join(self.get_temp_dir(), "x"), format="onnx")
 
+    @pytest.mark.slow
     def test_fresh_process_loads_exports_and_subnetworks_without_ogan_ign(self):
         _, o, i = tiny_models()
         o.compile()
