@@ -51,16 +51,6 @@ INTERPOLATION_ROWS = 8
 INTERPOLATION_STEPS = 8
 
 
-@dataclasses.dataclass(frozen=True)
-class OGANConfig:
-    z_dim: int = 128
-    width: int = 64
-    kernel_size: int = 5
-    generator: str = "dcgan"
-    corr_weight: float = 0.5
-    recon_scale: float = 0.9
-
-
 def build_model(config, spec):
     hp = config.model
     if hp.generator not in GENERATORS:
