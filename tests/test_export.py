@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from unittest import mock
 
 import pytest
 import keras
@@ -144,6 +145,12 @@ class OldBatchNormTest(tf.test.TestCase):
         old.save(path)
         with zipfile.ZipFile(path) as archive:
             self.assertIn("ogan_ign>BatchNorm", archive.read("config.json").decode())
+        # Without networks.BatchNorm registered such a file does not load: the class is
+        # kept for these files.
+        with mock.patch.dict(keras.saving.get_custom_objects()):
+            del keras.saving.get_custom_objects()["ogan_ign>BatchNorm"]
+            with self.assertRaisesRegex(TypeError, "BatchNorm"):
+                keras.saving.load_model(path)
         loaded = keras.saving.load_model(path)
         self.assertIsInstance(loaded.get_layer("bn"), networks.BatchNorm)
         self.assertAllClose(loaded.get_layer("bn").moving_mean, old.get_layer("bn").moving_mean)
