@@ -5,18 +5,15 @@
     python train_gan.py --objective wgan --penalty qp --lr 1e-4   # the O-GAN code's recipe
 
 The loss is losses.gan_loss, D(x) − 2·D(sg(G(z))) + D(G(z)) for "wgan", with one
-optimizer (RMSprop, ρ = 0.99); see ogan_ign/gan.py. This script's defaults are the
-best GAN setting measured on Fashion-MNIST (README, Results): the non-saturating
-objective ("ns"), no penalty, lr 2e-4. The library's defaults (gan.GANSettings)
-stay the original O-GAN code's wgan + GAN-QP penalty at lr 1e-4, the last
-command above; it was the worst GAN row of that table.
+optimizer (RMSprop, ρ = 0.99); see ogan_ign/gan.py. This script's defaults: the
+non-saturating objective ("ns"), no penalty, lr 2e-4 (why: docs/RESULTS.md). The
+library's defaults (gan.GANSettings) are the original O-GAN code's: wgan + GAN-QP
+penalty at lr 1e-4, the last command above.
 """
 
 import quiet_start  # noqa: F401  (first: TensorFlow starts without C++ log lines)
 
 import dataclasses
-
-from absl import flags
 
 from ogan_ign import cli, networks
 from ogan_ign.gan import GANSettings, SingleLossGAN
@@ -29,10 +26,9 @@ class GANRun(GANSettings):
     width: int = hparam(64, "channels of the first critic conv (doubling per stage)")
 
 
-# The best measured setting here (README, Results), not the library's defaults.
+# The best measured setting here (docs/RESULTS.md), not the library's defaults.
 cli.define_common_flags(dataset="fashion_mnist", out_dir="runs/gan", lr=2e-4)
 cli.define_settings_flags(GANRun, objective="ns", penalty="none")
-flags.adopt_module_key_flags(cli)  # --help lists the common and model flags too
 
 
 def build_model(config, spec):

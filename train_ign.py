@@ -5,12 +5,10 @@ as a single-loss GAN: one f, one tape, one Adam.
     python train_ign.py --out_dir runs/ign_fmnist             # Fashion-MNIST, 32 px
     python train_ign.py --noise gaussian --lr 1e-4 --ema 0 --out_dir runs/ign_paper  # the paper's recipe
 
-The loss is `losses.ign_loss` with the paper's weights (ign.IGNSettings), f a DCGAN
-autoencoder. This script's defaults depart from the paper's recipe in three
-places, each measured (docs/ign/RESULTS.md): Fourier-matched noise (Gaussian
-noise collapses), Adam at 5e-4 instead of 1e-4, and a moving average of every
-weight (`--ema 0.999`, BatchNorm statistics included) for samples and export.
-The library's defaults (ign.IGNSettings, IGN.default_optimizer) stay the paper's.
+The loss is `losses.ign_loss` with the paper's weights, f a DCGAN autoencoder. The
+library's defaults (ign.IGNSettings, IGN.default_optimizer) are the paper's; this
+script's differ in three (why: docs/ign/RESULTS.md): Fourier-matched noise, Adam at
+5e-4, and a moving average of every weight (`--ema 0.999`) for samples and export.
 Figures besides the sample grids: idempotence/<step>.png (z | f(z) | f(f(z)) | f(f(f(z))))
 and projections/<step>.png (original | corrupted | f(corrupted)).
 """
@@ -34,10 +32,8 @@ class IGNRun(ign.IGNSettings):
     latent: int = hparam(512, "size of f's code")
 
 
-# The best measured setting here (docs/ign/RESULTS.md), not the library's defaults.
 cli.define_common_flags(dataset="fashion_mnist", out_dir="runs/ign", lr=5e-4, ema=0.999)
-cli.define_settings_flags(IGNRun, noise="fourier")  # Gaussian noise collapses here (docs/ign)
-flags.adopt_module_key_flags(cli)  # --help lists the common and model flags too
+cli.define_settings_flags(IGNRun, noise="fourier")
 flags.DEFINE_integer("coverage_samples", 1000, "samples classified at the end (labelled data "
                      "only); 0 = skip")
 flags.DEFINE_integer("coverage_every", 0, "steps between class-coverage checks during "
@@ -69,8 +65,7 @@ def corruptions(x, seed):
     out = [np.clip(x + NOISE_STD * rng.standard_normal(x.shape), -1, 1)]
     if x.shape[-1] == 3:
         out.append(np.repeat(x.mean(axis=-1, keepdims=True), 3, axis=-1))
-    side = x.shape[1]
-    block = int(round(BLOCK * side))
+    side, block = x.shape[1], int(round(BLOCK * x.shape[1]))
     masked = x.copy()
     for i in range(len(x)):
         top, left = rng.integers(0, side - block + 1, size=2)
@@ -83,9 +78,8 @@ def figures(model, run_dir, step, fixed):
     """f applied 1–3 times to fixed noise; projections of corrupted real images."""
     z = model.make_noise(ROWS, fixed.seed, stream=one_loss.FIGURES)
     applied = model.apply(z, APPLICATIONS)
-    z_shown = np.clip(one_loss.float32(z), -1, 1)
     images.save_table(os.path.join(run_dir, "idempotence", f"{step:08d}.png"),
-                      images.side_by_side(z_shown, *applied))
+                      images.side_by_side(np.clip(one_loss.float32(z), -1, 1), *applied))
     x = np.asarray(fixed.x_real[:ROWS], np.float32)
     columns = [x]
     for corrupted in corruptions(x, fixed.seed):
@@ -113,8 +107,7 @@ def final_metrics(model, config, classifier, accuracy):
 def main(argv):
     config = cli.main_config(argv, IGNRun)
     classifier, accuracy, callbacks = None, None, []
-    if FLAGS.coverage_samples and FLAGS.coverage_every:
-        # Needed during training: made (once, then cached) before it.
+    if FLAGS.coverage_samples and FLAGS.coverage_every:  # needed during training: made first
         with cli.user_errors():
             training.validate(config)
             classifier, accuracy = evaluation.run_classifier(config, FLAGS.classifier)

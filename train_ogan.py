@@ -42,7 +42,6 @@ class OGANRun(OGANSettings):
 
 cli.define_common_flags(dataset="fashion_mnist", out_dir="runs/ogan", lr=1e-4, batch_size=64)
 cli.define_settings_flags(OGANRun)
-flags.adopt_module_key_flags(cli)  # --help lists the common and model flags too
 flags.DEFINE_integer("probe_examples", 10000, "training images for the final linear probe "
                      "(half as many test images); 0 = no probe")
 FLAGS = flags.FLAGS
@@ -50,16 +49,6 @@ FLAGS = flags.FLAGS
 PAIRS_PER_ROW = 4    # reconstruction figure: 4 (real | reconstructed) pairs a row
 INTERPOLATION_ROWS = 8
 INTERPOLATION_STEPS = 8
-
-
-@dataclasses.dataclass(frozen=True)
-class OGANConfig:
-    z_dim: int = 128
-    width: int = 64
-    kernel_size: int = 5
-    generator: str = "dcgan"
-    corr_weight: float = 0.5
-    recon_scale: float = 0.9
 
 
 def build_model(config, spec):

@@ -1,4 +1,4 @@
-"""The "it learns" recipe of tests/test_gan.py (toy.train_ring_gan) over many seeds.
+"""The "it learns" recipe of tests/test_gan.py (tests/toy.py) over many seeds.
 
     PYTHONPATH=. python bench/toy_ring.py [--seeds 8]
 
@@ -8,11 +8,14 @@ within 3σ of a mode, and the wall time; then how many seeds pass the test's bar
 lucky seed.
 """
 
+import os
+import sys
 import time
 
 from absl import app, flags
 
-from ogan_ign import toy
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+import toy  # noqa: E402  (the test's recipe, tests/toy.py)
 
 flags.DEFINE_integer("seeds", 8, "seeds 0 … seeds−1")
 flags.DEFINE_integer("steps", 4000, "training steps per seed")

@@ -11,8 +11,7 @@ t = 8,991).
 
 Why not Keras's optimizer EMA (`use_ema`): it averages the trainable weights only,
 so the averaged weights run with the live weights' BatchNorm statistics, which
-belong to other weights. docs/ign/RESULTS.md ("Issue 15, second round") measured
-what averaging both does for IGN.
+belong to other weights (what averaging both does for IGN: docs/ign/RESULTS.md).
 
 Use with `fit`:
 

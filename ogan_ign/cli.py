@@ -25,6 +25,8 @@ status 2 also ends a run whose folder cannot be written (disk full, no
 permission: the line says which checkpoint stays intact) or is in use by another
 run (the line names its PID); 3 a run that diverges (the line says how to
 resume with a lower --lr); 0 a run that was already complete (nothing is touched).
+`--help` (-h, --helpshort) lists the script's flags grouped by job (`HELP_GROUPS`)
+and exits 0; --helpfull adds absl's and TensorFlow's.
 """
 
 import contextlib
@@ -44,7 +46,19 @@ from ogan_ign.settings import help_of
 
 NONE_WORDS = ("none", "off", "")
 
-COMMON_FLAGS = tuple(f.name for f in dataclasses.fields(training.Config) if f.name != "model")
+# The one place that files each flag under a job: --help lists a script's flags
+# under these headings, in this order. A flag no heading names is the model's, a
+# field of the script's settings class (evaluate.py's model: what it scores).
+HELP_GROUPS = {
+    "data": ("dataset", "data_dir", "image_size", "channels"),
+    "model": ("run_dir", "model", "floor"),
+    "training": ("steps", "batch_size", "lr", "ema", "seed", "resume", "allow_change"),
+    "devices": ("strategy", "jit_compile", "mixed_precision"),
+    "output": ("out_dir", "sample_every", "ckpt_every", "log_every", "num_samples", "output"),
+    "evaluation": ("probe_examples", "coverage_samples", "coverage_every", "classifier",
+                   "num_real", "features", "inception_weights", "k", "kid_subsets",
+                   "kid_subset_size"),
+}
 
 
 def define_common_flags(flag_values=flags.FLAGS, **defaults):
@@ -96,8 +110,9 @@ def settings_from_flags(settings_class, flag_values=flags.FLAGS, exclude=()):
                 try:
                     value = kind(value)
                 except ValueError:
-                    raise training.ConfigError(f"--{field.name} must be a {kind.__name__} or "
-                                               f"'none', got {value!r}") from None
+                    word = {int: "an integer", float: "a number"}.get(kind, kind.__name__)
+                    raise training.ConfigError(f"--{field.name} must be {word} or 'none', "
+                                               f"got {value!r}") from None
         values[field.name] = value
     return settings_class(**values)
 
@@ -127,9 +142,53 @@ def one_line(error):
     return " ".join(str(error).split()) or type(error).__name__
 
 
+def script_flags(flag_values=flags.FLAGS, script=None):
+    """The flags the running script (`script`: its module name, absl's sys.argv[0])
+    and ogan_ign define; not those of absl or TensorFlow."""
+    script = script or sys.argv[0]
+    owners = {name: flag_values.find_module_defining_flag(name, "") for name in flag_values}
+    return [flag_values[name] for name, owner in owners.items()
+            if owner == script or owner.split(".")[0] == "ogan_ign"]
+
+
+def describe(flag):
+    """One flag's help, absl's layout: `--name: help` then its default."""
+    name = f"--[no]{flag.name}" if flag.boolean else f"--{flag.name}"
+    text = flags.text_wrap(f"{name}: {flag.help}", indent="    ", firstline_indent="  ")
+    if flag.default is not None:
+        text += f"\n    (default: {flag.default_as_str})"
+    return text
+
+
+def help_text(flag_values=flags.FLAGS, doc=None):
+    """`doc` (the script's docstring), then the script's flags under the
+    headings of HELP_GROUPS; a flag no heading names is its model's."""
+    own = {flag.name: flag for flag in script_flags(flag_values)}
+    named = {name for names in HELP_GROUPS.values() for name in names}
+    sections = []
+    for group, names in HELP_GROUPS.items():
+        listed = [own[name] for name in names if name in own]
+        if group == "model":  # then the settings' fields, in their order
+            listed += [flag for name, flag in own.items() if name not in named]
+        if listed:
+            sections.append(f"{group}:\n" + "\n".join(describe(flag) for flag in listed))
+    footer = "--flagfile=FILE reads flags from FILE; --helpfull lists absl's flags too."
+    return "\n\n".join(([doc.strip()] if doc else []) + sections + [footer])
+
+
 def parse_flags(argv, flag_values=flags.FLAGS):
     """absl's parse with a flag error as one line `error: …` on stderr, exit 2
-    (absl's own prints the usage and exits 1); returns the remaining argv."""
+    (absl's own prints the usage and exits 1); returns the remaining argv.
+    -h, --help and --helpshort print `help_text` and --helpfull absl's list of
+    every flag, on stdout, and exit 0."""
+    words = [w.lstrip("-") for w in (argv[1:argv.index("--")] if "--" in argv else argv[1:])
+             if w.startswith("-")]
+    if any(word in ("h", "help", "helpshort", "?") for word in words):
+        print(help_text(flag_values, sys.modules["__main__"].__doc__), flush=True)
+        sys.exit(0)
+    if "helpfull" in words:
+        app.usage(writeto_stdout=True)
+        sys.exit(0)
     try:
         return flag_values(argv)
     except flags.Error as e:
@@ -138,7 +197,8 @@ def parse_flags(argv, flag_values=flags.FLAGS):
 
 
 def run(main):
-    """app.run(main) with one-line flag errors (`parse_flags`): every script's entry."""
+    """app.run(main) with one-line flag errors and grouped help (`parse_flags`):
+    every script's entry."""
     app.run(main, flags_parser=parse_flags)
 
 

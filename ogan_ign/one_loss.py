@@ -25,7 +25,7 @@ Distribution is behind one seam, the `Replicas` object the step is built with:
 
 Each replica's mean loss is divided by the replica count, because the
 strategy sums the replicas' gradients. Every use of a private Keras attribute in
-this package is in this module (see `KERAS_PRIVATE`); tests/test_step.py fails
+this package is in this module (see `KERAS_PRIVATE`); tests/test_one_loss.py fails
 if Keras changes under them.
 
 Training randomness is a pure function of (seed, replica, step, stream)
@@ -224,10 +224,6 @@ class OneLossModel(keras.Model):
     @property
     def metrics(self):
         return list(self.trackers.values())
-
-    @property
-    def split_xla(self):
-        return isinstance(self.replicas, XlaShards)
 
     def distribution(self):
         """The seam: `Replicas` unless make_train_function chose `XlaShards`."""

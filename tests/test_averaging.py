@@ -2,6 +2,7 @@
 update against the formula computed by hand in float64, BatchNorm statistics
 included, the swap, fit() with and without a strategy."""
 
+import pytest
 import keras
 import numpy as np
 import tensorflow as tf
@@ -106,6 +107,7 @@ class WeightAverageTest(tf.test.TestCase):
             with self.assertRaisesRegex(ValueError, r"decay must be in \(0, 1\)"):
                 averaging.WeightAverage(model, decay)
 
+    @pytest.mark.slow
     def test_under_a_mirrored_strategy_the_average_is_the_one_device_average(self):
         devices = [d.name for d in tf.config.list_logical_devices("CPU")][:2]
         self.assertLen(devices, 2, "tests/conftest.py makes two logical CPUs")

@@ -11,7 +11,8 @@ import numpy as np
 import tensorflow as tf
 
 from float64 import float64
-from ogan_ign import gan, losses, networks, one_loss, toy
+from ogan_ign import gan, losses, networks, one_loss
+import toy
 
 
 def mlp_gan(objective, penalty, seed=0):
@@ -214,6 +215,7 @@ class ModelTest(tf.test.TestCase):
         self.assertAllClose(loaded.generate(z), model.generate(z), atol=1e-6)
         self.assertEqual(loaded.penalty, "qp")
 
+    @pytest.mark.slow
     def test_builds_compiles_and_fits_under_mirrored_strategy(self):
         devices = [d.name for d in tf.config.list_logical_devices("CPU")][:2]
         self.assertLen(devices, 2)  # conftest splits the CPU in two

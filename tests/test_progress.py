@@ -13,6 +13,7 @@ import subprocess
 import sys
 import types
 
+import pytest
 import numpy as np
 import tensorflow as tf
 
@@ -128,6 +129,7 @@ class ClassifierTest(tf.test.TestCase):
 
 class UserFacingTest(tf.test.TestCase):
 
+    @pytest.mark.slow
     def test_evaluate_reports_a_broken_model_before_reading_any_data(self):
         broken = os.path.join(self.get_temp_dir(), "broken.keras")
         with open(broken, "w") as f:
@@ -141,6 +143,7 @@ class UserFacingTest(tf.test.TestCase):
         self.assertTrue(result.stderr.startswith(f"error: cannot load {broken}"),
                         result.stderr)
 
+    @pytest.mark.slow
     def test_help_lists_the_common_and_the_model_flags(self):
         result = script("train_gan.py", "--help")  # absl exits 1 after --help
         self.assertIn("--helpfull", result.stdout, result.stderr)

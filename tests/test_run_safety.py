@@ -24,6 +24,7 @@ import tempfile
 from unittest import mock
 
 from absl import flags
+import pytest
 import keras
 import tensorflow as tf
 
@@ -391,6 +392,7 @@ class RunSafetyTest(tf.test.TestCase):
         self.assertEqual(cli.parse_flags(["prog", "--steps=3", "extra"], self.flag_values()),
                          ["prog", "extra"])
 
+    @pytest.mark.slow
     def test_scripts_use_the_one_line_parser(self):
         done = subprocess.run([sys.executable, "train_gan.py", "--steps=abc",
                                f"--out_dir={self.run_dir('never_cli')}"], cwd=REPO,

@@ -144,6 +144,7 @@ class TrainingTest(tf.test.TestCase):
         self.assertEqual(loaded.returncode, 0, loaded.stderr[-3000:])
         self.assertIn("SingleLossGAN (4, 32, 32, 3) True", loaded.stdout)
 
+    @pytest.mark.slow
     def test_cli_bad_flag_is_one_line_and_no_files(self):
         out = self.run_dir("cli_bad")
         done = subprocess.run([sys.executable, "train_gan.py", f"--dataset={self.folder}",
@@ -268,6 +269,7 @@ class TrainingTest(tf.test.TestCase):
         x = np.asarray(exported.generate(4, seed=0))
         self.assertAllEqual(grid, images.table(images.grid(x)))
 
+    @pytest.mark.slow
     def test_turning_the_average_on_at_resume_starts_it_from_the_restored_weights(self):
         out = self.run_dir("ema_on")
         training.train(tiny_config(self.folder, out, steps=4, ema=0.0), build_tiny)
