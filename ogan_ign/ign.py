@@ -220,7 +220,7 @@ class IGN(one_loss.OneLossModel):
         x = tf.convert_to_tensor(x, dtype=self.f.compute_dtype)
         return one_loss.float32(self.f(x, training=training))
 
-    # f(x) of real images is IGN's reconstruction (L_rec = D(f(x), x)).
+    # f(x) of real images is IGN's reconstruction (L_rec = distance(f(x), x)).
     reconstruct = project
 
     def serving_endpoints(self):

@@ -234,8 +234,9 @@ IGN_DISTANCES = ("l1", "l2")
 
 
 def ign_distance(a, b, kind="l1"):
-    """The paper's distance D(a, b), per sample: mean over pixels of |a − b|
-    ("l1", the paper's choice) or of (a − b)² ("l2")."""
+    """The paper's distance D(a, b) (here `distance`: D names the critic), per
+    sample: mean over pixels of |a − b| ("l1", the paper's choice) or of (a − b)²
+    ("l2")."""
     if kind not in IGN_DISTANCES:
         raise ValueError(f"unknown distance {kind!r}; expected one of {list(IGN_DISTANCES)}")
     diff = a - b
@@ -268,7 +269,7 @@ class IGNLoss:
         L       = λ_rec·L_rec + λ_idem·L_idem + λ_tight·L_tight
 
     L_idem's pair has value 0 and its outer-f gradients cancel: the paper's frozen
-    copy f′ in D(f′(f(z)), f(z)) without the copy ("ign/idem" reports δ(f(z))).
+    copy f′ in distance(f′(f(z)), f(z)) without the copy ("ign/idem" reports δ(f(z))).
     The clamp (`tightness_clamp`, a = `tight_clamp`, None for none) scales with
     L_rec = batch_mean(δ(x)) (the global batch's under a strategy),
     stop-gradiented: a gradient through the bound would reward worse reconstruction.
