@@ -6,6 +6,7 @@ hides), compares the labels of images and their reconstructions, and gives the
 feature space of the project's FIDs (`extractors.classifier_features`).
 """
 
+import functools
 import os
 import time
 
@@ -133,26 +134,28 @@ def label_agreement(classifier, x, x_reconstructed, batch_size=500):
 def labelled_splits(dataset, data_dir=None, image_size=32, channels=None, train_limit=None,
                     test_limit=None):
     """(train, test) as (images, labels) arrays for labelled data, else None."""
-    def split(name):
-        return data.resolve(dataset, data_dir=data_dir, split=name, image_size=image_size,
-                            channels=channels)
+    resolve = functools.partial(data.resolve, dataset, data_dir=data_dir,
+                                image_size=image_size, channels=channels)
+    return _labelled_arrays(resolve, train_limit, test_limit)[1]
 
-    train_spec = split("train")
+
+def _labelled_arrays(resolve, train_limit=None, test_limit=None):
+    """(the training split's DataSpec, (train, test) arrays or None when unlabelled);
+    `resolve(split=…)` returns a split's DataSpec. Each split is resolved once."""
+    train_spec = resolve(split="train")
     if not train_spec.labelled:
-        return None
-    return (data.load_arrays(train_spec, limit=train_limit),
-            data.load_arrays(split("test"), limit=test_limit))
+        return train_spec, None
+    return train_spec, (data.load_arrays(train_spec, limit=train_limit),
+                        data.load_arrays(resolve(split="test"), limit=test_limit))
 
 
 def run_classifier(config, path=None):
     """(classifier, test accuracy) for a run's labelled data, trained once and
     cached at `path` (default `default_classifier_path`); (None, None) unlabelled."""
+    resolve = functools.partial(data.resolve, config.dataset, data_dir=config.data_dir,
+                                image_size=config.image_size, channels=config.channels)
     with announced(f"reading {config.dataset} for the evaluation classifier"):
-        splits = labelled_splits(config.dataset, config.data_dir, config.image_size,
-                                 config.channels)
+        spec, splits = _labelled_arrays(resolve)
     if splits is None:
         return None, None
-    train, test = splits
-    spec = data.resolve(config.dataset, data_dir=config.data_dir, image_size=config.image_size,
-                        channels=config.channels)
-    return load_or_train_classifier(path or default_classifier_path(spec), train, test)
+    return load_or_train_classifier(path or default_classifier_path(spec), *splits)

@@ -151,11 +151,7 @@ def linear_probe(train_features, train_labels, test_features, test_labels, l2=1e
     Each feature is standardised with the training set's mean and std; `l2` is
     the ridge weight per training example.
     """
-    def flat(a):
-        a = np.asarray(a, np.float64)
-        return a.reshape(len(a), -1)
-
-    x_train, x_test = flat(train_features), flat(test_features)
+    x_train, x_test = feature_matrix(train_features), feature_matrix(test_features)
     mean, std = x_train.mean(0), x_train.std(0) + 1e-8
     x_train = np.concatenate([(x_train - mean) / std, np.ones((len(x_train), 1))], 1)
     x_test = np.concatenate([(x_test - mean) / std, np.ones((len(x_test), 1))], 1)
