@@ -30,11 +30,12 @@ from ogan_ign.evaluation.metrics import (EvaluationError, batched, encoder_probe
                                          polynomial_mmd2, precision_recall, rms_distance,
                                          sample_metrics)
 from ogan_ign.evaluation.progress import announced
-from ogan_ign.evaluation.scores import (evaluate_data, evaluate_model, evaluation_noise,
-                                        generate_samples, sample_function)
+from ogan_ign.evaluation.scores import (ScoreSettings, evaluate_data, evaluate_model,
+                                        evaluation_noise, generate_samples, sample_function)
 
 __all__ = [
-    "CoverageCallback", "EvaluationError", "FEATURE_LAYER", "INCEPTION_SIZE", "announced",
+    "CoverageCallback", "EvaluationError", "FEATURE_LAYER", "INCEPTION_SIZE", "ScoreSettings",
+    "announced",
     "batched", "build_classifier", "class_coverage", "classifier_features",
     "default_classifier_path", "embed", "encoder_probe", "evaluate_data", "evaluate_model",
     "evaluation_noise", "frechet_distance", "frechet_gaussians", "generate_samples",

@@ -33,24 +33,26 @@ def build_classifier(image_size=28, channels=1, num_classes=10, name="classifier
     return keras.Model(x_in, logits, name=name)
 
 
-def train_classifier(images, labels, test=None, epochs=3, batch_size=128, seed=0,
-                     num_classes=10, verbose=1):
-    """Trains `build_classifier` on images in [-1, 1]; returns (model, test accuracy
-    or None). test: optional (images, labels). verbose: Keras's (1: a progress
-    bar per epoch, 0: silent)."""
+def train_classifier(train, test=None, epochs=3, batch_size=128, seed=0, num_classes=10,
+                     verbose=1):
+    """Trains `build_classifier` on train = (images in [-1, 1], labels); returns
+    (model, test accuracy or None). test: optional (images, labels). verbose:
+    Keras's (1: a progress bar per epoch, 0: silent)."""
     keras.utils.set_random_seed(seed)
-    images = np.asarray(images, np.float32)
+    images, labels = np.asarray(train[0], np.float32), train[1]
     model = build_classifier(images.shape[1], images.shape[3], num_classes)
     model.compile(optimizer=keras.optimizers.Adam(1e-3),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
     model.fit(images, np.asarray(labels), batch_size=batch_size, epochs=epochs,
               shuffle=True, verbose=verbose)
-    accuracy = None
-    if test is not None:
-        accuracy = float(model.evaluate(np.asarray(test[0], np.float32), np.asarray(test[1]),
-                                        batch_size=512, verbose=0)[1])
-    return model, accuracy
+    return model, None if test is None else _accuracy(model, test)
+
+
+def _accuracy(model, test):
+    """A compiled classifier's accuracy on test = (images, labels)."""
+    return float(model.evaluate(np.asarray(test[0], np.float32), np.asarray(test[1]),
+                                batch_size=512, verbose=0)[1])
 
 
 def load_or_train_classifier(path, train, test=None, verbose=1, **kwargs):
@@ -68,15 +70,13 @@ def load_or_train_classifier(path, train, test=None, verbose=1, **kwargs):
             if test is not None:
                 model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                               metrics=["accuracy"])
-                accuracy = float(model.evaluate(np.asarray(test[0], np.float32),
-                                                np.asarray(test[1]), batch_size=512,
-                                                verbose=0)[1])
+                accuracy = _accuracy(model, test)
         return model, accuracy
     epochs = kwargs.get("epochs", 3)
     if verbose:
         print(f"training the evaluation classifier once ({epochs} epochs on {len(train[0])} "
               f"images), cached at {path}", flush=True)
-    model, accuracy = train_classifier(*train, test=test, verbose=verbose, **kwargs)
+    model, accuracy = train_classifier(train, test=test, verbose=verbose, **kwargs)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = path + ".tmp.keras"  # written whole, then renamed: no half-saved cache
     model.save(tmp)

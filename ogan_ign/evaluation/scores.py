@@ -2,6 +2,8 @@
 or a bare generator z → x), and the data floor: training images scored as if
 they were samples."""
 
+import dataclasses
+
 import numpy as np
 import tensorflow as tf
 
@@ -45,10 +47,21 @@ def generate_samples(model, n, seed=0, batch_size=500):
                     batch_size)
 
 
-def evaluate_model(model, feature_model, classifier, test, train=None, num_samples=10000,
-                   probe_examples=10000, k=3, kid_subsets=100, kid_subset_size=1000, seed=0,
-                   verbose=False):
-    """Every metric that applies to `model`, as a flat dict.
+@dataclasses.dataclass(frozen=True)
+class ScoreSettings:
+    """How samples are scored; evaluate.py's flags of the same names."""
+    num_samples: int = 10000      # generated samples
+    probe_examples: int = 10000   # training images of the linear probe; 0: no probe
+    k: int = 3                    # neighbours of the precision / recall manifolds
+    kid_subsets: int = 100        # KID's random subsets …
+    kid_subset_size: int = 1000   # … and their size
+    seed: int = 0                 # of the noise and of the KID subsets
+
+
+def evaluate_model(model, feature_model, classifier, test, train=None, verbose=False,
+                   **settings):
+    """Every metric that applies to `model`, as a flat dict; settings: the fields
+    of `ScoreSettings`.
 
     test, train: (images, labels or None) in [-1, 1]. Samples are compared with
       the test images (held out from training) in `feature_model`'s space: fid,
@@ -62,44 +75,53 @@ def evaluate_model(model, feature_model, classifier, test, train=None, num_sampl
       generated samples' gap) and y = test images (idem_gap_data).
     verbose: say what is computed and how long each part took.
     """
+    settings = ScoreSettings(**settings)
     x_test, y_test = test
-    with announced(f"generating {num_samples} samples", verbose):
-        samples = generate_samples(model, num_samples, seed)
+    with announced(f"generating {settings.num_samples} samples", verbose):
+        samples = generate_samples(model, settings.num_samples, settings.seed)
     with announced(f"FID, KID, precision / recall of the samples against {len(x_test)} "
                    "test images" + (", class coverage" if classifier is not None else ""),
                    verbose):
-        metrics = _set_metrics(feature_model, classifier, x_test, samples, k, kid_subsets,
-                               kid_subset_size, seed)
+        metrics = _set_metrics(feature_model, classifier, x_test, samples, settings)
 
     encode = getattr(model, "encode", None)
+    examples = settings.probe_examples
     if encode and train is not None and train[1] is not None and y_test is not None \
-            and probe_examples:
-        with announced(f"linear probe of E(x) on {min(probe_examples, len(train[0]))} "
+            and examples:
+        with announced(f"linear probe of E(x) on {min(examples, len(train[0]))} "
                        "training images", verbose):
-            metrics["probe_encoder"] = encoder_probe(encode, train, test, probe_examples)
-    project = getattr(model, "project", None)
-    reconstruct = getattr(model, "reconstruct", None)
+            metrics["probe_encoder"] = encoder_probe(encode, train, test, examples)
     with announced("reconstructions and idempotence gaps of the test images", verbose
-                   and (project is not None or reconstruct is not None)):
-        if project:
-            # The samples are f(z), so RMS(f(samples), samples) is the gap on z.
-            metrics["idem_gap"] = rms_distance(batched(project, samples, 500), samples)
-            metrics["idem_gap_data"] = idempotence_gap(project, x_test)
-        if reconstruct is not None:
-            x_rec = batched(reconstruct, x_test, 500)
-            metrics["recon_rms"] = rms_distance(x_rec, x_test)
-            if classifier is not None:
-                metrics["recon_agreement"] = label_agreement(classifier, x_test, x_rec)
+                   and (hasattr(model, "project") or hasattr(model, "reconstruct"))):
+        metrics.update(_reconstruction_metrics(model, classifier, x_test, samples))
     return metrics
 
 
-def _set_metrics(feature_model, classifier, x_real, x_other, k, kid_subsets, kid_subset_size,
-                 seed):
+def _reconstruction_metrics(model, classifier, x_test, samples):
+    """IGN's idempotence gaps (a model with `project`) and the reconstruction
+    error and label agreement of the test images (a model with `reconstruct`)."""
+    metrics = {}
+    project = getattr(model, "project", None)
+    reconstruct = getattr(model, "reconstruct", None)
+    if project:
+        # The samples are f(z), so RMS(f(samples), samples) is the gap on z.
+        metrics["idem_gap"] = rms_distance(batched(project, samples, 500), samples)
+        metrics["idem_gap_data"] = idempotence_gap(project, x_test)
+    if reconstruct is not None:
+        x_rec = batched(reconstruct, x_test, 500)
+        metrics["recon_rms"] = rms_distance(x_rec, x_test)
+        if classifier is not None:
+            metrics["recon_agreement"] = label_agreement(classifier, x_test, x_rec)
+    return metrics
+
+
+def _set_metrics(feature_model, classifier, x_real, x_other, settings):
     """FID, KID, precision / recall and class coverage of `x_other` against the
     real images: the part the model rows and the data floor share."""
     metrics = {"num_samples": int(len(x_other)), "num_real": int(len(x_real))}
     metrics.update(sample_metrics(embed(feature_model, x_real), embed(feature_model, x_other),
-                                  k, kid_subsets, kid_subset_size, seed))
+                                  settings.k, settings.kid_subsets, settings.kid_subset_size,
+                                  settings.seed))
     if classifier is not None:
         coverage = class_coverage(classifier, x_other)
         metrics.update(classes_present=coverage["classes_present"],
@@ -108,16 +130,17 @@ def _set_metrics(feature_model, classifier, x_real, x_other, k, kid_subsets, kid
     return metrics
 
 
-def evaluate_data(feature_model, classifier, test, train, probe_examples=10000, k=3,
-                  kid_subsets=100, kid_subset_size=1000, seed=0):
+def evaluate_data(feature_model, classifier, test, train, **settings):
     """The floor: training images scored as if they were samples, against the
-    test images, the same way as `evaluate_model`; plus the linear probe of raw
-    pixels, the reference for O-GAN's encoder probe."""
+    test images, the same way as `evaluate_model` (settings: `ScoreSettings`'s
+    fields but num_samples; the training images given are the samples); plus the
+    linear probe of raw pixels, the reference for O-GAN's encoder probe."""
+    settings = ScoreSettings(**settings)
     x_test, y_test = test
     x_train, y_train = train
-    metrics = _set_metrics(feature_model, classifier, x_test, x_train, k, kid_subsets,
-                           kid_subset_size, seed)
-    if y_train is not None and y_test is not None and probe_examples:
-        metrics["probe_pixels"] = linear_probe(x_train[:probe_examples], y_train[:probe_examples],
+    metrics = _set_metrics(feature_model, classifier, x_test, x_train, settings)
+    examples = settings.probe_examples
+    if y_train is not None and y_test is not None and examples:
+        metrics["probe_pixels"] = linear_probe(x_train[:examples], y_train[:examples],
                                                x_test, y_test)
     return metrics
