@@ -30,15 +30,15 @@ def small_f(image_size=8, channels=1, name="f"):
 def paper_loss(f, f_copy, x_real, z, model):
     """The paper's own formulation (its Algorithm 1 + sec. 2.3): a frozen copy f′
     carries L_idem, and L_tight runs the trained f on a detached f(z)."""
-    d = model.distance
+    kind = model.distance  # the paper's D: l1 or l2
     f_x = f(x_real, training=True)
     f_z = f(z, training=True)
     f_z_detached = tf.stop_gradient(f_z)
     ff_z = f(f_z_detached, training=True)
     f_copy_f_z = f_copy(f_z, training=True)
-    l_rec = losses.ign_distance(f_x, x_real, d)
-    l_idem = losses.ign_distance(f_copy_f_z, f_z, d)
-    l_tight = -losses.ign_distance(ff_z, f_z_detached, d)
+    l_rec = losses.ign_distance(f_x, x_real, kind)
+    l_idem = losses.ign_distance(f_copy_f_z, f_z, kind)
+    l_tight = -losses.ign_distance(ff_z, f_z_detached, kind)
     if model.tight_clamp is not None:
         scale = tf.stop_gradient(model.tight_clamp * tf.reduce_mean(l_rec))
         l_tight = tf.tanh(l_tight / scale) * scale
