@@ -1,6 +1,6 @@
 """SingleLossGAN: a GAN trained with one tape, one loss and one optimizer.
 
-Its loss is `losses.gan_loss`, arXiv 1903.01931's stop-gradient single loss
+Its loss is `losses.GANLoss`, arXiv 1903.01931's stop-gradient single loss
 
     D(x) − 2·D(sg(G(z))) + D(G(z))            (objective "wgan")
 
@@ -20,8 +20,6 @@ import tensorflow as tf
 
 from ogan_ign import losses, one_loss
 from ogan_ign.settings import hparam
-
-PENALTIES = ("qp", "gp", None)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,9 +48,7 @@ class SingleLossGAN(one_loss.OneLossModel):
                  penalty=GANSettings.penalty, penalty_weight=GANSettings.penalty_weight,
                  seed=0, **kwargs):
         super().__init__(**kwargs)
-        losses.objective_terms(objective)  # fails early on an unknown name
-        if penalty not in PENALTIES:
-            raise ValueError(f"unknown penalty {penalty!r}; expected one of {list(PENALTIES)}")
+        losses.GANLoss(objective, penalty)  # fails early on an unknown name
         self.generator = generator
         self.critic = critic
         self.z_dim = int(z_dim or generator.input_shape[-1])
@@ -75,32 +71,21 @@ class SingleLossGAN(one_loss.OneLossModel):
         return keras.optimizers.RMSprop(learning_rate=1e-4, rho=0.99)
 
     # -------------------------------------------------------------- the step
-    def compute_terms(self, x_real, z):
-        """All loss terms of one step; "loss/total" is what is minimised."""
-        x_fake = self.generator(z, training=True)
-        x_fake_sg = tf.stop_gradient(x_fake)
-        e_real = self.critic(x_real, training=True)
-        e_fake = self.critic(x_fake, training=True)
-        e_fake_sg = self.critic(x_fake_sg, training=True)
-        penalty = self.lipschitz_penalty(x_real, x_fake_sg, e_real, e_fake_sg)
-        total, terms = losses.gan_loss(e_real, e_fake, e_fake_sg, penalty,
-                                       objective=self.objective,
-                                       penalty_weight=self.penalty_weight)
-        return {"loss/total": total, **terms}
+    @property
+    def nets(self):
+        """The networks the loss is called on: (generator, critic)."""
+        return self.generator, self.critic
 
-    def lipschitz_penalty(self, x_real, x_fake_sg, e_real, e_fake_sg):
-        """The critic's penalty, unweighted; it reaches the critic only."""
-        d_real, d_fake_sg = losses.critic_score(e_real), losses.critic_score(e_fake_sg)
-        x_real = tf.cast(x_real, d_real.dtype)
-        x_fake_sg = tf.cast(x_fake_sg, d_real.dtype)
-        if self.penalty == "qp":
-            return losses.qp_penalty(d_real, d_fake_sg, x_real, x_fake_sg)
-        if self.penalty == "gp":
-            seed = one_loss.training_seed(self.seed, self.optimizer.iterations, one_loss.PENALTY)
-            alpha = tf.random.stateless_uniform([tf.shape(x_real)[0]], seed=seed,
-                                                dtype=x_real.dtype)
-            return losses.gradient_penalty(self.score, x_real, x_fake_sg, alpha)
-        return tf.zeros([], d_real.dtype)
+    def loss_fn(self):
+        """This step's loss: `losses.GANLoss` with the model's hyper-parameters."""
+        return losses.GANLoss(self.objective, self.penalty, self.penalty_weight,
+                              seed=self.penalty_seed())
+
+    def penalty_seed(self):
+        """The stateless seed of this step's gradient-penalty α (None without "gp")."""
+        if self.penalty != "gp":
+            return None
+        return one_loss.training_seed(self.seed, self.optimizer.iterations, one_loss.PENALTY)
 
     def sample_noise(self, batch_size, step=None):
         """Training noise z ~ N(0, I) for a step (default: the optimizer's)."""
@@ -208,9 +193,10 @@ class TwoPlayerGAN(SingleLossGAN):
                 e_fake_sg = self.critic(x_fake_sg, training=True)
                 d_real, d_fake_sg = losses.critic_score(e_real), losses.critic_score(e_fake_sg)
                 critic_loss = losses.critic_loss(d_real, d_fake_sg, self.objective)
-                penalty = self.lipschitz_penalty(x_real, x_fake_sg, e_real, e_fake_sg)
+                lipschitz = self.loss_fn().lipschitz_penalty(self.critic, x_real, x_fake_sg,
+                                                             d_real, d_fake_sg)
                 loss = self.optimizer.scale_loss(
-                    (critic_loss + self.penalty_weight * penalty) / replicas)
+                    (critic_loss + self.penalty_weight * lipschitz) / replicas)
             critic_vars = self.critic.trainable_variables
             self.optimizer.apply_gradients(zip(tape.gradient(loss, critic_vars), critic_vars))
             # Generator step, against the updated critic.
@@ -222,8 +208,8 @@ class TwoPlayerGAN(SingleLossGAN):
             generator_vars = self.generator.trainable_variables
             self.generator_optimizer.apply_gradients(
                 zip(tape.gradient(loss, generator_vars), generator_vars))
-        terms = {"loss/total": critic_loss + self.penalty_weight * penalty + generator_loss,
+        terms = {"loss/total": critic_loss + self.penalty_weight * lipschitz + generator_loss,
                  "loss/critic": critic_loss, "loss/generator": generator_loss,
-                 "loss/penalty": penalty, "score/real": tf.reduce_mean(d_real),
+                 "loss/penalty": lipschitz, "score/real": tf.reduce_mean(d_real),
                  "score/fake": tf.reduce_mean(d_fake)}
         return self.update_trackers(terms)

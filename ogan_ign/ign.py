@@ -2,13 +2,13 @@
 trained as a single-loss GAN.
 
 One network f maps images to images. Its critic is the reconstruction distance
-δ(y) = D(f(y), y) and its generator is f itself, so with stop-gradient `sg`
+δ(y) = distance(f(y), y) and its generator is f itself, so with stop-gradient `sg`
 
     L = λ_rec·δ(x) + λ_tight·clamp(−δ(sg f(z))) + λ_idem·(δ(f(z)) − δ(sg f(z)))
 
 is the paper's final objective (its sec. 2.3): the last bracket has value 0 and
 reaches only the inner f, which is what the paper's frozen copy f′ in
-D(f′(f(z)), f(z)) does, without copying f every step (see `losses.ign_loss`).
+distance(f′(f(z)), f(z)) does, without copying f every step (see `losses.IGNLoss`).
 
 Noise is image-shaped: N(0, I), or "fourier" noise whose 2-D spectrum has,
 frequency by frequency, the mean and standard deviation of the training images'
@@ -31,14 +31,15 @@ NOISES = ("gaussian", "fourier")
 @dataclasses.dataclass(frozen=True)
 class IGNSettings:
     """IGN's hyper-parameters (the paper's values): each default and help, once."""
-    lambda_rec: float = hparam(20.0, "weight of L_rec = δ(x) = D(f(x), x)")
-    lambda_idem: float = hparam(20.0, "weight of L_idem = D(f′(f(z)), f(z)), f′ a frozen f: "
-                                      "trains the inner f")
-    lambda_tight: float = hparam(2.5, "weight of L_tight = −D(f(f′(z)), f′(z)), clamped: "
-                                      "trains the outer f")
+    lambda_rec: float = hparam(20.0, "weight of L_rec = δ(x) = distance(f(x), x)")
+    lambda_idem: float = hparam(20.0, "weight of L_idem = δ(f(z)) = distance(f′(f(z)), f(z)), "
+                                      "f′ a frozen f: trains the inner f")
+    lambda_tight: float = hparam(2.5, "weight of L_tight = −δ(f′(z)) = −distance(f(f′(z)), "
+                                      "f′(z)), clamped: trains the outer f")
     tight_clamp: Optional[float] = hparam(1.5, "a of the clamp tanh(L_tight / (a·L_rec))·a·L_rec; "
                                                "none turns it off")
-    distance: str = hparam("l1", "D: l1 (mean |·|, the paper's) or l2 (mean (·)²)")
+    distance: str = hparam("l1", "the distance of δ: l1 (mean |·|, the paper's) or l2 "
+                                 "(mean (·)²)")
     noise: str = hparam("gaussian", "gaussian: N(0, I) images (the paper's); fourier: the "
                                     "data's per-frequency spectrum statistics")
 
@@ -106,13 +107,9 @@ class IGN(one_loss.OneLossModel):
                  lambda_tight=IGNSettings.lambda_tight, tight_clamp=IGNSettings.tight_clamp,
                  distance=IGNSettings.distance, noise=IGNSettings.noise, seed=0, **kwargs):
         super().__init__(**kwargs)
-        if distance not in losses.IGN_DISTANCES:
-            raise ValueError(f"unknown distance {distance!r}; "
-                             f"expected one of {list(losses.IGN_DISTANCES)}")
+        losses.IGNLoss(tight_clamp=tight_clamp, distance=distance)  # fails early on bad values
         if noise not in NOISES:
             raise ValueError(f"unknown noise {noise!r}; expected one of {list(NOISES)}")
-        if tight_clamp is not None and tight_clamp <= 0:
-            raise ValueError(f"tight_clamp must be positive or None, got {tight_clamp}")
         self.f = f
         self.image_shape = tuple(int(d) for d in f.input_shape[1:])
         if tuple(f.output_shape[1:]) != self.image_shape:
@@ -166,22 +163,15 @@ class IGN(one_loss.OneLossModel):
         return self.draw_noise(batch_size, one_loss.training_seed(self.seed, step))
 
     # -------------------------------------------------------------- the step
-    def compute_terms(self, x_real, z):
-        """All loss terms of one step; "loss/total" is what is minimised."""
-        # f's output dtype (float32 under mixed precision), so that δ(f(y), y)
-        # compares like with like; f's layers cast their inputs.
-        dtype = self.f.outputs[0].dtype
-        x_real, z = tf.cast(x_real, dtype), tf.cast(z, dtype)
-        f_x = self.f(x_real, training=True)
-        f_z = self.f(z, training=True)
-        f_z_sg = tf.stop_gradient(f_z)
-        ff_z = self.f(f_z, training=True)        # outer f's gradients cancel in L_idem …
-        ff_z_sg = self.f(f_z_sg, training=True)  # … against this call's
-        total, terms = losses.ign_loss(
-            x_real, z, f_x, f_z, ff_z, ff_z_sg, lambda_rec=self.lambda_rec,
-            lambda_idem=self.lambda_idem, lambda_tight=self.lambda_tight,
-            tight_clamp=self.tight_clamp, distance=self.distance, batch_mean=self.clamp_scale)
-        return {"loss/total": total, **terms}
+    @property
+    def nets(self):
+        """The network the loss is called on: (f,)."""
+        return (self.f,)
+
+    def loss_fn(self):
+        """This step's loss: `losses.IGNLoss` with the model's hyper-parameters."""
+        return losses.IGNLoss(self.lambda_rec, self.lambda_idem, self.lambda_tight,
+                              self.tight_clamp, self.distance, batch_mean=self.clamp_scale)
 
     def clamp_scale(self, delta_real):
         """The clamp's L_rec: the mean of δ(x) over the global batch (over the
@@ -230,7 +220,7 @@ class IGN(one_loss.OneLossModel):
         x = tf.convert_to_tensor(x, dtype=self.f.compute_dtype)
         return one_loss.float32(self.f(x, training=training))
 
-    # f(x) of real images is IGN's reconstruction (L_rec = D(f(x), x)).
+    # f(x) of real images is IGN's reconstruction (L_rec = distance(f(x), x)).
     reconstruct = project
 
     def serving_endpoints(self):

@@ -1,4 +1,6 @@
-"""The losses of the three models, as pure functions of tensors.
+"""The losses of the three models: one callable per model's whole loss
+(`GANLoss`, `OGANLoss`, `IGNLoss`) and the pure functions of tensors they are
+written with.
 
 One idea runs through them: a GAN written as a single loss with stop-gradient
 (arXiv 1903.01931, and the IGN analysis of arXiv 2311.01462). With `sg` the
@@ -8,8 +10,15 @@ stop-gradient and D a critic whose scores are *low for real data*,
 
 gives the critic's weights the gradient of f(D(x)) + g(D(G(z))) and the
 generator's weights the gradient of h(D(G(z))), with one tape and one optimizer.
-Nothing here owns a variable or an optimizer.
+
+A loss callable holds its hyper-parameters, receives the networks and the batch
+(x_real, z), runs the networks in training mode, applies its own stop-gradient
+and penalty, and returns (total, {name: term}). Nothing here owns a variable or
+an optimizer.
 """
+
+import dataclasses
+from typing import Callable, Optional
 
 import tensorflow as tf
 
@@ -81,42 +90,7 @@ def critic_loss(d_real, d_fake_sg, objective="wgan"):
     return tf.reduce_mean(on_real(d_real) + on_fake(d_fake_sg))
 
 
-def gan_loss(e_real, e_fake, e_fake_sg, penalty, *, objective, penalty_weight):
-    """The single-loss GAN with a Lipschitz penalty on its critic; (total, terms).
-
-        L = mean(f(D(x)) + g(D(sg G(z))) + h(D(G(z))) − h(D(sg G(z)))) + w·penalty
-
-    e_* are the critic's outputs on x_real, G(z) and sg(G(z)); D = `critic_score`.
-    `penalty` is the unweighted penalty (`qp_penalty` or `gradient_penalty`, 0 for none).
-    """
-    d_real, d_fake, d_fake_sg = critic_score(e_real), critic_score(e_fake), critic_score(e_fake_sg)
-    _, _, on_generated = objective_terms(objective)
-    total = single_loss(d_real, d_fake, d_fake_sg, objective) + penalty_weight * penalty
-    return total, {
-        "loss/critic": critic_loss(d_real, d_fake_sg, objective),
-        "loss/generator": tf.reduce_mean(on_generated(d_fake)),
-        "loss/penalty": penalty,
-        "score/real": tf.reduce_mean(d_real),
-        "score/fake": tf.reduce_mean(d_fake),
-    }
-
-
-def ogan_loss(z, e_real, e_fake, e_fake_sg, penalty, *, corr_weight, objective, penalty_weight):
-    """O-GAN (arXiv 1903.01931): the single-loss GAN whose critic is avg(E(·)), minus
-    λ·ρ(z, E(G(z))); (total, terms). With "wgan" and GAN-QP it is the original code's
-
-        t1   = avg(E(x_real)) − avg(E(sg x_fake))
-        t2   = avg(E(x_fake)) − avg(E(sg x_fake))
-        loss = mean(t1 + t2 − λ·ρ(z, E(x_fake))) + mean(0.25·t1² / mean_pixels((x_real − sg x_fake)²))
-
-    e_* = E(x_real), E(G(z)), E(sg G(z)), each (batch, nz). ρ reaches E and G
-    through e_fake.
-    """
-    total, terms = gan_loss(e_real, e_fake, e_fake_sg, penalty, objective=objective,
-                            penalty_weight=penalty_weight)
-    rho = tf.reduce_mean(pearson(tf.cast(z, total.dtype), tf.cast(e_fake, total.dtype)))
-    terms["corr/z"] = rho
-    return total - corr_weight * rho, terms
+PENALTIES = ("qp", "gp", None)
 
 
 def qp_penalty(d_real, d_fake_sg, x_real, x_fake_sg):
@@ -126,10 +100,10 @@ def qp_penalty(d_real, d_fake_sg, x_real, x_fake_sg):
 
     returned as its batch mean. It reaches the critic only.
     """
-    delta = d_real - d_fake_sg
+    t1 = d_real - d_fake_sg
     axes = list(range(1, len(x_real.shape)))
-    distance = tf.reduce_mean(tf.square(x_real - x_fake_sg), axis=axes)
-    return tf.reduce_mean(0.25 * tf.square(delta) / distance)
+    pixel_mse = tf.reduce_mean(tf.square(x_real - x_fake_sg), axis=axes)
+    return tf.reduce_mean(0.25 * tf.square(t1) / pixel_mse)
 
 
 def gradient_penalty(score_fn, x_real, x_fake_sg, alpha):
@@ -167,16 +141,102 @@ def standardise(z):
     return (z - mean) / tf.sqrt(variance + 1e-12)
 
 
+# ------------------------------------------------------------ GAN, O-GAN
+@dataclasses.dataclass(frozen=True)
+class GANLoss:
+    """The single-loss GAN with a Lipschitz penalty R on its critic:
+
+        L = mean(f(D(x)) + g(D(sg G(z))) + h(D(G(z))) − h(D(sg G(z)))) + w·R
+
+    D(x) = avg(critic(x)) (`critic_score`); (f, g, h) the `objective`'s terms;
+    R the `penalty` ("qp": `qp_penalty`; "gp": `gradient_penalty`, its α drawn
+    from the stateless seed pair `seed`; None: 0), w its `penalty_weight`.
+    """
+    objective: str = "wgan"
+    penalty: Optional[str] = "qp"
+    penalty_weight: float = 1.0
+    seed: Optional[tf.Tensor] = None
+
+    def __post_init__(self):
+        objective_terms(self.objective)  # a one-line error for an unknown name
+        if self.penalty not in PENALTIES:
+            raise ValueError(f"unknown penalty {self.penalty!r}; "
+                             f"expected one of {list(PENALTIES)}")
+
+    def __call__(self, generator, critic, x_real, z):
+        total, terms, _ = self.gan_terms(generator, critic, x_real, z)
+        return total, terms
+
+    def gan_terms(self, generator, critic, x_real, z):
+        """(total, terms, critic(G(z))): the loss above on one batch."""
+        x_fake = generator(z, training=True)
+        x_fake_sg = tf.stop_gradient(x_fake)  # the critic's fakes: no gradient reaches G
+        e_real = critic(x_real, training=True)
+        e_fake = critic(x_fake, training=True)
+        e_fake_sg = critic(x_fake_sg, training=True)
+        d_real, d_fake, d_fake_sg = (critic_score(e) for e in (e_real, e_fake, e_fake_sg))
+        lipschitz = self.lipschitz_penalty(critic, x_real, x_fake_sg, d_real, d_fake_sg)
+        total = (single_loss(d_real, d_fake, d_fake_sg, self.objective)
+                 + self.penalty_weight * lipschitz)
+        _, _, on_generated = objective_terms(self.objective)
+        return total, {
+            "loss/critic": critic_loss(d_real, d_fake_sg, self.objective),
+            "loss/generator": tf.reduce_mean(on_generated(d_fake)),
+            "loss/penalty": lipschitz,
+            "score/real": tf.reduce_mean(d_real),
+            "score/fake": tf.reduce_mean(d_fake),
+        }, e_fake
+
+    def lipschitz_penalty(self, critic, x_real, x_fake_sg, d_real, d_fake_sg):
+        """R, unweighted, on D's scores of x_real and sg(G(z)); it reaches the critic only."""
+        x_real = tf.cast(x_real, d_real.dtype)
+        x_fake_sg = tf.cast(x_fake_sg, d_real.dtype)
+        if self.penalty == "qp":
+            return qp_penalty(d_real, d_fake_sg, x_real, x_fake_sg)
+        if self.penalty == "gp":
+            if self.seed is None:
+                raise ValueError("the gradient penalty draws α: give GANLoss a seed")
+            alpha = tf.random.stateless_uniform([tf.shape(x_real)[0]], seed=self.seed,
+                                                dtype=x_real.dtype)
+
+            def score(x):
+                return critic_score(critic(x, training=True))
+
+            return gradient_penalty(score, x_real, x_fake_sg, alpha)
+        return tf.zeros([], d_real.dtype)
+
+
+@dataclasses.dataclass(frozen=True)
+class OGANLoss(GANLoss):
+    """O-GAN (arXiv 1903.01931): the single-loss GAN whose critic is avg(E(·)),
+    minus λ·ρ(z, E(G(z))). With "wgan" and GAN-QP it is the original code's
+
+        t1   = avg(E(x_real)) − avg(E(sg x_fake))
+        t2   = avg(E(x_fake)) − avg(E(sg x_fake))
+        loss = mean(t1 + t2 − λ·ρ(z, E(x_fake)))
+               + mean(0.25·t1² / mean_pixels((x_real − sg x_fake)²))
+
+    E maps images to (batch, nz); ρ (`pearson`) reaches E and G through E(G(z)).
+    """
+    corr_weight: float = 0.5
+
+    def __call__(self, generator, encoder, x_real, z):
+        total, terms, e_fake = self.gan_terms(generator, encoder, x_real, z)
+        rho = tf.reduce_mean(pearson(tf.cast(z, total.dtype), tf.cast(e_fake, total.dtype)))
+        return total - self.corr_weight * rho, {**terms, "corr/z": rho}
+
+
 # ------------------------------------------------------------------ IGN
 # Idempotent Generative Network (arXiv 2311.01462), read as a single-loss GAN
-# whose critic is δ(y) = D(f(y), y) and whose generator is the same f.
+# whose critic is δ(y) = distance(f(y), y) and whose generator is the same f.
 
 IGN_DISTANCES = ("l1", "l2")
 
 
 def ign_distance(a, b, kind="l1"):
-    """The paper's D(a, b), per sample: mean over pixels of |a − b| ("l1", the
-    paper's choice) or of (a − b)² ("l2")."""
+    """The paper's distance D(a, b) (here `distance`: D names the critic), per
+    sample: mean over pixels of |a − b| ("l1", the paper's choice) or of (a − b)²
+    ("l2")."""
     if kind not in IGN_DISTANCES:
         raise ValueError(f"unknown distance {kind!r}; expected one of {list(IGN_DISTANCES)}")
     diff = a - b
@@ -190,7 +250,7 @@ def tightness_clamp(l_tight, l_rec, a=1.5):
     L̃_tight = −δ(sg f(z)) ≤ 0 per sample, so the result lies in (−a·L_rec, 0]:
     once a fake is `a` times worse reconstructed than the real data, the critic
     stops pushing it away. `a=None` returns L̃_tight unchanged. The caller passes
-    l_rec already stop-gradiented (see `ign_loss`).
+    l_rec already stop-gradiented (see `IGNLoss`).
     """
     if a is None:
         return l_tight
@@ -198,32 +258,60 @@ def tightness_clamp(l_tight, l_rec, a=1.5):
     return tf.tanh(l_tight / scale) * scale
 
 
-def ign_loss(x_real, z, f_x, f_z, ff_z, ff_z_sg, *, lambda_rec, lambda_idem, lambda_tight,
-             tight_clamp, distance, batch_mean=tf.reduce_mean):
-    """IGN's final objective (sec. 2.3) as one stop-gradient loss; (total, terms).
-    f_x = f(x), f_z = f(z), ff_z = f(f(z)), ff_z_sg = f(sg f(z)); δ(y) = D(f(y), y):
+@dataclasses.dataclass(frozen=True)
+class IGNLoss:
+    """IGN's final objective (sec. 2.3) as one stop-gradient loss, with
+    δ(y) = distance(f(y), y) (`ign_distance` of kind `distance`):
 
         L_rec   = δ(x)                                   (critic on real data)
         L_tight = clamp(−δ(sg f(z)))                     (critic on fakes: outer f only)
         L_idem  = δ(f(z)), trained as δ(f(z)) − δ(sg f(z))   (generator: inner f only)
+        L       = λ_rec·L_rec + λ_idem·L_idem + λ_tight·L_tight
 
     L_idem's pair has value 0 and its outer-f gradients cancel: the paper's frozen
-    copy f′ in D(f′(f(z)), f(z)) without the copy ("ign/idem" reports δ(f(z))).
-    The clamp's L_rec is batch_mean(δ(x)) (the global batch's under a strategy),
+    copy f′ in distance(f′(f(z)), f(z)) without the copy ("ign/idem" reports δ(f(z))).
+    The clamp (`tightness_clamp`, a = `tight_clamp`, None for none) scales with
+    L_rec = batch_mean(δ(x)) (the global batch's under a strategy),
     stop-gradiented: a gradient through the bound would reward worse reconstruction.
     """
-    f_z_sg = tf.stop_gradient(f_z)
-    delta_real = ign_distance(f_x, x_real, distance)
-    delta_fake = ign_distance(ff_z, f_z, distance)
-    delta_fake_sg = ign_distance(ff_z_sg, f_z_sg, distance)
-    l_rec = None if tight_clamp is None else tf.stop_gradient(batch_mean(delta_real))
-    l_tight = tightness_clamp(-delta_fake_sg, l_rec, tight_clamp)
-    idem_pair = delta_fake - delta_fake_sg
-    # Means taken term by term: x and z batches need not be the same size.
-    total = (lambda_rec * tf.reduce_mean(delta_real) + lambda_idem * tf.reduce_mean(idem_pair)
-             + lambda_tight * tf.reduce_mean(l_tight))
-    return total, {"ign/rec": tf.reduce_mean(delta_real), "ign/idem": tf.reduce_mean(delta_fake),
-                   "ign/tight": tf.reduce_mean(l_tight), **idempotence_gaps(z, f_z, ff_z_sg)}
+    lambda_rec: float = 20.0
+    lambda_idem: float = 20.0
+    lambda_tight: float = 2.5
+    tight_clamp: Optional[float] = 1.5
+    distance: str = "l1"
+    batch_mean: Callable = tf.reduce_mean
+
+    def __post_init__(self):
+        if self.distance not in IGN_DISTANCES:
+            raise ValueError(f"unknown distance {self.distance!r}; "
+                             f"expected one of {list(IGN_DISTANCES)}")
+        if self.tight_clamp is not None and self.tight_clamp <= 0:
+            raise ValueError(f"tight_clamp must be positive or None, got {self.tight_clamp}")
+
+    def __call__(self, f, x_real, z):
+        # f's output dtype (float32 under mixed precision), so that δ compares
+        # like with like; f's layers cast their inputs.
+        dtype = f.outputs[0].dtype
+        x_real, z = tf.cast(x_real, dtype), tf.cast(z, dtype)
+        f_x = f(x_real, training=True)
+        f_z = f(z, training=True)
+        f_z_sg = tf.stop_gradient(f_z)  # the fakes as the critic sees them: the inner f frozen
+        ff_z = f(f_z, training=True)        # outer f's gradients cancel in L_idem …
+        ff_z_sg = f(f_z_sg, training=True)  # … against this call's
+        delta_real = ign_distance(f_x, x_real, self.distance)
+        delta_fake = ign_distance(ff_z, f_z, self.distance)
+        delta_fake_sg = ign_distance(ff_z_sg, f_z_sg, self.distance)
+        l_rec = None if self.tight_clamp is None else tf.stop_gradient(self.batch_mean(delta_real))
+        l_tight = tightness_clamp(-delta_fake_sg, l_rec, self.tight_clamp)
+        idem_pair = delta_fake - delta_fake_sg
+        # Means taken term by term: x and z batches need not be the same size.
+        total = (self.lambda_rec * tf.reduce_mean(delta_real)
+                 + self.lambda_idem * tf.reduce_mean(idem_pair)
+                 + self.lambda_tight * tf.reduce_mean(l_tight))
+        return total, {"ign/rec": tf.reduce_mean(delta_real),
+                       "ign/idem": tf.reduce_mean(delta_fake),
+                       "ign/tight": tf.reduce_mean(l_tight),
+                       **idempotence_gaps(z, f_z, ff_z_sg)}
 
 
 def idempotence_gaps(z, f_z, ff_z):

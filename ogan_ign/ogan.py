@@ -3,7 +3,7 @@
 The critic is avg(E(x)), the mean of the encoder's nz outputs, with no extra
 head. The rest of E(x) — its direction once avg and std are removed — is free,
 and the correlation term −λ·ρ(z, E(G(z))) spends that freedom on encoding z.
-The loss is `losses.ogan_loss`; with its defaults (objective "wgan", GAN-QP) it
+The loss is `losses.OGANLoss`; with its defaults (objective "wgan", GAN-QP) it
 is the original code's one loss, trained by one RMSprop(1e-4, ρ=0.99).
 
 Reconstruction follows the original sampling code: z = N(E(x)), standardised
@@ -62,18 +62,10 @@ class OGAN(SingleLossGAN):
     def metric_names(self):
         return super().metric_names() + ["corr/z"]
 
-    def compute_terms(self, x_real, z):
-        """All loss terms of one step; "loss/total" is what is minimised."""
-        x_fake = self.generator(z, training=True)
-        x_fake_sg = tf.stop_gradient(x_fake)
-        e_real = self.encoder(x_real, training=True)
-        e_fake = self.encoder(x_fake, training=True)
-        e_fake_sg = self.encoder(x_fake_sg, training=True)
-        penalty = self.lipschitz_penalty(x_real, x_fake_sg, e_real, e_fake_sg)
-        total, terms = losses.ogan_loss(z, e_real, e_fake, e_fake_sg, penalty,
-                                        corr_weight=self.corr_weight, objective=self.objective,
-                                        penalty_weight=self.penalty_weight)
-        return {"loss/total": total, **terms}
+    def loss_fn(self):
+        """This step's loss: `losses.OGANLoss` with the model's hyper-parameters."""
+        return losses.OGANLoss(self.objective, self.penalty, self.penalty_weight,
+                               seed=self.penalty_seed(), corr_weight=self.corr_weight)
 
     # ------------------------------------------------------------ for users
     def encode(self, x, training=False):

@@ -5,8 +5,8 @@ One tape, one loss, one optimizer over every trained weight:
     grads, terms = replica_gradients(x_real, z)     # one replica's share of the batch
     optimizer.apply_gradients(grads)                # all-reduce (SUM) over replicas inside
 
-A model supplies `compute_terms(x_real, z)` (its networks, then one function of
-`losses`), `sample_noise`, `trainable_for_step` and `trackers`.
+A model supplies `loss_fn()` (its loss, a callable of `losses`) and `nets` (the
+networks that loss is called on), `sample_noise`, `trainable_for_step` and `trackers`.
 
 Distribution is behind one seam, the `Replicas` object the step is built with:
 
@@ -211,9 +211,9 @@ class OneLossModel(keras.Model):
     """A model trained by one loss: `compute_terms(x_real, z)["loss/total"]`.
 
     Subclasses set `self.trackers` (keras.metrics.Mean named like the terms) and
-    provide `compute_terms`, `sample_noise(batch_size)`, `serving_endpoints()`
-    (the signatures `export` writes) and, when not every weight trains,
-    `trainable_for_step()`.
+    provide `loss_fn()` and `nets` (see `compute_terms`), `sample_noise(batch_size)`,
+    `serving_endpoints()` (the signatures `export` writes) and, when not every
+    weight trains, `trainable_for_step()`.
     """
 
     replicas = None  # the distribution seam, chosen by make_train_function
@@ -235,6 +235,12 @@ class OneLossModel(keras.Model):
         """A per-replica batch statistic, averaged over the global batch where the
         step computes global statistics (see the module docstring)."""
         return self.distribution().batch_statistic(value)
+
+    def compute_terms(self, x_real, z):
+        """All loss terms of one step; "loss/total" is what is minimised. The
+        loss callable `loss_fn()` runs the networks `nets` on the batch."""
+        total, terms = self.loss_fn()(*self.nets, x_real, z)
+        return {"loss/total": total, **terms}
 
     def train_step(self, data):
         x_real, z = unpack_batch(data)

@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 import tempfile
+import types
+from unittest import mock
 
 import pytest
 import keras
@@ -202,6 +204,38 @@ class EvaluateModelTest(tf.test.TestCase):
         self.assertAllClose(metrics["fid"], 0.0, atol=1e-6)
         self.assertAllClose((metrics["precision"], metrics["recall"]), (1.0, 1.0))
         self.assertIn("probe_pixels", metrics)
+
+
+class RunClassifierTest(tf.test.TestCase):
+
+    def test_each_split_is_resolved_once(self):
+        """Resolving a folder decodes it whole: run_classifier does it once per split."""
+        resolved = []
+
+        def resolve(dataset, *, split="train", **kwargs):
+            resolved.append(split)
+            return types.SimpleNamespace(name=dataset, image_size=kwargs["image_size"],
+                                         channels=1, labelled=dataset == "labelled", split=split)
+
+        def load_arrays(spec, limit=None):
+            del limit
+            return np.zeros((2, 8, 8, 1)), np.array([0, 1]) if spec.split == "train" else None
+
+        config = types.SimpleNamespace(dataset="labelled", data_dir=None, image_size=8,
+                                       channels=None)
+        with mock.patch("ogan_ign.data.resolve", resolve), \
+                mock.patch("ogan_ign.data.load_arrays", load_arrays), \
+                mock.patch("ogan_ign.evaluation.classifier.load_or_train_classifier",
+                           lambda path, train, test: (path, test)):
+            path, test = evaluation.run_classifier(config)
+            self.assertEqual(resolved, ["train", "test"])
+            self.assertEqual(path, evaluation.default_classifier_path(resolve("labelled",
+                                                                              image_size=8)))
+            self.assertEqual(test[0].shape, (2, 8, 8, 1))
+            resolved.clear()
+            config.dataset = "folder"
+            self.assertEqual(evaluation.run_classifier(config), (None, None))
+            self.assertEqual(resolved, ["train"])
 
 
 @pytest.mark.slow

@@ -70,7 +70,7 @@ class GradientRoutingTest(tf.test.TestCase):
 
     def test_every_objective_and_penalty(self):
         for objective in losses.OBJECTIVES:
-            for penalty in gan.PENALTIES:
+            for penalty in losses.PENALTIES:
                 with self.subTest(objective=objective, penalty=penalty):
                     model = self.build(objective, penalty)
                     got = single_loss_gradients(model, self.x_real, self.z)

@@ -30,15 +30,15 @@ def small_f(image_size=8, channels=1, name="f"):
 def paper_loss(f, f_copy, x_real, z, model):
     """The paper's own formulation (its Algorithm 1 + sec. 2.3): a frozen copy f′
     carries L_idem, and L_tight runs the trained f on a detached f(z)."""
-    d = model.distance
+    kind = model.distance  # the paper's D: l1 or l2
     f_x = f(x_real, training=True)
     f_z = f(z, training=True)
     f_z_detached = tf.stop_gradient(f_z)
     ff_z = f(f_z_detached, training=True)
     f_copy_f_z = f_copy(f_z, training=True)
-    l_rec = losses.ign_distance(f_x, x_real, d)
-    l_idem = losses.ign_distance(f_copy_f_z, f_z, d)
-    l_tight = -losses.ign_distance(ff_z, f_z_detached, d)
+    l_rec = losses.ign_distance(f_x, x_real, kind)
+    l_idem = losses.ign_distance(f_copy_f_z, f_z, kind)
+    l_tight = -losses.ign_distance(ff_z, f_z_detached, kind)
     if model.tight_clamp is not None:
         scale = tf.stop_gradient(model.tight_clamp * tf.reduce_mean(l_rec))
         l_tight = tf.tanh(l_tight / scale) * scale
@@ -76,19 +76,25 @@ class LossTest(tf.test.TestCase):
         self.assertLess(grad[-1], 1e-6)
 
     def test_ign_loss_value_and_terms(self):
-        delta_real = tf.constant([0.1, 0.3])
-        delta_fake = tf.constant([0.5, 0.7])
-        # δ(x) = |f(x) − x| = delta_real, δ(f(z)) = |f(f(z)) − f(z)| = delta_fake.
-        x_real, f_z = tf.zeros([2, 1]), tf.zeros([2, 1])
-        f_x, ff_z = delta_real[:, None], delta_fake[:, None]
-        total, terms = losses.ign_loss(x_real, tf.ones([2, 1]), f_x, f_z, ff_z, ff_z,
-                                       lambda_rec=20.0, lambda_idem=20.0, lambda_tight=2.5,
-                                       tight_clamp=None, distance="l1")
+        # f(y) = 2y: δ(y) = |f(y) − y| = |y|, so δ(x) = |x| and δ(f(z)) = 2|z|.
+        x_in = keras.Input((1,))
+        f = keras.Model(x_in, keras.layers.Rescaling(2.0)(x_in))
+        x_real = tf.constant([[0.1], [0.3]])   # δ(x) = (0.1, 0.3)
+        z = tf.constant([[0.25], [0.35]])      # δ(f(z)) = (0.5, 0.7)
+        loss = losses.IGNLoss(lambda_rec=20.0, lambda_idem=20.0, lambda_tight=2.5,
+                              tight_clamp=None, distance="l1")
+        total, terms = loss(f, x_real, z)
         # L_idem's two terms have value 0: the total is λ_rec·0.2 − λ_tight·0.6.
         self.assertAllClose(total, 20.0 * 0.2 - 2.5 * 0.6)
         self.assertAllClose(terms["ign/rec"], 0.2)
         self.assertAllClose(terms["ign/idem"], 0.6)
         self.assertAllClose(terms["ign/tight"], -0.6)
+
+    def test_bad_settings_are_one_line_errors(self):
+        with self.assertRaisesRegex(ValueError, "unknown distance 'l3'"):
+            losses.IGNLoss(distance="l3")
+        with self.assertRaisesRegex(ValueError, "tight_clamp must be positive"):
+            losses.IGNLoss(tight_clamp=0.0)
 
 
 class GradientEquivalenceTest(tf.test.TestCase):

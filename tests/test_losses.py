@@ -98,34 +98,54 @@ class PearsonTest(tf.test.TestCase):
         self.assertAllClose(z[0, 0], (1.0 - 3.0) / np.std([1.0, 2.0, 3.0, 6.0]))
 
 
-if __name__ == "__main__":
-    tf.test.main()
-
-
 class WholeLossTest(tf.test.TestCase):
-    """The models' whole losses (losses.gan_loss, losses.ogan_loss) by hand."""
+    """The models' whole losses (losses.GANLoss, losses.OGANLoss) by hand, on
+    networks that are plain functions: G(z) = 2z and a critic E(x) = x."""
 
-    # Critic outputs (batch 2, nz 3); the score is their mean: D(x) = (1, 3), D(G) = (4, 1).
-    e_real = tf.constant([[0.0, 0.0, 3.0], [3.0, 3.0, 3.0]])
-    e_fake = tf.constant([[2.0, 4.0, 6.0], [1.0, 1.0, 1.0]])
+    # The critic's outputs (batch 2, nz 3) are its inputs; the score is their mean.
+    x_real = tf.constant([[0.0, 0.0, 3.0], [3.0, 3.0, 3.0]])  # D(x) = (1, 3)
+    z = tf.constant([[1.0, 2.0, 3.0], [0.5, 0.5, 0.5]])       # G(z) = 2z: D(G) = (4, 1)
     # ρ(z, E(G)): 1 for the first sample (E(G) = 2z), 0 for the constant second.
-    z = tf.constant([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]])
+
+    @staticmethod
+    def generator(z, training):
+        del training
+        return 2.0 * z
+
+    @staticmethod
+    def critic(x, training):
+        del training
+        return x
 
     def test_gan_loss(self):
-        total, terms = losses.gan_loss(self.e_real, self.e_fake, self.e_fake, tf.constant(0.2),
-                                       objective="wgan", penalty_weight=2.0)
-        # D(x) − 2·D(sg G) + D(G) = (1 − 4, 3 − 1) → −0.5; plus 2 × 0.2.
-        self.assertAllClose(total, -0.5 + 0.4)
+        loss = losses.GANLoss("wgan", "qp", penalty_weight=2.0)
+        total, terms = loss(self.generator, self.critic, self.x_real, self.z)
+        # QP per sample: 0.25·(D(x) − D(G))² / mean((x − G)²) = 0.25·9 / (29/3), 0.25·4 / 4.
+        qp = (0.25 * 9 / (29 / 3) + 0.25 * 4 / 4) / 2
+        # D(x) − 2·D(sg G) + D(G) = (1 − 4, 3 − 1) → −0.5; plus 2·QP.
+        self.assertAllClose(total, -0.5 + 2 * qp)
         self.assertAllClose(terms["loss/critic"], -0.5)
         self.assertAllClose(terms["loss/generator"], 2.5)
-        self.assertAllClose(terms["loss/penalty"], 0.2)
+        self.assertAllClose(terms["loss/penalty"], qp)
         self.assertAllClose(terms["score/real"], 2.0)
         self.assertAllClose(terms["score/fake"], 2.5)
 
     def test_ogan_loss(self):
-        total, terms = losses.ogan_loss(self.z, self.e_real, self.e_fake, self.e_fake,
-                                        tf.constant(0.2), corr_weight=0.5, objective="wgan",
-                                        penalty_weight=1.0)
+        loss = losses.OGANLoss("wgan", None, corr_weight=0.5)
+        total, terms = loss(self.generator, self.critic, self.x_real, self.z)
         self.assertAllClose(terms["corr/z"], 0.5)
-        # −0.5 (single loss) + 0.2 (penalty) − 0.5 · 0.5 (λ·ρ)
-        self.assertAllClose(total, -0.5 + 0.2 - 0.25)
+        self.assertAllClose(terms["loss/penalty"], 0.0)
+        # −0.5 (single loss) − 0.5 · 0.5 (λ·ρ)
+        self.assertAllClose(total, -0.5 - 0.25)
+
+    def test_gp_needs_a_seed_and_names_are_checked(self):
+        with self.assertRaisesRegex(ValueError, "give GANLoss a seed"):
+            losses.GANLoss("wgan", "gp")(self.generator, self.critic, self.x_real, self.z)
+        with self.assertRaisesRegex(ValueError, "unknown penalty 'lp'"):
+            losses.GANLoss("wgan", "lp")
+        with self.assertRaisesRegex(ValueError, "unknown objective 'lsgan'"):
+            losses.OGANLoss("lsgan")
+
+
+if __name__ == "__main__":
+    tf.test.main()

@@ -1,0 +1,146 @@
+"""Every metric that applies to a whole model (an IGN, an O-GAN, a SingleLossGAN
+or a bare generator z → x), and the data floor: training images scored as if
+they were samples."""
+
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+
+from ogan_ign import one_loss
+from ogan_ign.evaluation.classifier import class_coverage, label_agreement
+from ogan_ign.evaluation.extractors import embed
+from ogan_ign.evaluation.metrics import (EvaluationError, batched, encoder_probe,
+                                         idempotence_gap, linear_probe, rms_distance,
+                                         sample_metrics)
+from ogan_ign.evaluation.progress import announced
+
+
+def evaluation_noise(model, n, seed):
+    """The noise samples are drawn from: the model's own (`noise`), else N(0, I)
+    of a bare generator's input size; the EVALUATION stream, which no training
+    step draws."""
+    if isinstance(model, one_loss.OneLossModel):
+        return np.asarray(model.make_noise(n, seed, stream=one_loss.EVALUATION))
+    generator = sample_function(model)
+    return tf.random.stateless_normal((n, generator.inputs[0].shape[-1]),
+                                      seed=one_loss.fixed_seed(seed, one_loss.EVALUATION)).numpy()
+
+
+def sample_function(model):
+    """The network that maps noise to samples: a model's `sampler`, or `model`
+    itself when it is a bare generator z → x."""
+    if isinstance(model, one_loss.OneLossModel):
+        return model.sampler
+    if len(model.inputs) != 1 or len(model.inputs[0].shape) != 2:
+        raise EvaluationError(f"{model.name} is neither a ogan_ign model nor a generator z → x "
+                              f"(its inputs are {[tuple(i.shape) for i in model.inputs]})")
+    return model
+
+
+def generate_samples(model, n, seed=0, batch_size=500):
+    """n samples in [-1, 1] from an IGN (f of its own noise), a SingleLossGAN or
+    O-GAN (its generator), or a bare generator z → x (e.g. a saved DCGAN);
+    BatchNorm in inference mode."""
+    network = sample_function(model)
+    return batched(lambda z: network(z, training=False), evaluation_noise(model, n, seed),
+                    batch_size)
+
+
+@dataclasses.dataclass(frozen=True)
+class ScoreSettings:
+    """How samples are scored; evaluate.py's flags of the same names."""
+    num_samples: int = 10000      # generated samples
+    probe_examples: int = 10000   # training images of the linear probe; 0: no probe
+    k: int = 3                    # neighbours of the precision / recall manifolds
+    kid_subsets: int = 100        # KID's random subsets …
+    kid_subset_size: int = 1000   # … and their size
+    seed: int = 0                 # of the noise and of the KID subsets
+
+
+def evaluate_model(model, feature_model, classifier, test, train=None, verbose=False,
+                   **settings):
+    """Every metric that applies to `model`, as a flat dict; settings: the fields
+    of `ScoreSettings`.
+
+    test, train: (images, labels or None) in [-1, 1]. Samples are compared with
+      the test images (held out from training) in `feature_model`'s space: fid,
+      kid, kid_std, precision, recall. With a classifier (labelled data):
+      sample class coverage (classes_present, effective_classes, max_share).
+    O-GAN: probe_encoder = linear probe of E(x) (fitted on `probe_examples`
+      training images, scored on the test images); reconstruction = G(0.9·N(E(x)))
+      of the test images: recon_agreement (same classifier label as x), recon_rms.
+    IGN: reconstruction f(x) of the test images (recon_agreement, recon_rms) and
+      the idempotence gaps RMS(f(f(y)), f(y)) for y = its noise z (idem_gap, the
+      generated samples' gap) and y = test images (idem_gap_data).
+    verbose: say what is computed and how long each part took.
+    """
+    settings = ScoreSettings(**settings)
+    x_test, y_test = test
+    with announced(f"generating {settings.num_samples} samples", verbose):
+        samples = generate_samples(model, settings.num_samples, settings.seed)
+    with announced(f"FID, KID, precision / recall of the samples against {len(x_test)} "
+                   "test images" + (", class coverage" if classifier is not None else ""),
+                   verbose):
+        metrics = _set_metrics(feature_model, classifier, x_test, samples, settings)
+
+    encode = getattr(model, "encode", None)
+    examples = settings.probe_examples
+    if encode and train is not None and train[1] is not None and y_test is not None \
+            and examples:
+        with announced(f"linear probe of E(x) on {min(examples, len(train[0]))} "
+                       "training images", verbose):
+            metrics["probe_encoder"] = encoder_probe(encode, train, test, examples)
+    with announced("reconstructions and idempotence gaps of the test images", verbose
+                   and (hasattr(model, "project") or hasattr(model, "reconstruct"))):
+        metrics.update(_reconstruction_metrics(model, classifier, x_test, samples))
+    return metrics
+
+
+def _reconstruction_metrics(model, classifier, x_test, samples):
+    """IGN's idempotence gaps (a model with `project`) and the reconstruction
+    error and label agreement of the test images (a model with `reconstruct`)."""
+    metrics = {}
+    project = getattr(model, "project", None)
+    reconstruct = getattr(model, "reconstruct", None)
+    if project:
+        # The samples are f(z), so RMS(f(samples), samples) is the gap on z.
+        metrics["idem_gap"] = rms_distance(batched(project, samples, 500), samples)
+        metrics["idem_gap_data"] = idempotence_gap(project, x_test)
+    if reconstruct is not None:
+        x_rec = batched(reconstruct, x_test, 500)
+        metrics["recon_rms"] = rms_distance(x_rec, x_test)
+        if classifier is not None:
+            metrics["recon_agreement"] = label_agreement(classifier, x_test, x_rec)
+    return metrics
+
+
+def _set_metrics(feature_model, classifier, x_real, x_other, settings):
+    """FID, KID, precision / recall and class coverage of `x_other` against the
+    real images: the part the model rows and the data floor share."""
+    metrics = {"num_samples": int(len(x_other)), "num_real": int(len(x_real))}
+    metrics.update(sample_metrics(embed(feature_model, x_real), embed(feature_model, x_other),
+                                  settings.k, settings.kid_subsets, settings.kid_subset_size,
+                                  settings.seed))
+    if classifier is not None:
+        coverage = class_coverage(classifier, x_other)
+        metrics.update(classes_present=coverage["classes_present"],
+                       effective_classes=coverage["effective_classes"],
+                       max_share=coverage["max_share"])
+    return metrics
+
+
+def evaluate_data(feature_model, classifier, test, train, **settings):
+    """The floor: training images scored as if they were samples, against the
+    test images, the same way as `evaluate_model` (settings: `ScoreSettings`'s
+    fields but num_samples; the training images given are the samples); plus the
+    linear probe of raw pixels, the reference for O-GAN's encoder probe."""
+    settings = ScoreSettings(**settings)
+    x_test, y_test = test
+    x_train, y_train = train
+    metrics = _set_metrics(feature_model, classifier, x_test, x_train, settings)
+    examples = settings.probe_examples
+    if y_train is not None and y_test is not None and examples:
+        metrics["probe_pixels"] = linear_probe(x_train[:examples], y_train[:examples],
+                                               x_test, y_test)
+    return metrics
