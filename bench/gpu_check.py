@@ -91,8 +91,7 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
-from bench_scale import build as speed_model, matmul_peak
-from flops import load_average
+from flops import build as speed_model, load_average, matmul_peak
 from ogan_ign import gan, ign, networks, ogan, training
 
 FLAGS = flags.FLAGS
@@ -1071,10 +1070,6 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     if not FLAGS.out:
         raise app.UsageError("--out is required (a folder for the report)")
-    foreign = [f.name for f in FLAGS.get_flags_for_module("bench_scale") if f.present]
-    if foreign:
-        raise app.UsageError(f"--{foreign[0]} is bench_scale.py's flag; gpu_check sizes its "
-                             "runs itself (--quick for tiny ones)")
     for name in ("train_steps", "speed_seconds"):
         if FLAGS[name].value is not None and FLAGS[name].value <= 0:
             raise app.UsageError(f"--{name} must be positive, got {FLAGS[name].value}")
