@@ -37,7 +37,6 @@ what the fused kernel is worth in the same run.
 
 import time
 
-import keras
 import numpy as np
 import tensorflow as tf
 from absl import app, flags

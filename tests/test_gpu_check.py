@@ -19,7 +19,7 @@ import tensorflow as tf
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
-from gpu_check import equality, markdown, presets, record, speed  # noqa: E402  (bench/)
+from gpu_check import equality, markdown, presets, record, reference, speed  # noqa: E402
 from ogan_ign import training  # noqa: E402
 
 SECTIONS = {"environment", "equality", "precision", "determinism", "speed", "train_ign"}
@@ -129,6 +129,14 @@ class ChecksCanFailTest(tf.test.TestCase):
         self.assertAlmostEqual(checks["mismatch"]["value"], 1e-3)
         self.assertEqual([c["passed"] for c in run.report["checks"]],
                          [True, False, False, False, False])
+
+    def test_replicas_agree_only_with_every_copy_there(self):
+        # One device holds one copy of each variable: two replicas cannot be
+        # said to agree on it, so a run that lost its second replica fails.
+        net = reference.dense_net((3,), 2, "net")
+        self.assertTrue(reference.replicas_agree(net, 1))
+        self.assertFalse(reference.replicas_agree(net, 2))
+        self.assertEqual(reference.disagreeing(net, 2), [v.path for v in net.weights])
 
     def test_exit_status_is_one_for_a_failed_check_or_an_unfinished_section(self):
         ok = {"sections": {"equality": {"status": "ok"}},
