@@ -37,13 +37,12 @@ what the fused kernel is worth in the same run.
 
 import time
 
-import keras
 import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
-from flops import batchnorm_kind, define_list, load_average, macs
-from ogan_ign import gan, ign, networks, ogan, training
+from flops import batchnorm_kind, build, define_list, load_average, matmul_peak
+from ogan_ign import training
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("sizes", "32,64", "image sides")
@@ -56,41 +55,6 @@ define_list("precision", "fp32,bf16", ("fp32", "bf16"), "precisions to time")
 flags.DEFINE_integer("matmul_n", 2048, "side of the peak matmul")
 define_list("batchnorm", "fused", ("fused", "keras"),
             "the library's fused BatchNorm and/or Keras's unfused ops")
-
-
-def matmul_peak(dtype, n, repeats=5):
-    """Best FLOP/s of an n×n matmul chain in graph mode."""
-    a = tf.random.normal((n, n), dtype=tf.float32)
-    a = tf.cast(a, dtype)
-    chain = 4
-
-    @tf.function
-    def run(x):
-        for _ in range(chain):
-            x = tf.matmul(x, a) * tf.constant(0.01, dtype)
-        return x
-
-    run(a).numpy()
-    best = 0.0
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run(a).numpy()
-        best = max(best, chain * 2 * n**3 / (time.perf_counter() - start))
-    return best
-
-
-def build(kind, size):
-    keras.utils.set_random_seed(0)
-    if kind == "gan":
-        g = networks.dcgan_generator(size, 3, z_dim=128)
-        d = networks.dcgan_encoder(size, 3, z_dim=1, name="critic")
-        return gan.SingleLossGAN(g, d), 2 * 3 * (macs(g) + 3 * macs(d))
-    if kind == "ogan":
-        e = networks.dcgan_encoder(size, 3, z_dim=128)
-        g = networks.dcgan_generator(size, 3, z_dim=128)
-        return ogan.OGAN(e, g), 2 * 3 * (macs(g) + 3 * macs(e))
-    f = networks.dcgan_autoencoder(size, 3, latent=512)
-    return ign.IGN(f), 2 * 3 * 4 * macs(f)
 
 
 def prepared_step(kind, size, xla, precision, batchnorm):

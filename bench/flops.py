@@ -1,15 +1,19 @@
 """Shared by the benchmarks: multiply-add counts of the conv and dense layers,
-the machine's load (printed before and after a run, to judge its figures), a
-switch that runs the networks' BatchNorm on TensorFlow's fused kernel, and
-comma-list flags checked before any work starts."""
+the timed models with their training FLOPs (bench_scale.py's docstring has the
+formula), the matmul peak, the machine's load (printed before and after a run,
+to judge its figures), a switch that runs the networks' BatchNorm on
+TensorFlow's fused kernel, and comma-list flags checked before any work starts.
+Defines no flag itself, so gpu_check and bench_scale each keep their own."""
 
 import contextlib
+import time
 
 import keras
+import tensorflow as tf
 from absl import flags
 from keras import layers
 
-from ogan_ign import networks
+from ogan_ign import gan, ign, networks, ogan
 
 
 def layer_macs(layer):
@@ -70,3 +74,40 @@ def define_list(name, default, choices, help):
     flags.register_validator(
         name, lambda value: bool(value) and set(value.split(",")) <= set(choices),
         message=f"--{name} takes a comma-separated list of {', '.join(choices)}")
+
+
+def matmul_peak(dtype, n, repeats=5):
+    """Best FLOP/s of an n×n matmul chain in graph mode."""
+    a = tf.random.normal((n, n), dtype=tf.float32)
+    a = tf.cast(a, dtype)
+    chain = 4
+
+    @tf.function
+    def run(x):
+        for _ in range(chain):
+            x = tf.matmul(x, a) * tf.constant(0.01, dtype)
+        return x
+
+    run(a).numpy()
+    best = 0.0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run(a).numpy()
+        best = max(best, chain * 2 * n**3 / (time.perf_counter() - start))
+    return best
+
+
+def build(kind, size):
+    """(model, training FLOPs per image) of `kind` at `size` px, the libraries'
+    default nets at width 64, seeded."""
+    keras.utils.set_random_seed(0)
+    if kind == "gan":
+        g = networks.dcgan_generator(size, 3, z_dim=128)
+        d = networks.dcgan_encoder(size, 3, z_dim=1, name="critic")
+        return gan.SingleLossGAN(g, d), 2 * 3 * (macs(g) + 3 * macs(d))
+    if kind == "ogan":
+        e = networks.dcgan_encoder(size, 3, z_dim=128)
+        g = networks.dcgan_generator(size, 3, z_dim=128)
+        return ogan.OGAN(e, g), 2 * 3 * (macs(g) + 3 * macs(e))
+    f = networks.dcgan_autoencoder(size, 3, latent=512)
+    return ign.IGN(f), 2 * 3 * 4 * macs(f)

@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from ogan_ign import averaging
+from replicas import mirrored
 
 
 class Counted(keras.layers.Layer):
@@ -113,7 +114,7 @@ class WeightAverageTest(tf.test.TestCase):
         self.assertLen(devices, 2, "tests/conftest.py makes two logical CPUs")
         x = np.random.default_rng(1).normal(size=(16, 3)).astype(np.float32)
         results = []
-        for strategy in (tf.distribute.get_strategy(), tf.distribute.MirroredStrategy(devices)):
+        for strategy in (tf.distribute.get_strategy(), mirrored(devices)):
             keras.utils.set_random_seed(0)
             with strategy.scope():
                 # With global batch moments the two compute the same step.

@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from float64 import float64
 from ogan_ign import gan, losses, networks, one_loss
+from replicas import mirrored
 import toy
 
 
@@ -219,7 +220,7 @@ class ModelTest(tf.test.TestCase):
     def test_builds_compiles_and_fits_under_mirrored_strategy(self):
         devices = [d.name for d in tf.config.list_logical_devices("CPU")][:2]
         self.assertLen(devices, 2)  # conftest splits the CPU in two
-        strategy = tf.distribute.MirroredStrategy(devices)
+        strategy = mirrored(devices)
         with strategy.scope():
             model = self.small_image_gan()
             model.compile()

@@ -1,9 +1,9 @@
-"""bench/gpu_check.py: `--quick` runs every section end to end on the CPU and
+"""bench/gpu_check/: `--quick` runs every section end to end on the CPU and
 writes a passing report; its checks fail when what they compare differs.
 
-The quick run costs about 90 CPU-seconds in three processes side by side
-(train_ign.py and the script's two children; docs/GPU.md); the other tests here
-call the script's functions directly and take well under a second.
+The quick run is three processes side by side (train_ign.py and the check's two
+children; docs/GPU.md gives its cost); the other tests here call the package's
+functions directly and take well under a second.
 """
 
 import json
@@ -19,10 +19,16 @@ import tensorflow as tf
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
-import gpu_check  # noqa: E402  (bench/ is not a package)
+from gpu_check import equality, markdown, presets, record, reference, speed  # noqa: E402
 from ogan_ign import training  # noqa: E402
 
 SECTIONS = {"environment", "equality", "precision", "determinism", "speed", "train_ign"}
+
+
+def python_path():
+    """The environment of a child that imports this repository."""
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [ROOT] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
 
 
 @pytest.mark.slow
@@ -30,10 +36,8 @@ class QuickRunTest(tf.test.TestCase):
 
     def test_quick_run_writes_a_passing_report(self):
         with tempfile.TemporaryDirectory() as out:
-            env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-                [ROOT] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
-            done = subprocess.run([sys.executable, os.path.join("bench", "gpu_check.py"),
-                                   f"--out={out}", "--quick"], cwd=ROOT, env=env,
+            done = subprocess.run([sys.executable, os.path.join("bench", "gpu_check"),
+                                   f"--out={out}", "--quick"], cwd=ROOT, env=python_path(),
                                   capture_output=True, text=True, timeout=600)
             self.assertEqual(done.returncode, 0, msg=done.stdout[-4000:] + done.stderr[-4000:])
             with open(os.path.join(out, "gpu_check.json")) as f:
@@ -46,16 +50,16 @@ class QuickRunTest(tf.test.TestCase):
             self.assertEqual(section["status"], "ok", msg=f"{name}: {section}")
         self.assertTrue(report["passed"])
 
-        equality = [c for c in report["checks"] if c["section"] == "equality"]
-        self.assertCountEqual([c["name"] for c in equality], [
+        replicas = [c for c in report["checks"] if c["section"] == "equality"]
+        self.assertCountEqual([c["name"] for c in replicas], [
             f"{m} XLA {x}" for m in ("gan", "ogan", "ign") for x in ("off", "on")])
-        for check in equality:
+        for check in replicas:
             self.assertTrue(check["passed"], msg=check)
             self.assertLess(check["value"], check["limit"], msg=check)
-            self.assertEqual(check["limit"], gpu_check.ATOL_XLA if "on" in check["name"]
-                             else gpu_check.ATOL)
-            self.assertGreater(check["step"], gpu_check.MIN_STEP)
-            self.assertGreater(check["reference_gap"], gpu_check.MIN_GAP)
+            self.assertEqual(check["limit"], equality.ATOL_XLA if "on" in check["name"]
+                             else equality.ATOL)
+            self.assertGreater(check["step"], equality.MIN_STEP)
+            self.assertGreater(check["reference_gap"], equality.MIN_GAP)
             self.assertTrue(check["replicas_agree"])
         precision = [c for c in report["checks"] if c["section"] == "precision"]
         self.assertLen(precision, 6)  # 3 models × bf16, fp16
@@ -65,16 +69,16 @@ class QuickRunTest(tf.test.TestCase):
         self.assertEqual(resume["value"], 0.0)
         self.assertEqual(resume["steps"], [2, 4, 4])
 
-        speed = report["sections"]["speed"]
-        auto = gpu_check.auto_precision()
-        self.assertEqual(speed["auto_precision"], auto)
-        self.assertLen(speed["rows"], len(gpu_check.grid_settings(
-            gpu_check.PRESETS["quick"].speed_grid, "gan", auto, True)))
-        self.assertEqual({r["devices"] for r in speed["rows"]}, {1, 2})
-        for row in speed["rows"]:
+        timed = report["sections"]["speed"]
+        auto = speed.auto_precision()
+        self.assertEqual(timed["auto_precision"], auto)
+        self.assertLen(timed["rows"], len(speed.grid_settings(
+            presets.PRESETS["quick"].speed_grid, "gan", auto, True)))
+        self.assertEqual({r["devices"] for r in timed["rows"]}, {1, 2})
+        for row in timed["rows"]:
             self.assertGreater(row["img_per_s"], 0)
             self.assertGreater(row["of_peak"], 0)
-        self.assertIn("scaling_xla_off", speed["summary"][0])
+        self.assertIn("scaling_xla_off", timed["summary"][0])
         self.assertLen(report["sections"]["determinism"]["cost"], 1)
         auto = report["sections"]["environment"]["auto"]
         self.assertFalse(auto["jit_compile"]["one device, no strategy"])  # Keras: off on CPUs
@@ -85,37 +89,62 @@ class QuickRunTest(tf.test.TestCase):
                         "## Speed", "## train_ign.py", "--jit_compile"):
             self.assertIn(heading, text)
 
+    def test_both_spellings_of_the_command_take_only_the_checks_flags(self):
+        for command in (os.path.join("bench", "gpu_check"), os.path.join("bench", "gpu_check.py")):
+            with self.subTest(command=command):
+                done = subprocess.run([sys.executable, command, "--helpshort"], cwd=ROOT,
+                                      env=python_path(), capture_output=True, text=True,
+                                      timeout=300)
+                self.assertIn("--speed_seconds", done.stdout, msg=done.stderr[-2000:])
+                self.assertNotIn("--sizes", done.stdout)  # bench_scale.py's
+                done = subprocess.run([sys.executable, command, "--out=/nonexistent/x",
+                                       "--speed_seconds=0"], cwd=ROOT, env=python_path(),
+                                      capture_output=True, text=True, timeout=300)
+                self.assertEqual(done.returncode, 1)
+                self.assertIn("--speed_seconds must be positive, got 0.0", done.stderr)
+
 
 class ChecksCanFailTest(tf.test.TestCase):
 
     def run_record(self):
-        return gpu_check.Run(self.get_temp_dir(), gpu_check.PRESETS["quick"], "quick",
-                             results=os.path.join(self.get_temp_dir(), "results.json"))
+        return record.Run(self.get_temp_dir(), presets.PRESETS["quick"], "quick",
+                          results=os.path.join(self.get_temp_dir(), "results.json"))
 
     def test_equality_check_fails_on_a_mismatch_and_on_a_vacuous_comparison(self):
         run = self.run_record()
         want = [np.zeros((3, 2)), np.ones(4)]
         near = [w + 1e-10 for w in want]
         off = [want[0], want[1] + 1e-3]
-        self.assertTrue(gpu_check.equality_check(run, "equal", near, want, 1e-9, 0.1, 0.1))
-        self.assertFalse(gpu_check.equality_check(run, "mismatch", off, want, 1e-9, 0.1, 0.1))
+        def check(name, got, step=0.1, gap=0.1, agree=True):
+            return equality.equality_check(run, name, equality.Comparison(
+                got, want, 1e-9, step, gap, agree=agree))
+
+        self.assertTrue(check("equal", near))
+        self.assertFalse(check("mismatch", off))
         # Equal, but the step moved nothing / the references did not differ.
-        self.assertFalse(gpu_check.equality_check(run, "no step", want, want, 1e-9, 0.0, 0.1))
-        self.assertFalse(gpu_check.equality_check(run, "no gap", want, want, 1e-9, 0.1, 0.0))
-        self.assertFalse(gpu_check.equality_check(run, "replicas", want, want, 1e-9, 0.1, 0.1,
-                                                  agree=False))
+        self.assertFalse(check("no step", want, step=0.0))
+        self.assertFalse(check("no gap", want, gap=0.0))
+        self.assertFalse(check("replicas", want, agree=False))
         checks = {c["name"]: c for c in run.report["checks"]}
         self.assertAlmostEqual(checks["mismatch"]["value"], 1e-3)
         self.assertEqual([c["passed"] for c in run.report["checks"]],
                          [True, False, False, False, False])
 
+    def test_replicas_agree_only_with_every_copy_there(self):
+        # One device holds one copy of each variable: two replicas cannot be
+        # said to agree on it, so a run that lost its second replica fails.
+        net = reference.dense_net((3,), 2, "net")
+        self.assertTrue(reference.replicas_agree(net, 1))
+        self.assertFalse(reference.replicas_agree(net, 2))
+        self.assertEqual(reference.disagreeing(net, 2), [v.path for v in net.weights])
+
     def test_exit_status_is_one_for_a_failed_check_or_an_unfinished_section(self):
         ok = {"sections": {"equality": {"status": "ok"}},
               "checks": [{"passed": True}, {"passed": True}]}
-        self.assertEqual(gpu_check.exit_status(ok), 0)
-        self.assertEqual(gpu_check.exit_status(
+        self.assertEqual(record.exit_status(ok), 0)
+        self.assertEqual(record.exit_status(
             {**ok, "checks": [{"passed": True}, {"passed": False}]}), 1)
-        self.assertEqual(gpu_check.exit_status(
+        self.assertEqual(record.exit_status(
             {**ok, "sections": {"equality": {"status": "failed: RuntimeError: x"}}}), 1)
 
     def test_the_report_names_what_failed(self):
@@ -127,7 +156,7 @@ class ChecksCanFailTest(tf.test.TestCase):
                                                    "section", "seconds": 0.0}},
                   "checks": [{"section": "precision", "name": "ign fp16 steps finite",
                               "passed": False, "value": None, "limit": None}]}
-        text = gpu_check.markdown(report)
+        text = markdown.markdown(report)
         self.assertIn("**FAILED**: 1 check(s) failed, 2 section(s) did not finish", text)
         self.assertIn("failed: RuntimeError: no GPU:1", text)
         self.assertIn("failed: the process ended during this section", text)
@@ -153,10 +182,10 @@ class ChecksCanFailTest(tf.test.TestCase):
         # with native bfloat16 and as on one without, whatever this machine is.
         for flags, auto in (({"amx_bf16", "avx512f"}, "bf16"), ({"avx512f", "avx2"}, "fp32")):
             with self.subTest(cpu=sorted(flags)):
-                self.assertEqual(gpu_check.auto_precision(cpu=flags), auto)
-                for preset in gpu_check.PRESETS.values():
-                    for kind in gpu_check.MODELS:
-                        settings = gpu_check.grid_settings(preset.speed_grid, kind, auto, True)
+                self.assertEqual(speed.auto_precision(cpu=flags), auto)
+                for preset in presets.PRESETS.values():
+                    for kind in presets.MODELS:
+                        settings = speed.grid_settings(preset.speed_grid, kind, auto, True)
                         self.assertLen(set(settings), len(settings))
                         self.assertNotIn("auto", {p for _, _, p in settings})
                         self.assertNotIn("half", {p for _, _, p in settings})
@@ -168,11 +197,11 @@ class ChecksCanFailTest(tf.test.TestCase):
                         rows = [{"model": kind, "size": 32, "devices": 2 if w == "all" else 1,
                                  "xla": x, "precision": p, "img_per_s": 10.0}
                                 for w, x, p in settings]
-                        (entry,) = gpu_check.speed_summary(rows, auto)
+                        (entry,) = speed.speed_summary(rows, auto)
                         for xla in {x for w, x, _ in settings if w == "all"}:
                             self.assertAlmostEqual(entry[f"scaling_xla_{xla}"], 0.5)
                         # One device only: no all-devices rows, so no partner is added.
-                        alone = gpu_check.grid_settings(preset.speed_grid, kind, auto, False)
+                        alone = speed.grid_settings(preset.speed_grid, kind, auto, False)
                         self.assertEqual({w for w, _, _ in alone}, {"one"})
 
     def test_speed_summary_names_the_faster_xla_setting_and_the_scaling(self):
@@ -183,14 +212,14 @@ class ChecksCanFailTest(tf.test.TestCase):
         rows = [row("gan", "off", 100.0), row("gan", "on", 150.0), row("ign", "off", 80.0),
                 row("ign", "on", 60.0), row("gan", "off", 180.0, devices=2),
                 row("gan", "off", 120.0, precision="bf16")]
-        summary = {e["model"]: e for e in gpu_check.speed_summary(rows, "fp32")}
+        summary = {e["model"]: e for e in speed.speed_summary(rows, "fp32")}
         self.assertEqual(summary["gan"]["faster"], "on")
         self.assertAlmostEqual(summary["gan"]["xla_on_over_off"], 1.5)
         self.assertEqual(summary["ign"]["faster"], "off")
         self.assertAlmostEqual(summary["gan"]["scaling_xla_off"], 0.9)  # 180 / (2 × 100)
         self.assertAlmostEqual(summary["gan"]["bf16_over_fp32"], 1.2)
         self.assertNotIn("scaling_xla_off", summary["ign"])
-        self.assertEqual(gpu_check.recommendation(list(summary.values())),
+        self.assertEqual(speed.recommendation(list(summary.values())),
                          {"gan": "on", "ign": "off"})
 
 
