@@ -1,7 +1,7 @@
 """Per-layer training cost of one network: where a model's step time goes.
 
     PYTHONPATH=. nice python bench/bench_layers.py [--net ign|encoder|generator]
-        [--size 32] [--precision fp32|bf16] [--batch_size 64] [--batchnorm fused|keras]
+        [--size 32] [--precision fp32|bf16] [--batch_size 64] [--batchnorm keras|fused]
 
 Each layer of the network (the library's default at width 64) runs alone in a
 tf.function, forward and backward (gradients of the input and the weights),
@@ -9,8 +9,9 @@ on a random input of its own input shape; the median of 15 timed runs is
 printed with the FLOP rate of the conv and dense layers (6 × multiply-adds per
 image, as in bench_scale.py). The last line compares the sum of the layers
 with the whole network, forward and backward, timed the same way. Run it for
-fp32 and bf16 to see which layers gain from bf16 and which lose, and with
-`--batchnorm keras` to see the BatchNorm layers on Keras's unfused ops.
+fp32 and bf16 to see which layers gain from bf16 and which lose. The default
+runs the networks as built (Keras's BatchNormalization); `--batchnorm fused`
+runs their BatchNorm on TensorFlow's fused kernel instead, for comparison.
 """
 
 import time
@@ -27,8 +28,8 @@ flags.DEFINE_enum("net", "ign", ["ign", "encoder", "generator"], "which network"
 flags.DEFINE_integer("size", 32, "image side")
 flags.DEFINE_enum("precision", "fp32", ["fp32", "bf16"], "compute precision")
 flags.DEFINE_integer("batch_size", 64, "images per call")
-flags.DEFINE_enum("batchnorm", "fused", ["fused", "keras"],
-                  "the library's BatchNorm (fused kernel) or Keras's unfused ops")
+flags.DEFINE_enum("batchnorm", "keras", ["keras", "fused"],
+                  "keras: the networks as built; fused: BatchNorm on TensorFlow's fused kernel")
 
 
 def median_ms(fn, repeats=15):

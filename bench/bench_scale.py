@@ -1,9 +1,20 @@
 """Training throughput of SingleLossGAN, O-GAN and IGN against this machine's
-matmul peak, XLA on and off, float32 and bfloat16 (issue 7's benchmark).
+matmul peak: by default the step exactly as the training scripts run it, and any
+other setting as a named comparison row.
 
     PYTHONPATH=. nice python bench/bench_scale.py [--sizes 32,64] [--batch_size 64]
-        [--steps 5] [--rounds 3] [--models gan,ogan,ign] [--xla off,on] [--precision fp32,bf16]
-        [--batchnorm fused,keras]
+        [--steps 5] [--rounds 3] [--models gan,ogan,ign] [--xla auto,off,on]
+        [--precision auto,fp32,bf16] [--batchnorm keras,fused]
+
+Every flag's default is `auto` / `keras`: the networks as the library builds them
+(Keras's BatchNormalization), `--mixed_precision auto` and `--jit_compile auto`
+resolved on this machine as the scripts resolve them (bf16 where the CPU or GPU
+computes in bfloat16 natively; XLA off on the CPU). That row is marked `default`
+in the table. Listing more values adds rows: `--precision auto,fp32,bf16` times
+both precisions, `--xla auto,on` XLA as well, `--batchnorm keras,fused` the same
+networks with their BatchNorm run by TensorFlow's fused kernel (a comparison the
+networks do not use: a saved network stays plain Keras). Settings that resolve
+to the same step are timed once.
 
 Peak: the best of a few tf.matmul of n×n float32 (and bfloat16) matrices in
 graph mode, 2n³ FLOPs each, measured in the same process just before the models.
@@ -23,20 +34,16 @@ no input gradient, so 3× slightly overcounts those passes.
 
 Networks are the libraries' defaults at width 64: DCGAN G and E (z_dim 128;
 the critic of SingleLossGAN has one output) and IGN's DCGAN autoencoder
-(latent 512). Each configuration is timed over `--steps` steps after two warm-up
+(latent 512). Each setting is timed over `--steps` steps after two warm-up
 steps (XLA compiles in the first), in `--rounds` rounds that take the settings
 of one (model, size) in turn; the table prints the median images/s, FLOP rate
-and its fraction of the peak of the same precision. Nothing here is tuned per
-configuration: they all run the same code path as fit() (model.train_step in a
-tf.function, jit_compile as given).
-
-`--batchnorm fused,keras` adds rows with the library's BatchNorm forced onto
-Keras's unfused ops (what it runs under a strategy with XLA off), to show
-what the fused kernel is worth in the same run.
+and its fraction of the peak of the same precision. Every row runs the same code
+path as fit() (model.train_step in a tf.function, jit_compile as resolved).
 """
 
 import time
 
+import keras
 import numpy as np
 import tensorflow as tf
 from absl import app, flags
@@ -50,19 +57,48 @@ flags.DEFINE_integer("batch_size", 64, "images per step")
 flags.DEFINE_integer("steps", 5, "timed steps per configuration and round")
 flags.DEFINE_integer("rounds", 3, "rounds of timing, settings interleaved; the median is kept")
 define_list("models", "gan,ogan,ign", ("gan", "ogan", "ign"), "which models")
-define_list("xla", "off,on", ("off", "on"), "XLA settings to time")
-define_list("precision", "fp32,bf16", ("fp32", "bf16"), "precisions to time")
+define_list("xla", "auto", ("auto", "off", "on"),
+            "XLA settings to time; auto: what --jit_compile auto gives here")
+define_list("precision", "auto", ("auto", "fp32", "bf16"),
+            "precisions to time; auto: what --mixed_precision auto picks here")
 flags.DEFINE_integer("matmul_n", 2048, "side of the peak matmul")
-define_list("batchnorm", "fused", ("fused", "keras"),
-            "the library's fused BatchNorm and/or Keras's unfused ops")
+define_list("batchnorm", "keras", ("keras", "fused"),
+            "keras: the networks as built; fused: their BatchNorm on TensorFlow's fused kernel")
 
 
-def prepared_step(kind, size, xla, precision, batchnorm):
+def auto_settings():
+    """(xla, precision) the training scripts' `auto` flags resolve to here:
+    Keras's jit_compile="auto" for a model built outside any strategy, and
+    --mixed_precision auto in this bench's names (fp32 / bf16)."""
+    probe = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    probe.compile(jit_compile="auto")
+    precision = training.resolve_precision("auto")[0]
+    return ("on" if probe.jit_compile else "off",
+            "fp32" if precision in ("off", "fp32") else precision)
+
+
+def settings_to_time():
+    """The (xla, precision, batchnorm) settings of the flags with `auto` resolved,
+    each once, in flag order, and the scripts' own setting among them."""
+    xla_auto, precision_auto = auto_settings()
+    resolved = []
+    for xla in FLAGS.xla.split(","):
+        for precision in FLAGS.precision.split(","):
+            for bn in FLAGS.batchnorm.split(","):
+                setting = (xla_auto if xla == "auto" else xla,
+                           precision_auto if precision == "auto" else precision, bn)
+                if setting not in resolved:
+                    resolved.append(setting)
+    return resolved, (xla_auto, precision_auto, "keras")
+
+
+def prepared_step(kind, size, setting):
     """The model's train_step as fit() runs it, traced and warmed up."""
+    xla, precision, batchnorm = setting
     with training.precision_policy("bf16" if precision == "bf16" else "off"):
         model, flops_per_image = build(kind, size)
-        model.compile(jit_compile=xla)
-    step = tf.function(model.train_step, jit_compile=xla)
+        model.compile(jit_compile=xla == "on")
+    step = tf.function(model.train_step, jit_compile=xla == "on")
     rng = np.random.default_rng(0)
     x = tf.constant(rng.uniform(-1, 1, (FLAGS.batch_size, size, size, 3)).astype("float32"))
     with batchnorm_kind(batchnorm):  # the step is traced here
@@ -79,62 +115,65 @@ def seconds_per_step(step, x):
     return (time.perf_counter() - start) / FLAGS.steps
 
 
+def time_model(kind, size, settings, default, peak):
+    """{setting: img/s} for one (model, size), printing a row per setting.
+
+    All settings are built first and then timed in turn, `--rounds` times: a
+    slow spell of the machine then hits every setting alike instead of one row."""
+    prepared = {s: prepared_step(kind, size, s) for s in settings}
+    times = {s: [] for s in settings}
+    for _ in range(FLAGS.rounds):
+        for s, (step, x, _) in prepared.items():
+            times[s].append(seconds_per_step(step, x))
+    rates = {}
+    for setting, (_, _, flops) in prepared.items():
+        seconds = times[setting]
+        rates[setting] = rate = FLAGS.batch_size / float(np.median(seconds))
+        # How far apart the rounds were, relative to the median.
+        spread = (max(seconds) - min(seconds)) / float(np.median(seconds))
+        achieved = rate * flops
+        xla, precision, bn = setting
+        print(f"{kind:6} {size:>3} {xla:>4} {precision:>5} {bn:>6} {rate:8.1f} {spread:7.0%} "
+              f"{flops / 1e9:10.3f} {achieved / 1e9:8.1f} {achieved / peak[precision]:8.1%}"
+              + ("  default" if setting == default else ""), flush=True)
+    return rates
+
+
+def summary_line(kind, size, rates, default):
+    """The default against the fastest row, bf16/fp32 and fused/Keras BatchNorm
+    at the default's other settings, where those rows were timed."""
+    best = max(rates, key=rates.get)
+    line = f"{kind:6} {size:>3}: fastest {'/'.join(best)} {rates[best]:.1f} img/s"
+    if default in rates:
+        line += f"; default {rates[default]:.1f} img/s, {rates[default] / rates[best]:.0%} of it"
+    xla, _, bn = default
+    fp32, bf16 = rates.get((xla, "fp32", bn)), rates.get((xla, "bf16", bn))
+    if fp32 and bf16:
+        line += f"; bf16/fp32 {bf16 / fp32:.2f}×"
+    for precision in ("fp32", "bf16"):
+        keras_bn, fused = rates.get((xla, precision, "keras")), rates.get((xla, precision, "fused"))
+        if keras_bn and fused:
+            line += f"; fused/keras BatchNorm ({precision}) {fused / keras_bn:.2f}×"
+    return line
+
+
 def main(_):
     print(f"load average before: {load_average()}", flush=True)
+    settings, default = settings_to_time()
+    print(f"default (the scripts' auto settings here): XLA {default[0]}, {default[1]}, "
+          f"Keras BatchNormalization", flush=True)
     peak = {"fp32": matmul_peak(tf.float32, FLAGS.matmul_n),
             "bf16": matmul_peak(tf.bfloat16, FLAGS.matmul_n)}
     print(f"matmul peak ({FLAGS.matmul_n}²): fp32 {peak['fp32'] / 1e9:.1f} GFLOP/s, "
           f"bf16 {peak['bf16'] / 1e9:.1f} GFLOP/s", flush=True)
     print(f"{'model':6} {'px':>3} {'xla':>4} {'prec':>5} {'bn':>6} {'img/s':>8} {'spread':>7} "
           f"{'GFLOP/img':>10} {'GFLOP/s':>8} {'of peak':>8}", flush=True)
-    results, keras_bn = {}, {}
+    lines = []
     for size in [int(s) for s in FLAGS.sizes.split(",")]:
         for kind in FLAGS.models.split(","):
-            # All settings of one (model, size) are built first and then timed
-            # in turn, `--rounds` times: a slow spell of the machine then hits
-            # every setting alike instead of one row.
-            settings = [(xla, precision, bn) for xla in FLAGS.xla.split(",")
-                        for precision in FLAGS.precision.split(",")
-                        for bn in FLAGS.batchnorm.split(",")]
-            prepared = {s: prepared_step(kind, size, s[0] == "on", s[1], s[2]) for s in settings}
-            times = {s: [] for s in settings}
-            for _ in range(FLAGS.rounds):
-                for s, (step, x, _) in prepared.items():
-                    times[s].append(seconds_per_step(step, x))
-            for (xla, precision, bn), (_, _, flops) in prepared.items():
-                seconds = times[(xla, precision, bn)]
-                rate = FLAGS.batch_size / float(np.median(seconds))
-                # How far apart the rounds were, relative to the median.
-                spread = (max(seconds) - min(seconds)) / float(np.median(seconds))
-                (results if bn == "fused" else keras_bn)[(kind, size, xla, precision)] = rate
-                achieved = rate * flops
-                print(f"{kind:6} {size:>3} {xla:>4} {precision:>5} {bn:>6} {rate:8.1f} "
-                      f"{spread:7.0%} "
-                      f"{flops / 1e9:10.3f} {achieved / 1e9:8.1f} "
-                      f"{achieved / peak[precision]:8.1%}", flush=True)
-            del prepared
-    # The training scripts' defaults: --jit_compile auto (Keras: off on the CPU)
-    # and --mixed_precision auto (bf16 where the hardware has native bfloat16).
-    default_key = ("off", "bf16" if training.resolve_precision("auto")[0] == "bf16" else "fp32")
-    print(f"\nper model and size: default ({default_key[0]}/{default_key[1]}: the scripts' "
-          f"auto settings on this machine) vs the fastest; bf16 / fp32 (XLA off)")
-    for size in [int(s) for s in FLAGS.sizes.split(",")]:
-        for kind in FLAGS.models.split(","):
-            mine = {k[2:]: v for k, v in results.items() if k[:2] == (kind, size)}
-            if not mine:
-                continue
-            best = max(mine, key=mine.get)
-            default = mine.get(default_key)
-            line = f"{kind:6} {size:>3}: fastest {best[0]}/{best[1]} {mine[best]:.1f} img/s"
-            if default:
-                line += f"; default at {default / mine[best]:.0%} of it"
-            if ("off", "bf16") in mine and ("off", "fp32") in mine:
-                line += f"; bf16/fp32 = {mine[('off', 'bf16')] / mine[('off', 'fp32')]:.2f}×"
-            print(line, flush=True)
-    for key, rate in keras_bn.items():
-        if key in results:
-            print(f"{key[0]:6} {key[1]:>3} {key[2]}/{key[3]}: fused BatchNorm / Keras's "
-                  f"= {results[key] / rate:.2f}×", flush=True)
+            rates = time_model(kind, size, settings, default, peak)
+            lines.append(summary_line(kind, size, rates, default))
+    print("\nper model and size:", *lines, sep="\n", flush=True)
     print(f"load average after: {load_average()}", flush=True)
 
 
