@@ -28,6 +28,7 @@ import keras
 import tensorflow as tf
 
 from ogan_ign import cli, images, training
+from ogan_ign.training import run_folder
 from tests.test_training import (REPO, build_tiny, checkpoint_values, subprocess_env,
                                  tiny_config, write_folder)
 
@@ -160,7 +161,7 @@ class RunSafetyTest(tf.test.TestCase):
             ("export", mock.patch.object(keras.Model, "save", partial_save),
              ["cannot write {out}/model.keras: No space left on device",
               "the last good checkpoint (step 2) is intact"]),
-            ("config", mock.patch.object(training.json, "dump",
+            ("config", mock.patch.object(run_folder.json, "dump",
                                          side_effect=PermissionError(errno.EACCES,
                                                                      "Permission denied")),
              ["cannot write {out}/config.json: Permission denied",
@@ -448,7 +449,7 @@ class RunSafetyTest(tf.test.TestCase):
         os.makedirs(parent)
         values = self.flag_values()
         values(["prog", f"--out_dir={parent}/run"])
-        with mock.patch.object(training.tempfile, "mkdtemp",
+        with mock.patch.object(run_folder.tempfile, "mkdtemp",
                                side_effect=PermissionError(errno.EACCES, "Permission denied")):
             status, _, stderr = exit_of(lambda: cli.main_config(["prog"], NoSettings, values))
         self.assertEqual(status, 2)

@@ -434,8 +434,9 @@ class TrainingTest(tf.test.TestCase):
                 cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
             sys.path.insert(0, {REPO!r})
             from ogan_ign import training
+            from ogan_ign.training import devices
             from tests.test_training import build_tiny, tiny_config
-            training.make_strategy = lambda name: tf.distribute.MirroredStrategy(
+            devices.make_strategy = lambda name: tf.distribute.MirroredStrategy(
                 ["/cpu:0", "/cpu:1"])
             try:
                 training.train(tiny_config({self.folder!r}, {bad!r}, batch_size=9,
