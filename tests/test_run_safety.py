@@ -122,7 +122,8 @@ class RunSafetyTest(tf.test.TestCase):
         stale = [os.path.join(ckpt_dir, "ckpt-12_temp", "part-00000-of-00001.data"),
                  os.path.join(ckpt_dir, "ckpt-12.index"),  # never committed
                  os.path.join(out, "model.tmp.keras"),
-                 os.path.join(out, "config.json.tmp"),
+                 os.path.join(out, "config.tmp.json"),
+                 os.path.join(out, "config.json.tmp"),  # an older version's name
                  os.path.join(out, "samples", ".00000012.png.a1b2c3.tmp")]
         for path in stale:
             os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -179,8 +180,8 @@ class RunSafetyTest(tf.test.TestCase):
                     status, _, stderr = exit_of(lambda: cli.train_or_exit(config, build_tiny))
                 self.assertEqual(status, 2)
                 self.assert_one_error_line(stderr, *[p.format(out=out) for p in parts])
-                self.assertFalse(glob.glob(os.path.join(out, "**", "*.tmp"), recursive=True))
-                self.assertFalse(os.path.exists(os.path.join(out, "model.tmp.keras")))
+                left = glob.glob(os.path.join(out, "**", "*"), recursive=True)
+                self.assertFalse([p for p in left if run_folder.is_temporary(p)])
                 self.assertFalse(os.path.exists(os.path.join(out, "model.keras")))
         self.assertEqual(tf.train.latest_checkpoint(self.run_dir("full_export/checkpoints")),
                          self.run_dir("full_export/checkpoints/ckpt-2"))

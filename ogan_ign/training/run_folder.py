@@ -125,27 +125,25 @@ def remove_stale_temporaries(run_dir):
 
     checkpoints/: TensorFlow's ckpt-N_temp* staging and the files of a
     checkpoint newer than the latest one the index names (written, never
-    committed); model.tmp.keras (export); *.tmp (write_json, images.save_png).
+    committed); elsewhere every `is_temporary` name (`atomic_write`,
+    images.save_png).
     """
-    removed = []
-
-    def remove(path):
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path, ignore_errors=True)
-        elif os.path.lexists(path):
-            os.remove(path)
-        removed.append(path)
-
     ckpt_dir = os.path.join(run_dir, "checkpoints")
-    removed += remove_uncommitted_checkpoints(ckpt_dir)
-    if os.path.lexists(os.path.join(run_dir, "model.tmp.keras")):
-        remove(os.path.join(run_dir, "model.tmp.keras"))
+    removed = remove_uncommitted_checkpoints(ckpt_dir)
     for root, dirs, files in os.walk(run_dir):
         dirs[:] = [d for d in dirs if os.path.join(root, d) != ckpt_dir]
-        for name in files:
-            if name.endswith(".tmp"):
-                remove(os.path.join(root, name))
+        removed += [remove(os.path.join(root, name)) for name in files if is_temporary(name)]
     return removed
+
+
+def remove(path):
+    """Removes a file or a folder tree (errors ignored); returns `path`."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            os.remove(path)
+    return path
 
 
 def remove_uncommitted_checkpoints(ckpt_dir):
@@ -159,13 +157,7 @@ def remove_uncommitted_checkpoints(ckpt_dir):
     for name in sorted(os.listdir(ckpt_dir)):
         match = re.match(r"ckpt-(\d+)(_temp.*|\.index|\.data-.*)$", name)
         if match and (match.group(2).startswith("_temp") or int(match.group(1)) > newest):
-            path = os.path.join(ckpt_dir, name)
-            if os.path.isdir(path) and not os.path.islink(path):
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                with contextlib.suppress(OSError):
-                    os.remove(path)
-            removed.append(path)
+            removed.append(remove(os.path.join(ckpt_dir, name)))
     return removed
 
 
@@ -217,20 +209,41 @@ def diverged_advice(config, run_dir):
             f"--lr {lower}")
 
 
-def write_json(path, value):
-    """Writes JSON atomically (temp file, then rename); RunFolderError when the
-    disk is full or not writable (the temp file is removed, `path` unchanged)."""
-    tmp = path + ".tmp"
+def temporary_path(path):
+    """The one temporary a write of `path` goes through: `<stem>.tmp<suffix>`
+    beside it (the suffix kept, since Keras saves only to a .keras name)."""
+    stem, suffix = os.path.splitext(path)
+    return f"{stem}.tmp{suffix}"
+
+
+def is_temporary(name):
+    """Whether a file name is a write's temporary (`temporary_path`; `*.tmp`
+    also covers images.save_png's and older versions' names)."""
+    return re.search(r"\.tmp(\.[^.]*)?$", name) is not None
+
+
+@contextlib.contextmanager
+def atomic_write(path):
+    """Yields the temporary path to write `path` through, then renames it onto
+    `path` (atomic on one file system): a kill or a failure leaves `path` as it
+    was. A failure for room or rights is a RunFolderError (`writing`); the
+    temporary is removed whenever the body fails."""
+    tmp = temporary_path(path)
     try:
         with writing(path):
-            with open(tmp, "w") as f:
-                json.dump(value, f, indent=2, sort_keys=True)
-                f.write("\n")
+            yield tmp
             os.replace(tmp, path)
     finally:
-        if os.path.exists(tmp):
+        if os.path.lexists(tmp):
             with contextlib.suppress(OSError):
                 os.remove(tmp)
+
+
+def write_json(path, value):
+    """Writes JSON atomically (`atomic_write`)."""
+    with atomic_write(path) as tmp, open(tmp, "w") as f:
+        json.dump(value, f, indent=2, sort_keys=True)
+        f.write("\n")
 
 
 def merge_json(path, values):
@@ -243,15 +256,7 @@ def merge_json(path, values):
 
 
 def export(model, path):
-    """Saves the model as .keras atomically (Keras needs the .keras suffix);
-    RunFolderError when the disk is full or not writable (no partial file stays)."""
-    tmp = path[:-len(".keras")] + ".tmp.keras"
-    try:
-        with writing(path):
-            model.save(tmp)
-            os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            with contextlib.suppress(OSError):
-                os.remove(tmp)
+    """Saves the model to a .keras `path` atomically (`atomic_write`)."""
+    with atomic_write(path) as tmp:
+        model.save(tmp)
     return path
