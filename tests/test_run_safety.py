@@ -225,6 +225,18 @@ class RunSafetyTest(tf.test.TestCase):
         training.unlock_run_dir(fd)
         training.unlock_run_dir(training.lock_run_dir(config.out_dir))
 
+    def test_a_session_holds_the_lock_until_its_last_write(self):
+        config = self.config("session", steps=2, ckpt_every=2, sample_every=0, log_every=2)
+        with contextlib.redirect_stdout(io.StringIO()), \
+                training.session(config, build_tiny) as trained:
+            self.assertEqual(training.global_step(trained.model), 2)
+            with self.assertRaisesRegex(training.RunFolderError, "in use by another run"):
+                training.train(config, build_tiny)
+            trained.folder.merge_json("metrics.json", {"steps": 2})
+        with open(os.path.join(config.out_dir, "metrics.json")) as f:
+            self.assertEqual(json.load(f), {"steps": 2})
+        training.unlock_run_dir(training.lock_run_dir(config.out_dir))  # released at the end
+
     # ----------------------------------------------------- #16.6 rescue
 
     def test_a_diverged_run_is_rescued_with_allow_change_lr_recorded_in_history(self):

@@ -81,9 +81,11 @@ from ogan_ign.training.config import (ALLOWED_CHANGES, JIT_COMPILE, PRECISION_CH
 from ogan_ign.training.devices import (PRECISION_POLICIES, cpu_flags, is_chief, make_strategy,
                                        model_batch_statistics, precision_policy,
                                        resolve_precision, run_record)
-from ogan_ign.training.driver import (KEEP_CHECKPOINTS, RunComplete, configure_optimizer,
-                                      has_average, inner_optimizer, train)
-from ogan_ign.training.run_folder import (LOCK_FILE, RunFolderError, check_out_dir,
+from ogan_ign.training.driver import (KEEP_CHECKPOINTS, RunComplete, Trained,
+                                      configure_optimizer, has_average, inner_optimizer,
+                                      session, train)
+from ogan_ign.training.run_folder import (LOCK_FILE, RunFolder, RunFolderError, atomic_write,
+                                          check_out_dir,
                                           checkpoint_step, diverged_advice, export,
                                           last_checkpoint_note, lock_run_dir, merge_json,
                                           missing_ancestor, remove_stale_temporaries,

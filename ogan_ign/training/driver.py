@@ -1,12 +1,16 @@
 """The driver: `train(config, build_model)` turns a Config into a resumable run.
 
 See the package's docstring (`ogan_ign.training`) for the run folder, the
-contract of `build_model` and `figures`, and what resume guarantees.
+contract of `build_model` and `figures`, and what resume guarantees. `train` is
+`session` without a body: a caller with final writes of its own (the scripts'
+metrics.json) uses `session`, so they happen while the run folder is locked.
 """
 
 import contextlib
+import dataclasses
 import os
 import time
+from typing import Any, Optional
 
 import keras
 import tensorflow as tf
@@ -16,11 +20,7 @@ from ogan_ign.training import callbacks as cb
 from ogan_ign.training import config as cfg
 from ogan_ign.training import devices
 from ogan_ign.training import run_folder as rf
-from ogan_ign.training.callbacks import (Checkpoints, Fixed, Progress, Samples, Summaries,
-                                         TrainingDiverged, global_step, samples_path,
-                                         write_samples)
-from ogan_ign.training.config import ConfigError, JIT_COMPILE
-from ogan_ign.training.run_folder import LOCK_FILE, RunFolderError, checkpoint_step, writing
+from ogan_ign.training.config import ConfigError
 
 KEEP_CHECKPOINTS = 3
 
@@ -31,6 +31,116 @@ class RunComplete(Exception):
     def __init__(self, out_dir, step):
         super().__init__(f"run complete at step {step} in {out_dir} (raise --steps to continue)")
         self.out_dir, self.step = out_dir, step
+
+
+@dataclasses.dataclass
+class Run:
+    """A run once its model is built: what the phases after `build` share."""
+
+    config: cfg.Config
+    spec: Any                      # data.DataSpec
+    strategy: Any                  # tf.distribute.Strategy
+    chief: bool                    # this task writes the run folder
+    model: Any = None              # the compiled one_loss.OneLossModel
+    average: Optional[averaging.WeightAverage] = None
+    precision: tuple = ()          # (precision, why) of devices.resolve_precision
+    record: Optional[dict] = None  # devices.run_record, config.json's "run"
+    hooks: tuple = (None, ())      # the caller's (figures, callbacks)
+
+
+@dataclasses.dataclass(frozen=True)
+class Trained:
+    """What `session` yields: the trained model and its still-locked folder."""
+
+    model: Any
+    folder: rf.RunFolder
+
+
+def train(config, build_model, figures=None, callbacks=()):
+    """Trains (or resumes) the run described by `config`; returns the model.
+
+    The returned model holds the averaged weights when --ema is on (those it exports).
+    `callbacks` are extra keras callbacks, run after the samples and before the
+    checkpoint of a step (a resumed run repeats what they wrote since it).
+
+    Raises ConfigError / data.DataError (one line, before any file is written);
+    RunFolderError (a ConfigError) when another process holds the run folder's
+    lock or a write fails for room or rights, naming what stays intact;
+    RunComplete when the run already reached `steps` (nothing is touched);
+    TrainingDiverged, saying where to resume from.
+    """
+    with session(config, build_model, figures, callbacks) as trained:
+        return trained.model
+
+
+@contextlib.contextmanager
+def session(config, build_model, figures=None, callbacks=()):
+    """`train`, yielding a `Trained` while the run folder is still locked: the
+    body's writes through `trained.folder` are the run's last. Raises as `train`
+    does, before the body runs; a RunFolderError of the body names the last
+    good checkpoint too."""
+    cfg.validate(config)
+    rf.check_out_dir(config.out_dir)
+    # First: MultiWorkerMirroredStrategy must exist before TensorFlow runs an op.
+    strategy = devices.make_strategy(config.strategy)
+    spec = data.resolve(config.dataset, data_dir=config.data_dir,
+                        image_size=config.image_size, channels=config.channels)
+    changes = cfg.check_run_dir(config)
+    run = Run(config, spec, strategy, devices.is_chief(strategy), hooks=(figures, callbacks))
+    # Only the chief writes, so only it locks; before the slow part, so that a
+    # second run stops at once.
+    with rf.RunFolder(config.out_dir, lock=run.chief) as folder, with_advice(config):
+        check_startable(config, run.strategy)
+        build(run, build_model)
+        cfg.check_resumed_computation(config, run.record)
+        folder.begin_writes()
+        with rf.writing(f"in {config.out_dir}"):
+            saver, restarted_average = restore(run)
+            writer, fixed = announce(run, folder, changes, restarted_average)
+            fit(run, saver, writer, fixed)
+            finish(run, folder, writer)
+        yield Trained(run.model, folder)
+
+
+@contextlib.contextmanager
+def with_advice(config):
+    """Adds to a TrainingDiverged what to do next (`run_folder.diverged_advice`)."""
+    try:
+        yield
+    except cb.TrainingDiverged as e:
+        raise cb.TrainingDiverged(f"{e}; {rf.diverged_advice(config, config.out_dir)}") from None
+
+
+def check_startable(config, strategy):
+    """RunComplete when the run already reached --steps (and exported); ConfigError
+    when the global batch does not split over the replicas."""
+    latest = tf.train.latest_checkpoint(os.path.join(config.out_dir, "checkpoints"))
+    if (config.resume and latest and rf.checkpoint_step(latest) >= config.steps
+            and os.path.isfile(os.path.join(config.out_dir, "model.keras"))):
+        raise RunComplete(config.out_dir, rf.checkpoint_step(latest))
+    replicas = strategy.num_replicas_in_sync
+    if config.batch_size % replicas:
+        raise ConfigError(f"--batch_size {config.batch_size} is not divisible by the "
+                          f"{replicas} replicas of --strategy={config.strategy}")
+
+
+def build(run, build_model):
+    """Builds and compiles the model (and its weight average) under the resolved
+    precision, in the strategy's scope; a ValueError of `build_model` is a
+    ConfigError."""
+    config = run.config
+    run.precision = devices.resolve_precision(config.mixed_precision, run.strategy)
+    # Seeds the weights' initialisers; the training noise is seeded by the step.
+    keras.utils.set_random_seed(config.seed)
+    with devices.precision_policy(run.precision[0]), run.strategy.scope():
+        try:
+            run.model = build_model(config, run.spec)
+        except ValueError as e:
+            raise ConfigError(str(e).strip().splitlines()[0]) from None
+        run.model.compile(optimizer=configure_optimizer(run.model, config),
+                          jit_compile=cfg.JIT_COMPILE[config.jit_compile])
+        run.average = averaging.WeightAverage(run.model, config.ema) if config.ema > 0 else None
+    run.record = devices.run_record(run.model, run.strategy, run.precision[0])
 
 
 def configure_optimizer(model, config):
@@ -54,103 +164,26 @@ def has_average(checkpoint_path):
     return any(name.startswith("average/") for name, _ in tf.train.list_variables(checkpoint_path))
 
 
-def train(config, build_model, figures=None, callbacks=()):
-    """Trains (or resumes) the run described by `config`; returns the model.
+def restore(run):
+    """The run's Checkpoints callback, and whether the weight average restarts.
 
-    The returned model holds the averaged weights when --ema is on (those it exports).
-    `callbacks` are extra keras callbacks, run after the samples and before the
-    checkpoint of a step (a resumed run repeats what they wrote since it).
-
-    Raises ConfigError / data.DataError (one line, before any file is written);
-    RunFolderError (a ConfigError) when another process holds the run folder's
-    lock or a write fails for room or rights, naming what stays intact;
-    RunComplete when the run already reached `steps` (nothing is touched);
-    TrainingDiverged, saying where to resume from.
+    When resuming, the latest checkpoint is restored into the model, its
+    optimizer and the average. A checkpoint written without --ema (or by an
+    ogan_ign whose EMA was the optimizer's) holds no average: it then starts
+    from the restored weights.
     """
-    cfg.validate(config)
-    rf.check_out_dir(config.out_dir)
-    # First: MultiWorkerMirroredStrategy must exist before TensorFlow runs an op.
-    strategy = devices.make_strategy(config.strategy)
-    spec = data.resolve(config.dataset, data_dir=config.data_dir,
-                        image_size=config.image_size, channels=config.channels)
-    changes = cfg.check_run_dir(config)
-    run_dir = config.out_dir
-    chief = devices.is_chief(strategy)
-    # Only the chief writes, so only it holds the lock; taken before the slow
-    # part so that a second run stops at once.
-    created = rf.missing_ancestor(run_dir)
-    lock = rf.lock_run_dir(run_dir) if chief else None
-    writes_started = False
-    try:
-        ckpt_dir = os.path.join(run_dir, "checkpoints")
-        latest = tf.train.latest_checkpoint(ckpt_dir) if config.resume else None
-        if (latest and checkpoint_step(latest) >= config.steps
-                and os.path.isfile(os.path.join(run_dir, "model.keras"))):
-            raise RunComplete(run_dir, checkpoint_step(latest))
-        replicas = strategy.num_replicas_in_sync
-        if config.batch_size % replicas:
-            raise ConfigError(f"--batch_size {config.batch_size} is not divisible by the "
-                              f"{replicas} replicas of --strategy={config.strategy}")
-
-        precision, why = devices.resolve_precision(config.mixed_precision, strategy)
-
-        # Seeds the weights' initialisers; the training noise is seeded by the step.
-        keras.utils.set_random_seed(config.seed)
-        with devices.precision_policy(precision), strategy.scope():
-            try:
-                model = build_model(config, spec)
-            except ValueError as e:
-                raise ConfigError(str(e).strip().splitlines()[0]) from None
-            model.compile(optimizer=configure_optimizer(model, config),
-                          jit_compile=JIT_COMPILE[config.jit_compile])
-            average = averaging.WeightAverage(model, config.ema) if config.ema > 0 else None
-        record = devices.run_record(model, strategy, precision)
-        cfg.check_resumed_computation(config, record)
-
-        writes_started = True
-        if chief:
-            removed = rf.remove_stale_temporaries(run_dir)
-            if removed:
-                print(f"removed {len(removed)} temporary file(s) left by an interrupted write "
-                      f"in {run_dir}", flush=True)
-        with writing(f"in {run_dir}"):
-            return _run(config, model, strategy, spec, record, chief, changes, figures,
-                        callbacks, precision, why, average)
-    except RunFolderError as e:
-        if not writes_started:
-            rf.undo_created(run_dir, created)
-            raise
-        raise RunFolderError(f"{e}; {rf.last_checkpoint_note(run_dir)}") from None
-    except TrainingDiverged as e:
-        # Raised with what diverged; the advice depends on the run folder.
-        raise TrainingDiverged(f"{e}; {rf.diverged_advice(config, run_dir)}") from None
-    except (ConfigError, data.DataError):
-        if not writes_started:
-            rf.undo_created(run_dir, created)
-        raise
-    finally:
-        if lock is not None:
-            rf.unlock_run_dir(lock)
-
-
-def _run(config, model, strategy, spec, record, chief, changes, figures, callbacks,
-         precision, why, average):
-    """train()'s writing part, with the lock held and the checks passed."""
-    run_dir = config.out_dir
-    replicas = strategy.num_replicas_in_sync
+    config, model, average = run.config, run.model, run.average
     trackables = dict(model=model, optimizer=model.optimizer)
     checkpoint = tf.train.Checkpoint(
         **trackables, **({"average": average.state} if average is not None else {}))
-    ckpt_dir = os.path.join(run_dir, "checkpoints")
+    ckpt_dir = os.path.join(config.out_dir, "checkpoints")
     manager = tf.train.CheckpointManager(checkpoint, ckpt_dir, KEEP_CHECKPOINTS)
-    worker_manager = None if chief else tf.train.CheckpointManager(
-        checkpoint, os.path.join(ckpt_dir, f".worker{strategy.cluster_resolver.task_id}"), 1)
+    worker_manager = None if run.chief else tf.train.CheckpointManager(
+        checkpoint, os.path.join(ckpt_dir, f".worker{run.strategy.cluster_resolver.task_id}"), 1)
     restarted_average = False
     if config.resume and manager.latest_checkpoint:
         latest = manager.latest_checkpoint
         restarted_average = average is not None and not has_average(latest)
-        # A run checkpointed without --ema (or by an ogan_ign whose EMA was the
-        # optimizer's) has no average: it starts from the restored weights.
         restoring = tf.train.Checkpoint(**trackables) if restarted_average else checkpoint
         restoring.restore(latest).assert_existing_objects_matched()
         if restarted_average:
@@ -158,60 +191,83 @@ def _run(config, model, strategy, spec, record, chief, changes, figures, callbac
         # The learning rate is an optimizer variable, so the restore brought back
         # the stored one; the config's wins (equal unless --allow_change lr).
         inner_optimizer(model.optimizer).learning_rate = config.lr
-    step = global_step(model)
+    return cb.Checkpoints(config, manager, worker_manager), restarted_average
 
-    if chief:
-        os.makedirs(run_dir, exist_ok=True)
+
+def announce(run, folder, changes, restarted_average):
+    """Writes config.json (with the history of --allow_change) and the real
+    images, prints the start line; returns (TensorBoard writer, cb.Fixed)."""
+    config, step = run.config, cb.global_step(run.model)
+    if run.chief:
         history = (cfg.stored_config(config) or {}).get("history", []) if step else []
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         history = history + [{"step": step, "time": now, **change} for change in changes]
-        value = {**config.to_json(), "run": record}
+        value = {**config.to_json(), "run": run.record}
         if history:
             value["history"] = history
-        rf.write_json(os.path.join(run_dir, "config.json"), value)
+        folder.write_json("config.json", value)
         for change in changes:
             print(f"{change['field']} changed on resume at step {step}: {change['old']!r} → "
                   f"{change['new']!r} (--allow_change; recorded in config.json)", flush=True)
         if restarted_average:
             print(f"the checkpoint of step {step} holds no weight average: the average (--ema "
                   f"{config.ema}) starts from its weights", flush=True)
-    writer = Summaries(os.path.join(run_dir, "logs")) if chief else tf.summary.create_noop_writer()
-    fixed = Fixed(x_real=data.load_arrays(spec, limit=config.num_samples)[0], seed=config.seed)
-    if chief:
-        with writing(os.path.join(run_dir, "samples", "real.png")):
-            images.save_grid(os.path.join(run_dir, "samples", "real.png"), fixed.x_real)
-        print(f"{spec.name}: {spec.num_examples} images of {spec.image_size}px × "
-              f"{spec.channels}; {replicas} replica(s); precision "
-              f"{devices.PRECISION_POLICIES[precision]} ({config.mixed_precision}: {why}); "
-              + (f"resuming at step {step}" if step else "starting") + f" in {run_dir}",
-              flush=True)
+    writer = cb.Summaries(folder.join("logs")) if run.chief else tf.summary.create_noop_writer()
+    fixed = cb.Fixed(x_real=data.load_arrays(run.spec, limit=config.num_samples)[0],
+                     seed=config.seed)
+    if run.chief:
+        with rf.writing(folder.join("samples", "real.png")):
+            images.save_grid(folder.join("samples", "real.png"), fixed.x_real)
+        print(start_line(run, step), flush=True)
         every = config.sample_every
         if step and ((every and step % every == 0) or step >= config.steps) \
-                and not os.path.exists(samples_path(run_dir, step)):
+                and not os.path.exists(cb.samples_path(config.out_dir, step)):
             # Written by a run that checkpointed before its samples (older
             # versions ran the callbacks the other way round).
-            write_samples(model, run_dir, step, fixed, figures, writer, average)
+            cb.write_samples(run.model, config.out_dir, step, fixed, run.hooks[0], writer,
+                             run.average)
+    return writer, fixed
 
-    if step < config.steps:
-        # The same deterministic stream as an uninterrupted run, minus what the
-        # checkpointed steps consumed.
-        dataset = data.make_dataset(spec, config.batch_size, shuffle=True, repeat=True,
-                                    seed=config.seed).skip(step)
-        # Checkpoints last: a kill while saving checkpoint N finds step N's
-        # samples and metrics written; the resumed run repeats them.
-        # The average first: this step's samples and checkpoint include it.
-        driver = ([average] if average is not None else []) + [Progress(config, writer, chief,
-                                                                         step)]
-        if chief:
-            driver.append(Samples(config, run_dir, writer, fixed, figures, average))
-        driver += list(callbacks) + [Checkpoints(config, manager, worker_manager)]
-        # One endless epoch: Progress stops it at `steps` (an fp16 step skipped by
-        # the loss scale does not count, so the number of batches is not known).
-        model.fit(dataset, epochs=1, verbose=0, shuffle=False, callbacks=driver)
 
-    if average is not None:
-        average.assign()  # the checkpoint keeps the raw weights; the export the average
-    if chief:
-        rf.export(model, os.path.join(run_dir, "model.keras"))
+def start_line(run, step):
+    """The run's first line: data, replicas, precision, where it starts."""
+    spec, config, (precision, why) = run.spec, run.config, run.precision
+    return (f"{spec.name}: {spec.num_examples} images of {spec.image_size}px × "
+            f"{spec.channels}; {run.strategy.num_replicas_in_sync} replica(s); precision "
+            f"{devices.PRECISION_POLICIES[precision]} ({config.mixed_precision}: {why}); "
+            + (f"resuming at step {step}" if step else "starting") + f" in {config.out_dir}")
+
+
+def fit(run, saver, writer, fixed):
+    """Trains from the restored step to --steps with the callbacks in their
+    order: the average first (a step's samples and checkpoint include it),
+    Progress, Samples, the caller's, Checkpoints last (a kill while saving
+    checkpoint N finds step N's samples and metrics written; the resumed run
+    repeats them)."""
+    config, model, average = run.config, run.model, run.average
+    step = cb.global_step(model)
+    if step >= config.steps:
+        return
+    # The same deterministic stream as an uninterrupted run, minus what the
+    # checkpointed steps consumed.
+    dataset = data.make_dataset(run.spec, config.batch_size, shuffle=True, repeat=True,
+                                seed=config.seed).skip(step)
+    figures, callbacks = run.hooks
+    order = ([average] if average is not None else []) + [
+        cb.Progress(config, writer, run.chief, step)]
+    if run.chief:
+        order.append(cb.Samples(config, config.out_dir, writer, fixed, figures, average))
+    order += list(callbacks) + [saver]
+    # One endless epoch: Progress stops it at `steps` (an fp16 step skipped by
+    # the loss scale does not count, so the number of batches is not known).
+    model.fit(dataset, epochs=1, verbose=0, shuffle=False, callbacks=order)
+
+
+def finish(run, folder, writer):
+    """Exports model.keras with the averaged weights in (the checkpoint keeps
+    the raw ones) and flushes TensorBoard."""
+    if run.average is not None:
+        run.average.assign()
+    if run.chief:
+        rf.export(run.model, folder.join("model.keras"))
         writer.flush()
-    return model

@@ -22,6 +22,9 @@ import tensorflow as tf
 from ogan_ign.training.config import ConfigError
 
 LOCK_FILE = ".lock"
+# flock's answers when another open file holds the lock; any other error means
+# the file system cannot lock at all.
+HELD_ERRNOS = {errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES}
 # A write that failed for want of room or rights (OSError numbers; TensorFlow's
 # errors carry the same words in their message).
 WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EFBIG}
@@ -89,7 +92,10 @@ def lock_run_dir(out_dir):
     SIGKILL: the kernel drops the lock) releases it. The holder's PID is written
     into the file. Raises RunFolderError naming that PID when another process
     holds it. Creates out_dir. (flock is per open file: a second call in the same
-    process, before `unlock_run_dir`, is refused too.)
+    process, before `unlock_run_dir`, is refused too.) Where the file system
+    cannot lock (flock fails with ENOLCK, EOPNOTSUPP ..., as some network file
+    systems do) the run goes on unlocked, after a one-line warning: refusing
+    would leave such a folder no way to train.
     """
     try:
         os.makedirs(out_dir, exist_ok=True)
@@ -98,7 +104,12 @@ def lock_run_dir(out_dir):
         raise RunFolderError(f"cannot write {out_dir}: {e.strerror or e}") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+    except OSError as e:
+        if e.errno not in HELD_ERRNOS:
+            print(f"warning: {out_dir} cannot be locked ({e.strerror or e}: the file system "
+                  "does not support flock); continuing unlocked, so make sure no other run "
+                  "uses this folder", flush=True)
+            return fd
         holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
         os.close(fd)
         raise RunFolderError(f"{out_dir} is in use by another run (pid {holder}); wait for it "
@@ -111,6 +122,61 @@ def lock_run_dir(out_dir):
 def unlock_run_dir(fd):
     """Releases a lock of `lock_run_dir` (the file stays; the lock is the flock)."""
     os.close(fd)
+
+
+class RunFolder:
+    """A run's folder while a run uses it, as a context manager.
+
+    On entry the lock is taken when `lock` (the chief's part; other workers write
+    nothing); it is held until exit, so every write made through the folder
+    before then (the driver's and its caller's final ones, e.g. metrics.json) is
+    the locked run's. On exit with an error: before `begin_writes`, the folders
+    and the lock file this run created are removed (a refused start leaves
+    nothing); after it, a RunFolderError gains where the last good checkpoint
+    is (`last_checkpoint_note`).
+    """
+
+    def __init__(self, path, lock=True):
+        self.path, self.lock = path, lock
+        self.fd = self.created = None
+        self.writes_started = False
+
+    def __enter__(self):
+        self.created = missing_ancestor(self.path)
+        if self.lock:
+            self.fd = lock_run_dir(self.path)
+        return self
+
+    def __exit__(self, kind, error, traceback):
+        try:
+            if isinstance(error, Exception) and not self.writes_started:
+                undo_created(self.path, self.created)
+            elif isinstance(error, RunFolderError):
+                raise RunFolderError(f"{error}; {last_checkpoint_note(self.path)}") from None
+        finally:
+            if self.fd is not None:
+                unlock_run_dir(self.fd)
+                self.fd = None
+        return False
+
+    def begin_writes(self):
+        """From here on a failure keeps what was written; on the chief, removes
+        what an interrupted write left first (`remove_stale_temporaries`)."""
+        self.writes_started = True
+        if self.lock:
+            removed = remove_stale_temporaries(self.path)
+            if removed:
+                print(f"removed {len(removed)} temporary file(s) left by an interrupted write "
+                      f"in {self.path}", flush=True)
+
+    def join(self, *names):
+        return os.path.join(self.path, *names)
+
+    def write_json(self, name, value):
+        write_json(self.join(name), value)
+
+    def merge_json(self, name, values):
+        merge_json(self.join(name), values)
 
 
 def checkpoint_step(path):
