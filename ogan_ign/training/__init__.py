@@ -75,9 +75,9 @@ from ogan_ign.training.callbacks import (Checkpoints, Fixed, Progress, Samples, 
                                          save_checkpoint, samples_path, scalar, to_numpy,
                                          write_image, write_samples, write_scalar)
 from ogan_ign.training.config import (ALLOWED_CHANGES, JIT_COMPILE, PRECISION_CHOICES,
-                                      RESUMABLE_CHANGES, STRATEGIES, Config, ConfigError,
-                                      allowed_changes, check_resumed_computation, check_run_dir,
-                                      stored_config, validate)
+                                      PRECISIONS, RESUMABLE_CHANGES, STRATEGIES, Config,
+                                      ConfigError, allowed_changes, check_resumed_computation,
+                                      check_run_dir, precision_word, stored_config, validate)
 from ogan_ign.training.devices import (PRECISION_POLICIES, cpu_flags, is_chief, make_strategy,
                                        model_batch_statistics, precision_policy,
                                        resolve_precision, run_record)

@@ -19,8 +19,14 @@ from ogan_ign.settings import hparam
 
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
 JIT_COMPILE = {"auto": "auto", "on": True, "off": False}
-# --mixed_precision values; "auto" resolves to "bf16" or "off" (`devices.resolve_precision`).
-PRECISION_CHOICES = ("auto", "off", "bf16", "fp16")
+# --mixed_precision: one word per precision, the words of config.json and of the
+# reports too; "auto" resolves to bf16 or fp32 (`devices.resolve_precision`).
+PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISION_CHOICES = ("auto",) + PRECISIONS
+# Older spellings, read from the command line (flagfiles) and from the
+# config.json of runs made before the words above.
+PRECISION_ALIASES = {"off": "fp32", "float32": "fp32", "mixed_bfloat16": "bf16",
+                     "mixed_float16": "fp16"}
 # Settings that may differ when a run is resumed: they change how a run is
 # watched or placed, not what it computes (strategy and jit_compile: unless
 # they switch the batch statistics, `check_resumed_computation`).
@@ -41,6 +47,13 @@ class ConfigError(ValueError):
     """A configuration the user can fix; the message is one line."""
 
 
+def precision_word(name):
+    """The word of this vocabulary (fp32, bf16, fp16, auto) for `name`, old
+    spellings included ("off", "float32", "mixed_bfloat16", ...); `name` itself
+    when it is none of them (`validate` refuses it)."""
+    return PRECISION_ALIASES.get(name, name) if isinstance(name, str) else name
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
     """Everything a run needs; written to config.json. Each field holds its
@@ -48,6 +61,8 @@ class Config:
 
     model: the model's own hyper-parameters, a frozen settings dataclass (or a
       dict) of JSON-able values, read only by the script's `build_model`.
+    mixed_precision: one of PRECISION_CHOICES; an old spelling ("off" ...) is
+      read as its word (`precision_word`), so config.json holds the word.
     """
 
     dataset: str = hparam("", "fashion_mnist, celeba_hq, ffhq, a TFDS name (celeb_a, mnist, "
@@ -78,11 +93,15 @@ class Config:
     mixed_precision: str = hparam("auto", "|".join(PRECISION_CHOICES) + "; auto = bf16 where "
                                           "the hardware has native bfloat16 (GPUs of compute "
                                           "capability ≥ 8.0, TPUs, CPUs with AVX512-BF16/AMX), "
-                                          "else off (float32); the loss math is float32 either way")
+                                          "else fp32; the loss math is float32 either way "
+                                          "('off' is read as fp32)")
     ema: float = hparam(0.0, "decay of the moving average of every weight, BatchNorm statistics "
                              "included, warmed up as min(ema, (1+t)/(10+t)) (e.g. 0.999); "
                              "samples and model.keras use it; 0 = off")
     model: Any = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "mixed_precision", precision_word(self.mixed_precision))
 
     def to_json(self):
         """The config as JSON-able nested dicts (dataclasses and tuples flattened)."""
@@ -177,6 +196,8 @@ def check_run_dir(config):
     if data.canonical_dataset(stored.get("dataset", "")) == data.canonical_dataset(
             current["dataset"]):
         stored["dataset"] = current["dataset"]  # another spelling of the same data
+    if "mixed_precision" in stored:  # a run written before the fp32/bf16/fp16 words
+        stored["mixed_precision"] = precision_word(stored["mixed_precision"])
     allowed = set(allowed_changes(config))
     changed = sorted(k for k in set(stored) | set(current)
                      if k not in RESUMABLE_CHANGES and stored.get(k) != current.get(k))

@@ -18,9 +18,10 @@ import keras
 import tensorflow as tf
 
 from ogan_ign import one_loss
-from ogan_ign.training.config import STRATEGIES, ConfigError
+from ogan_ign.training.config import STRATEGIES, ConfigError, precision_word
 
-PRECISION_POLICIES = {"off": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
+# Keras's dtype policy for each precision word (config.PRECISIONS).
+PRECISION_POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
 
 
 def make_strategy(name):
@@ -75,8 +76,9 @@ def cpu_flags():
 
 
 def resolve_precision(name, strategy=None, gpu_capabilities=None, cpu=None):
-    """(policy name, why) for --mixed_precision; "auto" picks bf16 where the
-    devices compute in bfloat16 natively, float32 elsewhere.
+    """(precision, why) for --mixed_precision, the precision a word of
+    config.PRECISIONS (an old spelling is read as its word); "auto" picks bf16
+    where the devices compute in bfloat16 natively, fp32 elsewhere.
 
     Native bfloat16: TPUs, NVIDIA GPUs of compute capability 8.0 or higher (every
     visible GPU must qualify), or, with no GPU, a CPU with AMX-BF16 or
@@ -85,6 +87,7 @@ def resolve_precision(name, strategy=None, gpu_capabilities=None, cpu=None):
     `gpu_capabilities` (a list of (major, minor) or None per GPU) and `cpu` (a set
     of CPU flags) default to this machine's.
     """
+    name = precision_word(name)
     if name != "auto":
         return name, "as asked"
     if isinstance(strategy, tf.distribute.TPUStrategy):
@@ -95,19 +98,20 @@ def resolve_precision(name, strategy=None, gpu_capabilities=None, cpu=None):
     if gpu_capabilities:
         if all(c is not None and tuple(c) >= (8, 0) for c in gpu_capabilities):
             return "bf16", "GPUs with native bfloat16 (compute capability ≥ 8.0)"
-        return "off", "a GPU without native bfloat16 (compute capability < 8.0)"
+        return "fp32", "a GPU without native bfloat16 (compute capability < 8.0)"
     cpu = cpu_flags() if cpu is None else cpu
     native = sorted({"amx_bf16", "avx512_bf16"} & set(cpu))
     if native:
         return "bf16", f"CPU with {'/'.join(native)}"
-    return "off", "CPU without bfloat16 instructions"
+    return "fp32", "CPU without bfloat16 instructions"
 
 
 @contextlib.contextmanager
 def precision_policy(name):
-    """Sets Keras's global dtype policy while the model is built, then restores it."""
+    """Sets Keras's global dtype policy of a precision (fp32, bf16, fp16, or an
+    old spelling) while the model is built, then restores it."""
     previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(PRECISION_POLICIES[name])
+    keras.mixed_precision.set_global_policy(PRECISION_POLICIES[precision_word(name)])
     try:
         yield
     finally:
@@ -129,7 +133,7 @@ def package_version():
 def run_record(model, strategy, precision):
     """What the flags resolved to on this machine, for config.json's "run"."""
     return {
-        "precision": PRECISION_POLICIES[precision],
+        "precision": precision,
         "strategy": type(strategy).__name__,
         "replicas": strategy.num_replicas_in_sync,
         "jit_compile": bool(model.jit_compile),

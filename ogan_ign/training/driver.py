@@ -232,9 +232,11 @@ def announce(run, folder, changes, restarted_average):
 def start_line(run, step):
     """The run's first line: data, replicas, precision, where it starts."""
     spec, config, (precision, why) = run.spec, run.config, run.precision
+    if config.mixed_precision == "auto":
+        why = f"auto: {why}"
     return (f"{spec.name}: {spec.num_examples} images of {spec.image_size}px × "
             f"{spec.channels}; {run.strategy.num_replicas_in_sync} replica(s); precision "
-            f"{devices.PRECISION_POLICIES[precision]} ({config.mixed_precision}: {why}); "
+            f"{precision} ({why}); "
             + (f"resuming at step {step}" if step else "starting") + f" in {config.out_dir}")
 
 
