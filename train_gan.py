@@ -12,7 +12,7 @@ stay the original O-GAN code's wgan + GAN-QP penalty at lr 1e-4, the last
 command above; it was the worst GAN row of that table.
 """
 
-import quiet_start  # noqa: F401  (first: TensorFlow starts without C++ log lines)
+import quiet_start  # noqa: F401  (first: TensorFlow starts without its start-up lines)
 
 import dataclasses
 
