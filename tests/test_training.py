@@ -1,4 +1,4 @@
-"""Tests of the training driver (ogan_ign/training.py) and the common flags.
+"""Tests of the training driver (ogan_ign/training/) and the common flags.
 
 Tiny everything: 32 px images from a folder of 48 random PNGs, width 8, z_dim 8,
 batch 8, a dozen steps. Exact resume is checked bit for bit on the CPU with

@@ -195,37 +195,40 @@ def save_checkpoint(model, manager, step, worker_manager=None):
 
 
 class Samples(keras.callbacks.Callback):
-    """Sample grids from fixed noise and the model's own figures, with the
-    averaged weights in when there is an `average`."""
+    """Sample grids from fixed noise and the model's own `figures`, every
+    `sample_every` steps and at the last, with the averaged weights in when
+    there is an `average`."""
 
-    def __init__(self, config, run_dir, writer, fixed, figures, average=None):
+    def __init__(self, config, writer, fixed, figures=None, average=None):
         super().__init__()
-        self.config, self.run_dir, self.writer = config, run_dir, writer
+        self.config, self.run_dir, self.writer = config, config.out_dir, writer
         self.fixed, self.figures, self.average = fixed, figures, average
+
+    def due(self, step):
+        every = self.config.sample_every
+        return bool((every and step % every == 0) or step >= self.config.steps)
 
     def on_train_batch_end(self, batch, logs=None):
         step = global_step(self.model)
-        every = self.config.sample_every
-        if (every and step % every == 0) or step >= self.config.steps:
-            write_samples(self.model, self.run_dir, step, self.fixed, self.figures, self.writer,
-                          self.average)
+        if self.due(step):
+            self.write(model=self.model, step=step)
+
+    def write(self, model, step):
+        """The sample grid of `step` (and the figures); RunFolderError when it
+        cannot be written."""
+        with writing(f"the samples of step {step} in {self.run_dir}"), \
+                averaging.swapped_in(self.average):
+            x = np.asarray(model.generate(len(self.fixed.x_real), seed=self.fixed.seed),
+                           np.float32)
+            path = images.save_grid(samples_path(self.run_dir, step), x)
+            picture = images.table(images.grid(x))
+            picture = picture[..., None] if picture.ndim == 2 else picture
+            with self.writer.as_default():
+                write_image("samples", picture, step)
+            if self.figures is not None:
+                self.figures(model, self.run_dir, step, self.fixed)
+        return path
 
 
 def samples_path(run_dir, step):
     return os.path.join(run_dir, "samples", f"{step:08d}.png")
-
-
-def write_samples(model, run_dir, step, fixed, figures=None, writer=None, average=None):
-    """The sample grid of `step` (and `figures`), with `average`'s weights in when
-    given; RunFolderError when it cannot be written."""
-    with writing(f"the samples of step {step} in {run_dir}"), averaging.swapped_in(average):
-        x = np.asarray(model.generate(len(fixed.x_real), seed=fixed.seed), np.float32)
-        path = images.save_grid(samples_path(run_dir, step), x)
-        if writer is not None:
-            picture = images.table(images.grid(x))
-            picture = picture[..., None] if picture.ndim == 2 else picture
-            with writer.as_default():
-                write_image("samples", picture, step)
-        if figures is not None:
-            figures(model, run_dir, step, fixed)
-    return path

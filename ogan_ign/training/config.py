@@ -37,9 +37,10 @@ RESUMABLE_CHANGES = frozenset({"steps", "sample_every", "ckpt_every", "log_every
 # (the rescue of a diverged run). Both live outside the checkpoint's shapes: the
 # learning rate is one optimizer variable, set again after the restore; the EMA
 # decay is a Python number (turning EMA on starts the average at the resumed
-# weights; turning it off exports the raw weights). Everything else is refused: the data (dataset, image_size,
-# channels) and the model's settings change what the weights mean or their shapes,
-# batch_size the data position a resumed run skips to, seed the noise and order.
+# weights; turning it off exports the raw weights). Everything else is refused:
+# the data (dataset, image_size, channels) and the model's settings change what
+# the weights mean or their shapes, batch_size the data position a resumed run
+# skips to, seed the noise and order.
 ALLOWED_CHANGES = ("lr", "ema")
 
 
@@ -119,7 +120,8 @@ def validate(config):
     need(str(config.out_dir).strip() != "", "--out_dir is required")
     for name in ("image_size", "batch_size", "steps", "ckpt_every", "log_every", "num_samples"):
         value = getattr(config, name)
-        need(isinstance(value, int) and value >= 1, f"--{name} must be a positive integer, got {value}")
+        need(isinstance(value, int) and value >= 1,
+             f"--{name} must be a positive integer, got {value}")
     for name in ("sample_every", "seed"):
         value = getattr(config, name)
         need(isinstance(value, int) and value >= 0, f"--{name} must be >= 0, got {value}")

@@ -45,7 +45,8 @@ class Run:
     average: Optional[averaging.WeightAverage] = None
     precision: tuple = ()          # (precision, why) of devices.resolve_precision
     record: Optional[dict] = None  # devices.run_record, config.json's "run"
-    hooks: tuple = (None, ())      # the caller's (figures, callbacks)
+    figures: Any = None            # the script's figures(model, run_dir, step, fixed)
+    callbacks: tuple = ()          # the caller's extra keras callbacks
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,7 +87,8 @@ def session(config, build_model, figures=None, callbacks=()):
     spec = data.resolve(config.dataset, data_dir=config.data_dir,
                         image_size=config.image_size, channels=config.channels)
     changes = cfg.check_run_dir(config)
-    run = Run(config, spec, strategy, devices.is_chief(strategy), hooks=(figures, callbacks))
+    run = Run(config, spec, strategy, devices.is_chief(strategy), figures=figures,
+              callbacks=tuple(callbacks))
     # Only the chief writes, so only it locks; before the slow part, so that a
     # second run stops at once.
     with rf.RunFolder(config.out_dir, lock=run.chief) as folder, with_advice(config):
@@ -96,8 +98,8 @@ def session(config, build_model, figures=None, callbacks=()):
         folder.begin_writes()
         with rf.writing(f"in {config.out_dir}"):
             saver, restarted_average = restore(run)
-            writer, fixed = announce(run, folder, changes, restarted_average)
-            fit(run, saver, writer, fixed)
+            writer, samples = announce(run, folder, changes, restarted_average)
+            fit(run, saver, writer, samples)
             finish(run, folder, writer)
         yield Trained(run.model, folder)
 
@@ -196,7 +198,8 @@ def restore(run):
 
 def announce(run, folder, changes, restarted_average):
     """Writes config.json (with the history of --allow_change) and the real
-    images, prints the start line; returns (TensorBoard writer, cb.Fixed)."""
+    images, prints the start line; returns (TensorBoard writer, the Samples
+    callback or None where this task writes no samples)."""
     config, step = run.config, cb.global_step(run.model)
     if run.chief:
         history = (cfg.stored_config(config) or {}).get("history", []) if step else []
@@ -215,18 +218,17 @@ def announce(run, folder, changes, restarted_average):
     writer = cb.Summaries(folder.join("logs")) if run.chief else tf.summary.create_noop_writer()
     fixed = cb.Fixed(x_real=data.load_arrays(run.spec, limit=config.num_samples)[0],
                      seed=config.seed)
-    if run.chief:
-        with rf.writing(folder.join("samples", "real.png")):
-            images.save_grid(folder.join("samples", "real.png"), fixed.x_real)
-        print(start_line(run, step), flush=True)
-        every = config.sample_every
-        if step and ((every and step % every == 0) or step >= config.steps) \
-                and not os.path.exists(cb.samples_path(config.out_dir, step)):
-            # Written by a run that checkpointed before its samples (older
-            # versions ran the callbacks the other way round).
-            cb.write_samples(run.model, config.out_dir, step, fixed, run.hooks[0], writer,
-                             run.average)
-    return writer, fixed
+    if not run.chief:
+        return writer, None
+    with rf.writing(folder.join("samples", "real.png")):
+        images.save_grid(folder.join("samples", "real.png"), fixed.x_real)
+    print(start_line(run, step), flush=True)
+    samples = cb.Samples(config, writer, fixed, run.figures, run.average)
+    if step and samples.due(step) and not os.path.exists(cb.samples_path(config.out_dir, step)):
+        # Missing where a run checkpointed before its samples (older versions
+        # ran the callbacks the other way round).
+        samples.write(run.model, step)
+    return writer, samples
 
 
 def start_line(run, step):
@@ -240,7 +242,7 @@ def start_line(run, step):
             + (f"resuming at step {step}" if step else "starting") + f" in {config.out_dir}")
 
 
-def fit(run, saver, writer, fixed):
+def fit(run, saver, writer, samples):
     """Trains from the restored step to --steps with the callbacks in their
     order: the average first (a step's samples and checkpoint include it),
     Progress, Samples, the caller's, Checkpoints last (a kill while saving
@@ -254,12 +256,9 @@ def fit(run, saver, writer, fixed):
     # checkpointed steps consumed.
     dataset = data.make_dataset(run.spec, config.batch_size, shuffle=True, repeat=True,
                                 seed=config.seed).skip(step)
-    figures, callbacks = run.hooks
     order = ([average] if average is not None else []) + [
         cb.Progress(config, writer, run.chief, step)]
-    if run.chief:
-        order.append(cb.Samples(config, config.out_dir, writer, fixed, figures, average))
-    order += list(callbacks) + [saver]
+    order += ([samples] if samples is not None else []) + list(run.callbacks) + [saver]
     # One endless epoch: Progress stops it at `steps` (an fp16 step skipped by
     # the loss scale does not count, so the number of batches is not known).
     model.fit(dataset, epochs=1, verbose=0, shuffle=False, callbacks=order)
