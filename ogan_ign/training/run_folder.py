@@ -1,11 +1,13 @@
 """The run folder: its lock, its writes, and what an interrupted run left in it.
 
-The chief holds an OS lock on the run folder for the run (`lock_run_dir`): a
-second run stops at once, naming the holder's PID. A write failing for room or
-rights is a one-line RunFolderError (`writing`). Files are written atomically
-(a temporary beside the target, then a rename), so a kill leaves the previous
-version; the next start removes what an interrupted write left
-(`remove_stale_temporaries`).
+`RunFolder` is the folder while a run uses it: the chief's OS lock
+(`lock_run_dir`) from the checks to the last write, so a second run stops at
+once, naming the holder's PID (where the file system cannot lock, one line says
+so and the run goes on). A write failing for room or rights is a one-line
+RunFolderError (`writing`). config.json, metrics.json and model.keras go through
+one atomic helper (`atomic_write`: a temporary beside the target, then a
+rename), so a kill leaves the previous version; the next start removes what an
+interrupted write left (`remove_stale_temporaries`).
 """
 
 import contextlib
