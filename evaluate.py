@@ -24,7 +24,7 @@ Output: --output, else the run folder's metrics.json (or the one beside
 other key stays. Mistakes are one line on stderr and exit status 2.
 """
 
-import quiet_start  # noqa: F401  (first: TensorFlow starts without C++ log lines)
+import quiet_start  # noqa: F401  (first: TensorFlow starts without its start-up lines)
 
 import json
 import os

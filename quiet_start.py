@@ -1,42 +1,16 @@
-"""Imported first by the scripts: TensorFlow starts without its C++ start-up lines.
+"""Imported first by the scripts: runs `ogan_ign.quiet.start()` before anything
+imports TensorFlow (its start-up lines hidden, its later errors shown).
 
-TensorFlow writes lines such as "Could not find cuda drivers on your machine"
-while it is imported, from a logger that does not read TF_CPP_MIN_LOG_LEVEL
-yet, and "failed call to cuInit" at error level when it first looks for GPUs
-on a machine without one. Unless TF_CPP_MIN_LOG_LEVEL is already set, this
-sets it to 3 (no C++ log lines) and imports TensorFlow and Keras with the
-process's stderr sent to a temporary file, which is written out only if the
-import fails. Python errors and everything the scripts print are unaffected.
-
-To see every TensorFlow line: `TF_CPP_MIN_LOG_LEVEL=0 python train_ign.py`.
+`from ogan_ign import quiet` would be too late: importing the package imports
+TensorFlow (its `__init__` registers the models with Keras). So this file loads
+ogan_ign/quiet.py, which needs the standard library only, by its path.
 """
 
+import importlib.util
 import os
-import sys
-import tempfile
 
-
-def import_tensorflow_quietly():
-    if "TF_CPP_MIN_LOG_LEVEL" in os.environ:  # the user's (or a test's) choice: hide nothing
-        return
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            import keras  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
-            import tensorflow  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
-        except BaseException:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            captured.seek(0)
-            sys.stderr.write(captured.read().decode(errors="replace"))
-            raise
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
-import_tensorflow_quietly()
+_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ogan_ign", "quiet.py")
+_SPEC = importlib.util.spec_from_file_location("ogan_ign_quiet_start", _PATH)
+_QUIET = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(_QUIET)
+_QUIET.start()

@@ -11,7 +11,7 @@ library's defaults (gan.GANSettings) are the original O-GAN code's: wgan + GAN-Q
 penalty at lr 1e-4, the last command above.
 """
 
-import quiet_start  # noqa: F401  (first: TensorFlow starts without C++ log lines)
+import quiet_start  # noqa: F401  (first: TensorFlow starts without its start-up lines)
 
 import dataclasses
 

@@ -13,7 +13,7 @@ Figures besides the sample grids: idempotence/<step>.png (z | f(z) | f(f(z)) | f
 and projections/<step>.png (original | corrupted | f(corrupted)).
 """
 
-import quiet_start  # noqa: F401  (first: TensorFlow starts without C++ log lines)
+import quiet_start  # noqa: F401  (first: TensorFlow starts without its start-up lines)
 
 import dataclasses
 import os

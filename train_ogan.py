@@ -16,7 +16,7 @@ the end, metrics.json holds ρ(z, E(G(z))) on fresh noise and, for labelled data
 the linear-probe accuracy of E(x) against that of raw pixels.
 """
 
-import quiet_start  # noqa: F401  (first: TensorFlow starts without C++ log lines)
+import quiet_start  # noqa: F401  (first: TensorFlow starts without its start-up lines)
 
 import dataclasses
 import os

@@ -82,8 +82,8 @@ class QuickRunTest(tf.test.TestCase):
         self.assertLen(report["sections"]["determinism"]["cost"], 1)
         auto = report["sections"]["environment"]["auto"]
         self.assertFalse(auto["jit_compile"]["one device, no strategy"])  # Keras: off on CPUs
-        policy = training.PRECISION_POLICIES[training.resolve_precision("auto")[0]]
-        self.assertIn(f"1 replica(s); precision {policy} (auto: ",
+        precision = training.resolve_precision("auto")[0]
+        self.assertIn(f"1 replica(s); precision {precision} (auto: ",
                       report["sections"]["train_ign"]["first_line"])
         for heading in ("## Environment", "## Equality", "## bf16 and fp16", "## Op determinism",
                         "## Speed", "## train_ign.py", "--jit_compile"):

@@ -1,10 +1,10 @@
 """Mixed precision: a bf16 and an fp16 step of each model run, stay finite and
 keep the loss math in float32; fp16 applies its loss scale.
 
-Under "mixed_bfloat16" / "mixed_float16" the layers compute in 16 bits and keep
-float32 weights; the critic score (gan.SingleLossGAN.critic_score), ρ, the
-distances and the penalties are float32, and the images leave the generator in
-float32 (networks: the tanh follows floatx). fp16 trains through Keras's
+Under bf16 / fp16 (Keras's mixed_bfloat16 / mixed_float16) the layers compute
+in 16 bits and keep float32 weights; the critic score
+(gan.SingleLossGAN.critic_score), ρ, the distances and the penalties are
+float32, and the images leave the generator in float32 (networks: the tanh follows floatx). fp16 trains through Keras's
 LossScaleOptimizer, which compile() puts around the optimizer.
 """
 
@@ -100,7 +100,7 @@ class PrecisionTest(tf.test.TestCase):
                 model, before, after = self.check(kind, "fp16", initial_scale=64.0)
                 # The same step in float32: the fp16 update has its size (a loss
                 # never scaled would be divided by the scale, 64, in apply).
-                _, _, before32, after32 = one_step(kind, "off")
+                _, _, before32, after32 = one_step(kind, "fp32")
                 for w0, w1, v0, v1 in zip(before, after, before32, after32):
                     self.assertAllClose(w0, v0)  # same start
                 norm16 = np.sqrt(sum(np.sum((a - b) ** 2) for a, b in zip(after, before)))
@@ -130,7 +130,7 @@ class PrecisionTest(tf.test.TestCase):
 
         _, logs, moves16 = step("fp16")
         self.assertTrue(all(np.isfinite(v[0]) for v in logs.values()), logs)
-        _, _, moves32 = step("off")
+        _, _, moves32 = step("fp32")
         for player, m16, m32 in zip(("critic", "generator"), moves16, moves32):
             self.assertGreater(m32, 0, player)
             self.assertBetween(m16 / m32, 0.8, 1.25, msg=player)

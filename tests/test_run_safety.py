@@ -29,6 +29,7 @@ import keras
 import tensorflow as tf
 
 from ogan_ign import cli, images, training
+from ogan_ign.training import run_folder
 from tests.test_training import (REPO, build_tiny, checkpoint_values, subprocess_env,
                                  tiny_config, write_folder)
 
@@ -122,7 +123,8 @@ class RunSafetyTest(tf.test.TestCase):
         stale = [os.path.join(ckpt_dir, "ckpt-12_temp", "part-00000-of-00001.data"),
                  os.path.join(ckpt_dir, "ckpt-12.index"),  # never committed
                  os.path.join(out, "model.tmp.keras"),
-                 os.path.join(out, "config.json.tmp"),
+                 os.path.join(out, "config.tmp.json"),
+                 os.path.join(out, "config.json.tmp"),  # an older version's name
                  os.path.join(out, "samples", ".00000012.png.a1b2c3.tmp")]
         for path in stale:
             os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -161,7 +163,7 @@ class RunSafetyTest(tf.test.TestCase):
             ("export", mock.patch.object(keras.Model, "save", partial_save),
              ["cannot write {out}/model.keras: No space left on device",
               "the last good checkpoint (step 2) is intact"]),
-            ("config", mock.patch.object(training.json, "dump",
+            ("config", mock.patch.object(run_folder.json, "dump",
                                          side_effect=PermissionError(errno.EACCES,
                                                                      "Permission denied")),
              ["cannot write {out}/config.json: Permission denied",
@@ -179,8 +181,8 @@ class RunSafetyTest(tf.test.TestCase):
                     status, _, stderr = exit_of(lambda: cli.train_or_exit(config, build_tiny))
                 self.assertEqual(status, 2)
                 self.assert_one_error_line(stderr, *[p.format(out=out) for p in parts])
-                self.assertFalse(glob.glob(os.path.join(out, "**", "*.tmp"), recursive=True))
-                self.assertFalse(os.path.exists(os.path.join(out, "model.tmp.keras")))
+                left = glob.glob(os.path.join(out, "**", "*"), recursive=True)
+                self.assertFalse([p for p in left if run_folder.is_temporary(p)])
                 self.assertFalse(os.path.exists(os.path.join(out, "model.keras")))
         self.assertEqual(tf.train.latest_checkpoint(self.run_dir("full_export/checkpoints")),
                          self.run_dir("full_export/checkpoints/ckpt-2"))
@@ -223,6 +225,18 @@ class RunSafetyTest(tf.test.TestCase):
             training.lock_run_dir(config.out_dir)
         training.unlock_run_dir(fd)
         training.unlock_run_dir(training.lock_run_dir(config.out_dir))
+
+    def test_a_session_holds_the_lock_until_its_last_write(self):
+        config = self.config("session", steps=2, ckpt_every=2, sample_every=0, log_every=2)
+        with contextlib.redirect_stdout(io.StringIO()), \
+                training.session(config, build_tiny) as trained:
+            self.assertEqual(training.global_step(trained.model), 2)
+            with self.assertRaisesRegex(training.RunFolderError, "in use by another run"):
+                training.train(config, build_tiny)
+            trained.folder.merge_json("metrics.json", {"steps": 2})
+        with open(os.path.join(config.out_dir, "metrics.json")) as f:
+            self.assertEqual(json.load(f), {"steps": 2})
+        training.unlock_run_dir(training.lock_run_dir(config.out_dir))  # released at the end
 
     # ----------------------------------------------------- #16.6 rescue
 
@@ -450,7 +464,7 @@ class RunSafetyTest(tf.test.TestCase):
         os.makedirs(parent)
         values = self.flag_values()
         values(["prog", f"--out_dir={parent}/run"])
-        with mock.patch.object(training.tempfile, "mkdtemp",
+        with mock.patch.object(run_folder.tempfile, "mkdtemp",
                                side_effect=PermissionError(errno.EACCES, "Permission denied")):
             status, _, stderr = exit_of(lambda: cli.main_config(["prog"], NoSettings, values))
         self.assertEqual(status, 2)

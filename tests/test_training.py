@@ -1,12 +1,14 @@
-"""Tests of the training driver (ogan_ign/training.py) and the common flags.
+"""Tests of the training driver (ogan_ign/training/) and the common flags.
 
 Tiny everything: 32 px images from a folder of 48 random PNGs, width 8, z_dim 8,
 batch 8, a dozen steps. Exact resume is checked bit for bit on the CPU with
 TensorFlow's default settings (same machine, same thread count).
 """
 
+import contextlib
 import dataclasses
 import glob
+import io
 import json
 import os
 import shutil
@@ -44,7 +46,7 @@ def tiny_config(dataset, out_dir, **overrides):
     # float32 pinned: the default "auto" would make the numbers depend on the CPU.
     settings = dict(dataset=dataset, out_dir=out_dir, image_size=32, batch_size=8, steps=12,
                     ckpt_every=4, sample_every=0, log_every=4, num_samples=4, ema=0.9,
-                    mixed_precision="off",
+                    mixed_precision="fp32",
                     model={"width": 8, "z_dim": 8})
     settings.update(overrides)
     return training.Config(**settings)
@@ -333,21 +335,25 @@ class TrainingTest(tf.test.TestCase):
         sapphire, old_xeon = {"avx512f", "amx_bf16", "amx_tile"}, {"avx2", "avx512f"}
         for args, expected in (
                 (dict(gpu_capabilities=[(8, 0), (9, 0)], cpu=old_xeon), "bf16"),
-                (dict(gpu_capabilities=[(8, 0), (7, 5)], cpu=sapphire), "off"),
-                (dict(gpu_capabilities=[None], cpu=sapphire), "off"),  # no capability known
+                (dict(gpu_capabilities=[(8, 0), (7, 5)], cpu=sapphire), "fp32"),
+                (dict(gpu_capabilities=[None], cpu=sapphire), "fp32"),  # no capability known
                 (dict(gpu_capabilities=[], cpu={"avx512_bf16"}), "bf16"),
                 (dict(gpu_capabilities=[], cpu=sapphire), "bf16"),
-                (dict(gpu_capabilities=[], cpu=old_xeon), "off"),
-                (dict(gpu_capabilities=[], cpu=set()), "off")):
+                (dict(gpu_capabilities=[], cpu=old_xeon), "fp32"),
+                (dict(gpu_capabilities=[], cpu=set()), "fp32")):
             with self.subTest(**args):
                 self.assertEqual(resolve("auto", **args)[0], expected)
         # An explicit choice is kept whatever the hardware.
-        for name in ("off", "bf16", "fp16"):
+        for name in ("fp32", "bf16", "fp16"):
             self.assertEqual(resolve(name, gpu_capabilities=[], cpu=set())[0], name)
+        # Older spellings are read as their words.
+        for old, name in (("off", "fp32"), ("float32", "fp32"), ("mixed_bfloat16", "bf16"),
+                          ("mixed_float16", "fp16")):
+            self.assertEqual(resolve(old, gpu_capabilities=[], cpu=set())[0], name)
         # This machine: the CPU flags decide when no GPU is visible.
         if not tf.config.list_physical_devices("GPU"):
             native = bool({"amx_bf16", "avx512_bf16"} & training.cpu_flags())
-            self.assertEqual(resolve("auto")[0], "bf16" if native else "off")
+            self.assertEqual(resolve("auto")[0], "bf16" if native else "fp32")
 
     def test_bf16_runs_and_restores_the_global_policy(self):
         out = self.run_dir("bf16")
@@ -356,6 +362,31 @@ class TrainingTest(tf.test.TestCase):
         self.assertEqual(model.generator.get_layer("project").compute_dtype, "bfloat16")
         self.assertEqual(keras.mixed_precision.global_policy().name, "float32")
         self.assertTrue(os.path.exists(os.path.join(out, "model.keras")))
+
+    def test_a_run_folder_with_the_old_precision_words_resumes_without_complaint(self):
+        # Before fp32 / bf16 / fp16, config.json held mixed_precision "off" and
+        # the run's Keras policy name; flagfiles may still say --mixed_precision off.
+        out = self.run_dir("old_words")
+        training.train(tiny_config(self.folder, out, steps=2, ckpt_every=2), build_tiny)
+        path = os.path.join(out, "config.json")
+        with open(path) as f:
+            stored = json.load(f)
+        self.assertEqual((stored["mixed_precision"], stored["run"]["precision"]), ("fp32", "fp32"))
+        stored["mixed_precision"], stored["run"]["precision"] = "off", "float32"
+        training.write_json(path, stored)
+        for word in ("off", "fp32"):
+            self.assertEqual(training.check_run_dir(
+                tiny_config(self.folder, out, steps=4, mixed_precision=word)), [])
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            model = training.train(tiny_config(self.folder, out, steps=4, ckpt_every=2,
+                                               mixed_precision="off"), build_tiny)
+        self.assertEqual(training.global_step(model), 4)
+        self.assertIn("precision fp32 (as asked); resuming at step 2", printed.getvalue())
+        with open(path) as f:
+            self.assertEqual(json.load(f)["mixed_precision"], "fp32")
+        with self.assertRaisesRegex(training.ConfigError, "mixed_precision: 'fp32' → 'bf16'"):
+            training.check_run_dir(tiny_config(self.folder, out, steps=6, mixed_precision="bf16"))
 
     # ------------------------------------------------------------ bad input
 
@@ -387,7 +418,7 @@ class TrainingTest(tf.test.TestCase):
             (dict(ema=-0.5), r"--ema must be in \[0, 1\)"),
             (dict(strategy="gpus"), "--strategy must be one of auto, default, mirrored"),
             (dict(jit_compile="yes"), "--jit_compile must be one of auto, on, off, got 'yes'"),
-            (dict(mixed_precision="fp8"), "--mixed_precision must be one of auto, off, bf16, fp16"),
+            (dict(mixed_precision="fp8"), "--mixed_precision must be one of auto, fp32, bf16, fp16"),
             (dict(model={"width": 8, "z_dim": 8, "bad": object()}), "not JSON-able"),
         ]
         for overrides, pattern in cases:
@@ -436,8 +467,9 @@ class TrainingTest(tf.test.TestCase):
                 cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
             sys.path.insert(0, {REPO!r})
             from ogan_ign import training
+            from ogan_ign.training import devices
             from tests.test_training import build_tiny, tiny_config
-            training.make_strategy = lambda name: tf.distribute.MirroredStrategy(
+            devices.make_strategy = lambda name: tf.distribute.MirroredStrategy(
                 ["/cpu:0", "/cpu:1"])
             try:
                 training.train(tiny_config({self.folder!r}, {bad!r}, batch_size=9,
@@ -484,6 +516,9 @@ class TrainingTest(tf.test.TestCase):
         config = self.parse(f"--flagfile={flagfile}", "--seed=3")
         self.assertEqual((config.batch_size, config.mixed_precision, config.seed),
                          (16, "bf16", 3))
+        # An older flagfile's word is read as this vocabulary's.
+        self.assertEqual(self.parse(f"--dataset={self.folder}", "--mixed_precision=off")
+                         .mixed_precision, "fp32")
         with self.assertRaises(TypeError):
             common.define_common_flags(flags.FlagValues(), stepz=3)
 
@@ -496,8 +531,8 @@ class TrainingTest(tf.test.TestCase):
                               ([dataset, "--ema=1"], "--ema must be in"),
                               ([dataset, "--strategy=tpus"], "--strategy must be one of"),
                               ([dataset, "--jit_compile=1"], "--jit_compile must be one of"),
-                              ([dataset, "--mixed_precision=fp32"],
-                               "--mixed_precision must be one of"),
+                              ([dataset, "--mixed_precision=fp64"],
+                               "--mixed_precision must be one of auto, fp32, bf16, fp16"),
                               ([], "--dataset is required")):
             with self.subTest(argv=argv):
                 with self.assertRaisesRegex(training.ConfigError, pattern):

@@ -1,0 +1,231 @@
+"""A run's configuration: the `Config`, its validation, and what may change on resume.
+
+`validate` checks a config alone (no I/O). `check_run_dir` and
+`check_resumed_computation` compare it with the config.json of the run it
+resumes: a setting may differ only when it changes how a run is watched or placed
+(RESUMABLE_CHANGES), or when the user names it in --allow_change (ALLOWED_CHANGES).
+"""
+
+import dataclasses
+import json
+import math
+import os
+from typing import Any, Optional
+
+import tensorflow as tf
+
+from ogan_ign import data
+from ogan_ign.settings import hparam
+
+STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
+JIT_COMPILE = {"auto": "auto", "on": True, "off": False}
+# --mixed_precision: one word per precision, the words of config.json and of the
+# reports too; "auto" resolves to bf16 or fp32 (`devices.resolve_precision`).
+PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISION_CHOICES = ("auto",) + PRECISIONS
+# Older spellings, read from the command line (flagfiles) and from the
+# config.json of runs made before the words above.
+PRECISION_ALIASES = {"off": "fp32", "float32": "fp32", "mixed_bfloat16": "bf16",
+                     "mixed_float16": "fp16"}
+# Settings that may differ when a run is resumed: they change how a run is
+# watched or placed, not what it computes (strategy and jit_compile: unless
+# they switch the batch statistics, `check_resumed_computation`).
+RESUMABLE_CHANGES = frozenset({"steps", "sample_every", "ckpt_every", "log_every", "resume",
+                               "strategy", "jit_compile", "data_dir", "out_dir", "num_samples",
+                               "allow_change"})
+# Settings a resumed run may change when the user names them in --allow_change
+# (the rescue of a diverged run). Both live outside the checkpoint's shapes: the
+# learning rate is one optimizer variable, set again after the restore; the EMA
+# decay is a Python number (turning EMA on starts the average at the resumed
+# weights; turning it off exports the raw weights). Everything else is refused:
+# the data (dataset, image_size, channels) and the model's settings change what
+# the weights mean or their shapes, batch_size the data position a resumed run
+# skips to, seed the noise and order.
+ALLOWED_CHANGES = ("lr", "ema")
+
+
+class ConfigError(ValueError):
+    """A configuration the user can fix; the message is one line."""
+
+
+def precision_word(name):
+    """The word of this vocabulary (fp32, bf16, fp16, auto) for `name`, old
+    spellings included ("off", "float32", "mixed_bfloat16", ...); `name` itself
+    when it is none of them (`validate` refuses it)."""
+    return PRECISION_ALIASES.get(name, name) if isinstance(name, str) else name
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Everything a run needs; written to config.json. Each field holds its
+    default and the help of its flag (`cli.define_common_flags`).
+
+    model: the model's own hyper-parameters, a frozen settings dataclass (or a
+      dict) of JSON-able values, read only by the script's `build_model`.
+    mixed_precision: one of PRECISION_CHOICES; an old spelling ("off" ...) is
+      read as its word (`precision_word`), so config.json holds the word.
+    """
+
+    dataset: str = hparam("", "fashion_mnist, celeba_hq, ffhq, a TFDS name (celeb_a, mnist, "
+                              "...) or a folder of images")
+    out_dir: str = hparam("", "the run folder: config, checkpoints, logs, samples, model.keras")
+    data_dir: Optional[str] = hparam(None, "where the dataset's files are (TFDS data_dir, "
+                                           "CelebA-HQ archives or images, Fashion-MNIST IDX)")
+    image_size: int = hparam(32, "image side: 28, 32, 64, 128 or 256")
+    channels: Optional[int] = hparam(None, "1 or 3; default: the data's own")
+    batch_size: int = hparam(64, "global batch size, split over the replicas")
+    steps: int = hparam(10_000, "training steps in all (a resumed run stops at the same total)")
+    lr: float = hparam(1e-4, "learning rate")
+    seed: int = hparam(0, "seed of the weights, the noise and the data order")
+    resume: bool = hparam(True, "continue from the last checkpoint in --out_dir (--noresume "
+                                "refuses a folder that has one)")
+    allow_change: str = hparam("", "settings a resumed run may change on purpose, comma "
+                                   "separated (lr, ema), e.g. to rescue a diverged run with a "
+                                   "lower --lr; recorded in config.json's history")
+    sample_every: int = hparam(1000, "steps between sample grids (0: only at the end)")
+    ckpt_every: int = hparam(1000, "steps between checkpoints")
+    log_every: int = hparam(100, "steps between progress lines")
+    num_samples: int = hparam(64, "images per sample grid")
+    strategy: str = hparam("auto", "|".join(STRATEGIES) + "; auto = mirrored over the visible "
+                                   "GPUs, if any")
+    jit_compile: str = hparam("auto", "|".join(JIT_COMPILE) + "; auto lets Keras decide (off "
+                                      "on the CPU and under strategies); on over several "
+                                      "replicas takes batch statistics per replica")
+    mixed_precision: str = hparam("auto", "|".join(PRECISION_CHOICES) + "; auto = bf16 where "
+                                          "the hardware has native bfloat16 (GPUs of compute "
+                                          "capability ≥ 8.0, TPUs, CPUs with AVX512-BF16/AMX), "
+                                          "else fp32; the loss math is float32 either way "
+                                          "('off' is read as fp32)")
+    ema: float = hparam(0.0, "decay of the moving average of every weight, BatchNorm statistics "
+                             "included, warmed up as min(ema, (1+t)/(10+t)) (e.g. 0.999); "
+                             "samples and model.keras use it; 0 = off")
+    model: Any = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "mixed_precision", precision_word(self.mixed_precision))
+
+    def to_json(self):
+        """The config as JSON-able nested dicts (dataclasses and tuples flattened)."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+
+def validate(config):
+    """Raises ConfigError with one line for a config that cannot run; no I/O."""
+    def need(ok, message):
+        if not ok:
+            raise ConfigError(message)
+
+    need(isinstance(config, Config), f"expected a training.Config, got {type(config).__name__}")
+    need(str(config.dataset).strip() != "", "--dataset is required")
+    need(str(config.out_dir).strip() != "", "--out_dir is required")
+    for name in ("image_size", "batch_size", "steps", "ckpt_every", "log_every", "num_samples"):
+        value = getattr(config, name)
+        need(isinstance(value, int) and value >= 1,
+             f"--{name} must be a positive integer, got {value}")
+    for name in ("sample_every", "seed"):
+        value = getattr(config, name)
+        need(isinstance(value, int) and value >= 0, f"--{name} must be >= 0, got {value}")
+    need(config.channels in (None, 1, 3), f"--channels must be 1 or 3, got {config.channels}")
+    need(math.isfinite(config.lr) and config.lr > 0, f"--lr must be positive, got {config.lr}")
+    need(0.0 <= config.ema < 1.0, f"--ema must be in [0, 1) (0 = off), got {config.ema}")
+    need(config.strategy in STRATEGIES,
+         f"--strategy must be one of {', '.join(STRATEGIES)}, got {config.strategy!r}")
+    need(config.jit_compile in JIT_COMPILE,
+         f"--jit_compile must be one of {', '.join(JIT_COMPILE)}, got {config.jit_compile!r}")
+    need(config.mixed_precision in PRECISION_CHOICES,
+         f"--mixed_precision must be one of {', '.join(PRECISION_CHOICES)}, "
+         f"got {config.mixed_precision!r}")
+    try:
+        config.to_json()
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"the config is not JSON-able: {e}") from None
+    allowed_changes(config)
+
+
+def allowed_changes(config):
+    """The field names of --allow_change; ConfigError for a name that is not a
+    setting or one that cannot change on resume (ALLOWED_CHANGES says why)."""
+    names = [n.strip() for n in str(config.allow_change or "").split(",") if n.strip()]
+    fields = set(config.to_json()) - {"model"}
+    model = config.to_json().get("model")
+    model_fields = set(model) if isinstance(model, dict) else set()
+    for name in names:
+        if name not in fields and name not in model_fields:
+            raise ConfigError(f"--allow_change: {name!r} is not a setting")
+        if name not in ALLOWED_CHANGES:
+            raise ConfigError(
+                f"--allow_change: {name} cannot change on resume (only "
+                f"{', '.join(ALLOWED_CHANGES)} can: the others change what the checkpoint "
+                "holds or what a step means); start a new --out_dir instead")
+    return names
+
+
+def has_checkpoint(config):
+    """Whether config.out_dir holds a checkpoint to resume from."""
+    return bool(tf.train.latest_checkpoint(os.path.join(config.out_dir, "checkpoints")))
+
+
+def stored_config(config):
+    """The config.json of the run in config.out_dir, or None."""
+    path = os.path.join(config.out_dir, "config.json")
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except ValueError as e:
+        raise ConfigError(f"{path} is not readable JSON ({e}); restore it or choose another "
+                          "--out_dir") from None
+
+
+def check_run_dir(config):
+    """The run folder may be new, or hold a run of the same config to resume.
+
+    Returns the changes --allow_change permits, as [{"field", "old", "new"}]
+    (empty for a new run); ConfigError for any other difference.
+    """
+    if not has_checkpoint(config):
+        return []
+    if not config.resume:
+        raise ConfigError(f"{config.out_dir} already holds checkpoints; resume (the default) "
+                          "or choose another --out_dir")
+    stored = stored_config(config)
+    if stored is None:
+        return []
+    stored.pop("run", None)
+    stored.pop("history", None)
+    current = config.to_json()
+    if data.canonical_dataset(stored.get("dataset", "")) == data.canonical_dataset(
+            current["dataset"]):
+        stored["dataset"] = current["dataset"]  # another spelling of the same data
+    if "mixed_precision" in stored:  # a run written before the fp32/bf16/fp16 words
+        stored["mixed_precision"] = precision_word(stored["mixed_precision"])
+    allowed = set(allowed_changes(config))
+    changed = sorted(k for k in set(stored) | set(current)
+                     if k not in RESUMABLE_CHANGES and stored.get(k) != current.get(k))
+    refused = [k for k in changed if k not in allowed]
+    if refused:
+        diffs = "; ".join(f"{k}: {stored.get(k)!r} → {current.get(k)!r}" for k in refused)
+        hint = "use the same flags to resume or another --out_dir"
+        if set(refused) <= set(ALLOWED_CHANGES):
+            hint = (f"to change it on purpose add --allow_change {','.join(refused)}, or use "
+                    "the same flags to resume")
+        raise ConfigError(f"{config.out_dir} holds a run with another config ({diffs}); {hint}")
+    return [{"field": k, "old": stored.get(k), "new": current.get(k)} for k in changed]
+
+
+def check_resumed_computation(config, record):
+    """A resumed run must compute the same step: --strategy and --jit_compile may
+    change, unless they switch batch statistics between global and per replica.
+    `record` is this run's `devices.run_record`."""
+    stored = stored_config(config) if config.resume and has_checkpoint(config) else None
+    if not stored or "run" not in stored:
+        return
+    before = stored["run"].get("batch_statistics")
+    if before != record["batch_statistics"] or (
+            before == "per replica" and stored["run"].get("replicas") != record["replicas"]):
+        raise ConfigError(
+            f"{config.out_dir} was trained with {before} batch statistics on "
+            f"{stored['run'].get('replicas')} replica(s); these flags give "
+            f"{record['batch_statistics']} on {record['replicas']}: resuming would change what "
+            "a step computes (--jit_compile on over several replicas is per replica)")
