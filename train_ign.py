@@ -107,19 +107,18 @@ def final_metrics(model, config, classifier, accuracy):
 def main(argv):
     config = cli.main_config(argv, IGNRun)
     classifier, accuracy, callbacks = None, None, []
+    catalog = data.Catalog()  # one decode of the data for the classifier and the run
     if FLAGS.coverage_samples and FLAGS.coverage_every:  # needed during training: made first
         with cli.user_errors():
             training.validate(config)
-            classifier, accuracy = evaluation.run_classifier(config, FLAGS.classifier)
+            classifier, accuracy = evaluation.run_classifier(config, FLAGS.classifier, catalog)
         if classifier is not None:
             callbacks.append(evaluation.CoverageCallback(
                 classifier, FLAGS.coverage_every, FLAGS.coverage_samples, config.seed + 1,
                 os.path.join(config.out_dir, "coverage.jsonl")))
-    with cli.timed_run(config) as run:
-        run.model = cli.train_or_exit(config, build_model, figures=figures, callbacks=callbacks)
+    with cli.training_run(config, build_model, figures, callbacks, catalog) as run:
         if FLAGS.coverage_samples and classifier is None:
-            with cli.user_errors():
-                classifier, accuracy = evaluation.run_classifier(config, FLAGS.classifier)
+            classifier, accuracy = evaluation.run_classifier(config, FLAGS.classifier, catalog)
         run.metrics = final_metrics(run.model, config, classifier, accuracy)
 
 

@@ -24,7 +24,7 @@ import os
 from absl import flags
 import numpy as np
 
-from ogan_ign import cli, evaluation, images, networks, one_loss
+from ogan_ign import cli, data, evaluation, images, networks, one_loss
 from ogan_ign.ogan import OGAN, OGANSettings
 from ogan_ign.settings import hparam, subset
 
@@ -81,13 +81,14 @@ def figures(model, run_dir, step, fixed):
         images.save_table(os.path.join(run_dir, "interpolations", f"{step:08d}.png"), table)
 
 
-def final_metrics(model, config):
+def final_metrics(model, config, catalog=None):
     """ρ(z, E(G(z))) on fixed noise and, with labels, linear probes of E(x) and pixels."""
     z = model.make_noise(1000, config.seed, stream=one_loss.METRICS)
     metrics = {"corr_z": float(model.latent_correlation(z))}
     splits = FLAGS.probe_examples and evaluation.labelled_splits(
         config.dataset, config.data_dir, config.image_size, config.channels,
-        train_limit=FLAGS.probe_examples, test_limit=FLAGS.probe_examples // 2)
+        train_limit=FLAGS.probe_examples, test_limit=FLAGS.probe_examples // 2,
+        catalog=catalog)
     if splits:
         (x_train, y_train), (x_test, y_test) = splits
         metrics["probe_encoder"] = evaluation.encoder_probe(model.encode, *splits)
@@ -97,14 +98,14 @@ def final_metrics(model, config):
 
 def main(argv):
     config = cli.main_config(argv, OGANRun)
-    with cli.timed_run(config) as run:
-        run.model = cli.train_or_exit(config, build_model, figures=figures)
+    catalog = data.Catalog()  # the probe reads the data the run trained on: decoded once
+    with cli.training_run(config, build_model, figures, catalog=catalog) as run:
         # The driver returns the model with its EMA weights in place, when EMA is on.
-        with cli.user_errors(), evaluation.announced(
+        with evaluation.announced(
                 "final metrics: ρ(z, E(G(z))) on 1000 noise vectors"
                 + (f", linear probes of E(x) and of pixels on {FLAGS.probe_examples} training "
                    "images" if FLAGS.probe_examples else "")):
-            run.metrics = final_metrics(run.model, config)
+            run.metrics = final_metrics(run.model, config, catalog)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """The command line of the training scripts: flags → `training.Config` → one call.
 
 A script defines the common flags and its model's settings flags, then calls
-`train_or_exit`, and starts through `cli.run` (absl's app.run with one-line flag
+`train_or_exit` (or `training_run`, when it computes final metrics after
+training), and starts through `cli.run` (absl's app.run with one-line flag
 errors):
 
     from ogan_ign import cli
@@ -217,43 +218,60 @@ def user_errors():
         sys.exit(2 if not isinstance(e, training.TrainingDiverged) else 3)
 
 
-def train_or_exit(config, build_model, figures=None, callbacks=()):
-    """training.train, with a user's mistake or a diverged run as one line on
-    stderr; a run already complete says so and exits 0 (the script's final
-    metrics are not recomputed, nothing is written)."""
+def quiet_checkpoint_logs():
     if "verbosity" in flags.FLAGS and not flags.FLAGS["verbosity"].present:
         # TensorFlow logs a line at INFO for every checkpoint it writes.
         logging.set_verbosity(logging.WARNING)
+
+
+def train_or_exit(config, build_model, figures=None, callbacks=()):
+    """training.train, with a user's mistake or a diverged run as one line on
+    stderr; a run already complete says so and exits 0 (nothing is written)."""
+    quiet_checkpoint_logs()
     with user_errors():
         return training.train(config, build_model, figures=figures, callbacks=callbacks)
 
 
-class _Run:
-    model = None
-    metrics = None
+@dataclasses.dataclass
+class ScriptRun:
+    """What `training_run` yields: the trained `model`; the body sets `metrics`."""
+
+    model: typing.Any
+    metrics: dict = dataclasses.field(default_factory=dict)
 
 
 @contextlib.contextmanager
-def timed_run(config):
-    """Times a script's training and final metrics; at the end merges
-    {"steps", "wall_seconds", **run.metrics} into the run's metrics.json (keys
-    other tools wrote there, such as evaluate.py's "evaluation", stay) and prints
-    it. A run extended with a larger --steps adds its time to the stored
-    wall_seconds. Nothing is written when the body exits (a run already complete,
-    an error)."""
-    run, start = _Run(), time.perf_counter()
-    yield run
-    path = os.path.join(config.out_dir, "metrics.json")
-    steps = int(run.model.optimizer.iterations)
-    seconds = time.perf_counter() - start
-    with user_errors():
-        stored = {}
-        if os.path.isfile(path):
-            with open(path) as f:
-                stored = json.load(f)
-        if isinstance(stored.get("wall_seconds"), (int, float)) \
-                and isinstance(stored.get("steps"), int) and stored["steps"] < steps:
-            seconds += stored["wall_seconds"]
-        metrics = {"steps": steps, "wall_seconds": round(seconds, 1), **(run.metrics or {})}
-        training.merge_json(path, metrics)
+def training_run(config, build_model, figures=None, callbacks=(), catalog=None):
+    """`train_or_exit` for a script with final metrics: yields a `ScriptRun`
+    once training is done; the body computes `run.metrics`, and
+    {"steps", "wall_seconds", **run.metrics} is merged into the run's
+    metrics.json while the run folder is still locked (its last write: keys
+    other tools wrote there, such as evaluate.py's "evaluation", stay), then
+    printed. A run extended with a larger --steps adds its time to the stored
+    wall_seconds. Nothing is written when the body raises; a user's mistake in
+    it is one line on stderr, as in training. `catalog` as in training.train."""
+    quiet_checkpoint_logs()
+    start = time.perf_counter()
+    with user_errors(), training.session(config, build_model, figures, callbacks,
+                                         catalog) as trained:
+        run = ScriptRun(trained.model)
+        yield run
+        metrics = {"steps": int(run.model.optimizer.iterations),
+                   "wall_seconds": time.perf_counter() - start, **run.metrics}
+        metrics["wall_seconds"] = round(metrics["wall_seconds"] + earlier_seconds(
+            trained.folder.join("metrics.json"), metrics["steps"]), 1)
+        trained.folder.merge_json("metrics.json", metrics)
     print(" ".join(f"{k} {v}" for k, v in metrics.items()), flush=True)
+
+
+def earlier_seconds(path, steps):
+    """The wall time a metrics.json records for fewer than `steps` steps (a run
+    now extended), else 0."""
+    stored = {}
+    if os.path.isfile(path):
+        with open(path) as f:
+            stored = json.load(f)
+    if isinstance(stored.get("wall_seconds"), (int, float)) \
+            and isinstance(stored.get("steps"), int) and stored["steps"] < steps:
+        return stored["wall_seconds"]
+    return 0.0

@@ -223,7 +223,8 @@ class RunClassifierTest(tf.test.TestCase):
 
         config = types.SimpleNamespace(dataset="labelled", data_dir=None, image_size=8,
                                        channels=None)
-        with mock.patch("ogan_ign.data.resolve", resolve), \
+        with mock.patch("ogan_ign.data.Catalog.resolve",
+                        lambda catalog, dataset, **kwargs: resolve(dataset, **kwargs)), \
                 mock.patch("ogan_ign.data.load_arrays", load_arrays), \
                 mock.patch("ogan_ign.evaluation.classifier.load_or_train_classifier",
                            lambda path, train, test: (path, test)):

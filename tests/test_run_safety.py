@@ -355,8 +355,7 @@ class RunSafetyTest(tf.test.TestCase):
             def build(c, spec):
                 built.append(c.steps)
                 return build_tiny(c, spec)
-            with cli.timed_run(config) as run:
-                run.model = cli.train_or_exit(config, build)
+            with cli.training_run(config, build) as run:
                 run.metrics = {"final_metric": 1.5}
 
         status, stdout, stderr = exit_of(lambda: script(config))
@@ -384,6 +383,34 @@ class RunSafetyTest(tf.test.TestCase):
         self.assertEqual(extended["steps"], 6)
         self.assertEqual(extended["evaluation"], {"fid": 12.5})
         self.assertGreaterEqual(extended["wall_seconds"], first["wall_seconds"])
+
+    def test_the_lock_is_held_through_a_scripts_last_write(self):
+        # metrics.json, written after training by the scripts, is the run's last
+        # write: a second run must not be able to start before it is done.
+        config = self.config("held", steps=2)
+        merge, held = run_folder.RunFolder.merge_json, []
+
+        def merge_checking_the_lock(folder, name, values):
+            try:
+                run_folder.unlock_run_dir(run_folder.lock_run_dir(config.out_dir))
+                held.append((name, False))
+            except training.RunFolderError:
+                held.append((name, True))
+            return merge(folder, name, values)
+
+        def script():
+            with cli.training_run(config, build_tiny) as run:
+                run.metrics = {"final_metric": 2.5}
+
+        with mock.patch.object(run_folder.RunFolder, "merge_json", merge_checking_the_lock):
+            status, stdout, stderr = exit_of(script)
+        self.assertIsNone(status, stderr)
+        self.assertEqual(held, [("metrics.json", True)])
+        with open(os.path.join(config.out_dir, "metrics.json")) as f:
+            self.assertEqual(json.load(f)["final_metric"], 2.5)
+        self.assertIn("final_metric 2.5", stdout)
+        # ... and released once the script is done.
+        run_folder.unlock_run_dir(run_folder.lock_run_dir(config.out_dir))
 
     # ----------------------------------------------------- #14.6 one error format
 

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+from unittest import mock
 
 from absl import flags
 import pytest
@@ -216,6 +217,25 @@ class TrainingTest(tf.test.TestCase):
         self.assertIn("average/count/.ATTRIBUTES/VARIABLE_VALUE", actual)
         for name, value in expected.items():
             self.assertAllEqual(actual[name], value, msg=name)
+
+    def test_a_catalog_handed_to_train_decodes_the_folder_once(self):
+        # The scripts read the data for the classifier and the probe, and train on
+        # it: with one catalog, a folder is decoded once per process.
+        from ogan_ign.data import files  # pylint: disable=import-outside-toplevel
+        decode, calls = files._decode_all, []
+
+        def counting(*args, **kwargs):
+            calls.append(1)
+            return decode(*args, **kwargs)
+
+        catalog = data.Catalog()
+        with mock.patch.object(files, "_decode_all", counting):
+            catalog.resolve(self.folder, image_size=32)
+            training.train(tiny_config(self.folder, self.run_dir("catalog"), steps=1),
+                           build_tiny, catalog=catalog)
+            self.assertLen(calls, 1)
+            training.train(tiny_config(self.folder, self.run_dir("no_catalog"), steps=1), build_tiny)
+            self.assertLen(calls, 2)
 
     def test_resume_restores_the_step_and_training_state(self):
         # 8 steps then 4 more from the checkpoint equals 12 in one go, and the

@@ -132,10 +132,11 @@ def label_agreement(classifier, x, x_reconstructed, batch_size=500):
 
 
 def labelled_splits(dataset, data_dir=None, image_size=32, channels=None, train_limit=None,
-                    test_limit=None):
-    """(train, test) as (images, labels) arrays for labelled data, else None."""
-    resolve = functools.partial(data.resolve, dataset, data_dir=data_dir,
-                                image_size=image_size, channels=channels)
+                    test_limit=None, *, catalog=None):
+    """(train, test) as (images, labels) arrays for labelled data, else None.
+    `catalog` (a data.Catalog): the caller's, when it reads the same data again."""
+    resolve = functools.partial((catalog or data.Catalog()).resolve, dataset,
+                                data_dir=data_dir, image_size=image_size, channels=channels)
     return _labelled_arrays(resolve, train_limit, test_limit)[1]
 
 
@@ -149,11 +150,14 @@ def _labelled_arrays(resolve, train_limit=None, test_limit=None):
                         data.load_arrays(resolve(split="test"), limit=test_limit))
 
 
-def run_classifier(config, path=None):
+def run_classifier(config, path=None, catalog=None):
     """(classifier, test accuracy) for a run's labelled data, trained once and
-    cached at `path` (default `default_classifier_path`); (None, None) unlabelled."""
-    resolve = functools.partial(data.resolve, config.dataset, data_dir=config.data_dir,
-                                image_size=config.image_size, channels=config.channels)
+    cached at `path` (default `default_classifier_path`); (None, None) unlabelled.
+    `catalog` (a data.Catalog): the caller's, when it reads the same data again
+    (the training scripts pass the one their run trains from)."""
+    resolve = functools.partial((catalog or data.Catalog()).resolve, config.dataset,
+                                data_dir=config.data_dir, image_size=config.image_size,
+                                channels=config.channels)
     with announced(f"reading {config.dataset} for the evaluation classifier"):
         spec, splits = _labelled_arrays(resolve)
     if splits is None:

@@ -38,7 +38,7 @@ class Run:
     """A run once its model is built: what the phases after `build` share."""
 
     config: cfg.Config
-    spec: Any                      # data.DataSpec
+    spec: Any                      # the data.Source being trained on
     strategy: Any                  # tf.distribute.Strategy
     chief: bool                    # this task writes the run folder
     model: Any = None              # the compiled one_loss.OneLossModel
@@ -57,12 +57,14 @@ class Trained:
     folder: rf.RunFolder
 
 
-def train(config, build_model, figures=None, callbacks=()):
+def train(config, build_model, figures=None, callbacks=(), catalog=None):
     """Trains (or resumes) the run described by `config`; returns the model.
 
     The returned model holds the averaged weights when --ema is on (those it exports).
     `callbacks` are extra keras callbacks, run after the samples and before the
     checkpoint of a step (a resumed run repeats what they wrote since it).
+    `catalog` (a data.Catalog) resolves the dataset; a caller that reads the same
+    data before or after training passes its own, so a folder is decoded once.
 
     Raises ConfigError / data.DataError (one line, before any file is written);
     RunFolderError (a ConfigError) when another process holds the run folder's
@@ -70,12 +72,12 @@ def train(config, build_model, figures=None, callbacks=()):
     RunComplete when the run already reached `steps` (nothing is touched);
     TrainingDiverged, saying where to resume from.
     """
-    with session(config, build_model, figures, callbacks) as trained:
+    with session(config, build_model, figures, callbacks, catalog) as trained:
         return trained.model
 
 
 @contextlib.contextmanager
-def session(config, build_model, figures=None, callbacks=()):
+def session(config, build_model, figures=None, callbacks=(), catalog=None):
     """`train`, yielding a `Trained` while the run folder is still locked: the
     body's writes through `trained.folder` are the run's last. Raises as `train`
     does, before the body runs; a RunFolderError of the body names the last
@@ -84,8 +86,9 @@ def session(config, build_model, figures=None, callbacks=()):
     rf.check_out_dir(config.out_dir)
     # First: MultiWorkerMirroredStrategy must exist before TensorFlow runs an op.
     strategy = devices.make_strategy(config.strategy)
-    spec = data.resolve(config.dataset, data_dir=config.data_dir,
-                        image_size=config.image_size, channels=config.channels)
+    spec = (catalog or data.Catalog()).resolve(
+        config.dataset, data_dir=config.data_dir, image_size=config.image_size,
+        channels=config.channels)
     changes = cfg.check_run_dir(config)
     run = Run(config, spec, strategy, devices.is_chief(strategy), figures=figures,
               callbacks=tuple(callbacks))
