@@ -2,17 +2,16 @@
 
 Every figure of the project is a table of images (rows × columns): random
 samples, real | reconstructed pairs, interpolation paths, f applied k times.
-`save_table` is the one writer; files appear atomically (temp file, then rename),
-so a crash never leaves half a PNG. The temp file is `.<name>.<random>.tmp` beside
-the target, removed on failure; after a kill, `training.remove_stale_temporaries`
-finds it by that suffix. PNGs are written mode 0644 (readable by all).
+`save_table` is the one writer; files appear atomically (`atomic.replacing`), so
+a crash never leaves half a PNG. PNGs are written mode 0644 (readable by all).
 """
 
 import os
-import tempfile
 
 import imageio.v3 as iio
 import numpy as np
+
+from ogan_ign import atomic
 
 
 def to_uint8(images):
@@ -51,18 +50,9 @@ def grid(images, cols=None):
 
 def save_png(path, picture):
     """Writes a uint8 picture to `path` atomically, mode 0644 (OSError as raised)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
-                               dir=directory)
-    os.close(fd)
-    try:
+    with atomic.replacing(path) as tmp:
         iio.imwrite(tmp, picture, extension=".png")
-        os.chmod(tmp, 0o644)  # mkstemp makes it 0600
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        os.chmod(tmp, 0o644)
     return path
 
 

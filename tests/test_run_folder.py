@@ -10,6 +10,7 @@ from unittest import mock
 
 import tensorflow as tf
 
+from ogan_ign import atomic, images
 from ogan_ign.training import run_folder
 
 
@@ -20,13 +21,29 @@ class AtomicWriteTest(tf.test.TestCase):
         self.dir = tempfile.mkdtemp(prefix="test_run_folder_")
 
     def test_one_temporary_name_beside_the_target_keeping_its_suffix(self):
-        self.assertEqual(run_folder.temporary_path("/r/config.json"), "/r/config.tmp.json")
-        self.assertEqual(run_folder.temporary_path("/r/model.keras"), "/r/model.tmp.keras")
+        self.assertEqual(atomic.temporary_path("/r/config.json"), "/r/config.tmp.json")
+        self.assertEqual(atomic.temporary_path("/r/model.keras"), "/r/model.tmp.keras")
         for name in ("config.tmp.json", "model.tmp.keras", "config.json.tmp",
                      ".00000012.png.a1b2c3.tmp"):
-            self.assertTrue(run_folder.is_temporary(name), name)
+            self.assertTrue(atomic.is_temporary(name), name)
         for name in ("config.json", "model.keras", "00000012.png", ".lock", "tmp"):
-            self.assertFalse(run_folder.is_temporary(name), name)
+            self.assertFalse(atomic.is_temporary(name), name)
+
+    def test_pngs_and_every_other_write_go_through_the_same_temporary(self):
+        # images.save_png uses the one writer too: a failing write leaves the old
+        # file and no temporary, and a whole one is readable by all.
+        import numpy as np  # pylint: disable=import-outside-toplevel
+        path = os.path.join(self.dir, "grid.png")
+        images.save_png(path, np.zeros((4, 4, 3), np.uint8))
+        with open(path, "rb") as f:
+            before = f.read()
+        with mock.patch("imageio.v3.imwrite", side_effect=OSError(errno.ENOSPC, "full")), \
+                self.assertRaises(OSError):
+            images.save_png(path, np.ones((4, 4, 3), np.uint8))
+        with open(path, "rb") as f:
+            self.assertEqual(f.read(), before)
+        self.assertEqual(os.listdir(self.dir), ["grid.png"])
+        self.assertEqual(os.stat(path).st_mode & 0o777, 0o644)
 
     def test_a_write_replaces_whole_or_leaves_the_old_file(self):
         path = os.path.join(self.dir, "metrics.json")

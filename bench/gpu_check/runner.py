@@ -20,7 +20,7 @@ from gpu_check.processes import ROOT, Child
 from gpu_check.record import Run, exit_status
 from gpu_check.speed import speed
 from gpu_check.train_ign import start_train_ign, train_ign_result
-from ogan_ign import training
+from ogan_ign import atomic, training
 
 # Sections per child, about even in time; determinism last: it cannot be undone.
 WORKERS = {"checks": ("equality",),
@@ -62,10 +62,9 @@ class Report(Run):
         self.report["seconds_total"] = round(time.perf_counter() - self.start, 1)
         self.report["passed"] = self.passed()
         training.write_json(os.path.join(self.out, "gpu_check.json"), self.report)
-        tmp = os.path.join(self.out, "gpu_check.md.tmp")
-        with open(tmp, "w") as f:
+        with atomic.replacing(os.path.join(self.out, "gpu_check.md")) as tmp, \
+                open(tmp, "w") as f:
             f.write(markdown(self.report))
-        os.replace(tmp, os.path.join(self.out, "gpu_check.md"))
 
 
 def mode(options):

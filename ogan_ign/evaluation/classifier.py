@@ -14,7 +14,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from ogan_ign import data
+from ogan_ign import atomic, data
 from ogan_ign.evaluation.progress import announced
 
 
@@ -77,10 +77,8 @@ def load_or_train_classifier(path, train, test=None, verbose=1, **kwargs):
         print(f"training the evaluation classifier once ({epochs} epochs on {len(train[0])} "
               f"images), cached at {path}", flush=True)
     model, accuracy = train_classifier(train, test=test, verbose=verbose, **kwargs)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".tmp.keras"  # written whole, then renamed: no half-saved cache
-    model.save(tmp)
-    os.replace(tmp, path)
+    with atomic.replacing(path) as tmp:  # no half-saved cache, ever
+        model.save(tmp)
     if verbose:
         shown = "" if accuracy is None else f", test accuracy {accuracy:.3f}"
         print(f"evaluation classifier trained in {time.perf_counter() - start:.0f} s{shown}",

@@ -21,6 +21,8 @@ import tempfile
 
 import tensorflow as tf
 
+from ogan_ign import atomic
+from ogan_ign.atomic import is_temporary
 from ogan_ign.training.config import ConfigError
 
 LOCK_FILE = ".lock"
@@ -277,34 +279,12 @@ def diverged_advice(config, run_dir):
             f"--lr {lower}")
 
 
-def temporary_path(path):
-    """The one temporary a write of `path` goes through: `<stem>.tmp<suffix>`
-    beside it (the suffix kept, since Keras saves only to a .keras name)."""
-    stem, suffix = os.path.splitext(path)
-    return f"{stem}.tmp{suffix}"
-
-
-def is_temporary(name):
-    """Whether a file name is a write's temporary (`temporary_path`; `*.tmp`
-    also covers images.save_png's and older versions' names)."""
-    return re.search(r"\.tmp(\.[^.]*)?$", name) is not None
-
-
 @contextlib.contextmanager
 def atomic_write(path):
-    """Yields the temporary path to write `path` through, then renames it onto
-    `path` (atomic on one file system): a kill or a failure leaves `path` as it
-    was. A failure for room or rights is a RunFolderError (`writing`); the
-    temporary is removed whenever the body fails."""
-    tmp = temporary_path(path)
-    try:
-        with writing(path):
-            yield tmp
-            os.replace(tmp, path)
-    finally:
-        if os.path.lexists(tmp):
-            with contextlib.suppress(OSError):
-                os.remove(tmp)
+    """`atomic.replacing` for the run folder: a failure for room or rights is a
+    RunFolderError (`writing`); a kill or a failure leaves `path` as it was."""
+    with writing(path), atomic.replacing(path) as tmp:
+        yield tmp
 
 
 def write_json(path, value):
