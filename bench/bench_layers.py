@@ -60,7 +60,7 @@ def main(_):
 
 def profile():
     batch = FLAGS.batch_size
-    with training.precision_policy("bf16" if FLAGS.precision == "bf16" else "off"):
+    with training.precision_policy(FLAGS.precision):
         keras.utils.set_random_seed(0)
         net = {"ign": lambda: networks.dcgan_autoencoder(FLAGS.size, 3, latent=512),
                "encoder": lambda: networks.dcgan_encoder(FLAGS.size, 3, z_dim=128),

@@ -69,12 +69,10 @@ define_list("batchnorm", "keras", ("keras", "fused"),
 def auto_settings():
     """(xla, precision) the training scripts' `auto` flags resolve to here:
     Keras's jit_compile="auto" for a model built outside any strategy, and
-    --mixed_precision auto in this bench's names (fp32 / bf16)."""
+    --mixed_precision auto (fp32 / bf16)."""
     probe = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     probe.compile(jit_compile="auto")
-    precision = training.resolve_precision("auto")[0]
-    return ("on" if probe.jit_compile else "off",
-            "fp32" if precision in ("off", "fp32") else precision)
+    return "on" if probe.jit_compile else "off", training.resolve_precision("auto")[0]
 
 
 def settings_to_time():
@@ -95,7 +93,7 @@ def settings_to_time():
 def prepared_step(kind, size, setting):
     """The model's train_step as fit() runs it, traced and warmed up."""
     xla, precision, batchnorm = setting
-    with training.precision_policy("bf16" if precision == "bf16" else "off"):
+    with training.precision_policy(precision):
         model, flops_per_image = build(kind, size)
         model.compile(jit_compile=xla == "on")
     step = tf.function(model.train_step, jit_compile=xla == "on")

@@ -11,7 +11,7 @@ from flops import load_average
 from ogan_ign import training
 
 
-def one_line(error):
+def error_summary(error):
     """`Type: first line of the message`, at most 300 characters."""
     text = str(error).strip()
     line = text.splitlines()[0] if text else type(error).__name__
@@ -45,7 +45,7 @@ class Run:
             entry.update(function(self) or {})
             entry["status"] = "ok"
         except Exception as error:  # noqa: BLE001 -- recorded, the other sections go on
-            entry["status"] = f"failed: {one_line(error)}"
+            entry["status"] = f"failed: {error_summary(error)}"
             entry["traceback"] = traceback.format_exc()
             print(traceback.format_exc(), file=sys.stderr, flush=True)
         entry["seconds"] = round(time.perf_counter() - start, 1)

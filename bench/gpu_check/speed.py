@@ -19,18 +19,13 @@ import tensorflow as tf
 from flops import build as speed_model, matmul_peak
 from gpu_check import reference
 from gpu_check.presets import MODELS
-from gpu_check.record import one_line
+from gpu_check.record import error_summary
 from ogan_ign import training
 
-# The grid's precision names → training.precision_policy's, and back in
-# auto_precision: the one place gpu_check meets training's vocabulary.
-POLICY = {"fp32": "off", "bf16": "bf16", "fp16": "fp16"}
-
-
 def auto_precision(cpu=None):
-    """What --mixed_precision auto resolves to here, in the grid's names (fp32 / bf16)."""
-    auto = training.resolve_precision("auto", cpu=cpu)[0]
-    return "fp32" if auto == "off" else auto
+    """What --mixed_precision auto resolves to here (fp32 / bf16; the grid uses
+    training's precision words)."""
+    return training.resolve_precision("auto", cpu=cpu)[0]
 
 
 def grid_settings(grid, kind, auto, many_devices):
@@ -71,7 +66,7 @@ def prepare(kind, size, setting, devices, batch_per_replica):
     the one fit() calls."""
     xla, precision = setting
     strategy = reference.mirrored(devices)
-    with training.precision_policy(POLICY[precision]), strategy.scope():
+    with training.precision_policy(precision), strategy.scope():
         model, flops_per_image = speed_model(kind, size)
         model.compile(jit_compile=xla == "on")
     batch = batch_per_replica * len(devices)
@@ -151,7 +146,7 @@ def time_group(run, table, kind, size, settings):
                                                    preset.speed_batch)
         except Exception as error:  # noqa: BLE001 -- e.g. out of memory: the row says so
             table.failed.append(f"{kind} {size} px {xla}/{prec} on {len(devices[where])} "
-                                f"device(s): {one_line(error)}")
+                                f"device(s): {error_summary(error)}")
     timed = time_settings(prepared, preset.speed_steps, preset.speed_rounds)
     for (where, xla, prec), (rate, spread, loss) in timed.items():
         flops = prepared[(where, xla, prec)].flops_per_image
