@@ -7,7 +7,7 @@
 Samples (default 10,000) are compared with the test split in a feature space:
 FID, KID, precision / recall (k = 3); with labels, class coverage; for O-GAN the
 linear probe of E(x) and the label agreement of x and its reconstruction; for
-IGN the reconstruction error and idempotence gaps. See ogan_ign/evaluation.py.
+IGN the reconstruction error and idempotence gaps. See ogan_ign/evaluation/.
 
 Feature space: the penultimate layer of the project's small classifier for the
 dataset (trained once on the labelled training split and cached), or InceptionV3

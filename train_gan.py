@@ -4,7 +4,7 @@
     python train_gan.py --flagfile runs/gan.flags      # the same again resumes
     python train_gan.py --objective wgan --penalty qp --lr 1e-4   # the O-GAN code's recipe
 
-The loss is losses.gan_loss, D(x) − 2·D(sg(G(z))) + D(G(z)) for "wgan", with one
+The loss is losses.GANLoss, D(x) − 2·D(sg(G(z))) + D(G(z)) for "wgan", with one
 optimizer (RMSprop, ρ = 0.99); see ogan_ign/gan.py. This script's defaults: the
 non-saturating objective ("ns"), no penalty, lr 2e-4 (why: docs/RESULTS.md). The
 library's defaults (gan.GANSettings) are the original O-GAN code's: wgan + GAN-QP

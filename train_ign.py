@@ -5,7 +5,7 @@ as a single-loss GAN: one f, one tape, one Adam.
     python train_ign.py --out_dir runs/ign_fmnist             # Fashion-MNIST, 32 px
     python train_ign.py --noise gaussian --lr 1e-4 --ema 0 --out_dir runs/ign_paper  # the paper's recipe
 
-The loss is `losses.ign_loss` with the paper's weights, f a DCGAN autoencoder. The
+The loss is `losses.IGNLoss` with the paper's weights, f a DCGAN autoencoder. The
 library's defaults (ign.IGNSettings, IGN.default_optimizer) are the paper's; this
 script's differ in three (why: docs/ign/RESULTS.md): Fourier-matched noise, Adam at
 5e-4, and a moving average of every weight (`--ema 0.999`) for samples and export.

@@ -145,7 +145,8 @@ class UserFacingTest(tf.test.TestCase):
 
     @pytest.mark.slow
     def test_help_lists_the_common_and_the_model_flags(self):
-        result = script("train_gan.py", "--help")  # absl exits 1 after --help
+        result = script("train_gan.py", "--help")
+        self.assertEqual(result.returncode, 0, result.stderr)
         self.assertIn("--helpfull", result.stdout, result.stderr)
         self.assertEqual(result.stderr, "")
         for flag in ("--dataset", "--steps", "--batch_size", "--out_dir", "--lr",
