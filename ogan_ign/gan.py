@@ -184,8 +184,8 @@ class TwoPlayerGAN(SingleLossGAN):
         x_real, z = one_loss.unpack_batch(data)
         if z is None:
             z = self.sample_noise(tf.shape(x_real)[0])
-        replicas = one_loss.num_replicas()
-        with one_loss.synchronized_batchnorm(self, replicas > 1):
+        n_replicas = one_loss.num_replicas()
+        with one_loss.synchronized_batchnorm(self, n_replicas > 1):
             # Critic step: the fake batch is a constant here.
             x_fake_sg = tf.stop_gradient(self.generator(z, training=True))
             with tf.GradientTape() as tape:
@@ -196,7 +196,7 @@ class TwoPlayerGAN(SingleLossGAN):
                 lipschitz = self.loss_fn().lipschitz_penalty(self.critic, x_real, x_fake_sg,
                                                              d_real, d_fake_sg)
                 loss = self.optimizer.scale_loss(
-                    (critic_loss + self.penalty_weight * lipschitz) / replicas)
+                    (critic_loss + self.penalty_weight * lipschitz) / n_replicas)
             critic_vars = self.critic.trainable_variables
             self.optimizer.apply_gradients(zip(tape.gradient(loss, critic_vars), critic_vars))
             # Generator step, against the updated critic.
@@ -204,7 +204,7 @@ class TwoPlayerGAN(SingleLossGAN):
                 d_fake = self.score(self.generator(z, training=True))
                 _, _, on_generated = losses.objective_terms(self.objective)
                 generator_loss = tf.reduce_mean(on_generated(d_fake))
-                loss = self.generator_optimizer.scale_loss(generator_loss / replicas)
+                loss = self.generator_optimizer.scale_loss(generator_loss / n_replicas)
             generator_vars = self.generator.trainable_variables
             self.generator_optimizer.apply_gradients(
                 zip(tape.gradient(loss, generator_vars), generator_vars))

@@ -123,10 +123,10 @@ def check_startable(config, strategy):
     if (config.resume and latest and rf.checkpoint_step(latest) >= config.steps
             and os.path.isfile(os.path.join(config.out_dir, "model.keras"))):
         raise RunComplete(config.out_dir, rf.checkpoint_step(latest))
-    replicas = strategy.num_replicas_in_sync
-    if config.batch_size % replicas:
+    n_replicas = strategy.num_replicas_in_sync
+    if config.batch_size % n_replicas:
         raise ConfigError(f"--batch_size {config.batch_size} is not divisible by the "
-                          f"{replicas} replicas of --strategy={config.strategy}")
+                          f"{n_replicas} replicas of --strategy={config.strategy}")
 
 
 def build(run, build_model):
