@@ -408,6 +408,32 @@ class TrainingTest(tf.test.TestCase):
         with self.assertRaisesRegex(training.ConfigError, "mixed_precision: 'fp32' → 'bf16'"):
             training.check_run_dir(tiny_config(self.folder, out, steps=6, mixed_precision="bf16"))
 
+    def test_a_setting_added_since_a_run_was_written_resumes_as_its_default(self):
+        # config.json of a run made before a setting existed lacks its key: it
+        # counts as the setting's default, top-level and in the model's settings.
+        @dataclasses.dataclass(frozen=True)
+        class Settings:
+            width: int = 8
+            z_dim: int = 8
+            later: str = ""
+
+        out = self.run_dir("later_setting")
+        config = tiny_config(self.folder, out, steps=2, ckpt_every=2, model=Settings())
+        training.train(config, lambda c, spec: build_tiny(
+            dataclasses.replace(c, model=dataclasses.asdict(c.model)), spec))
+        path = os.path.join(out, "config.json")
+        with open(path) as f:
+            stored = json.load(f)
+        del stored["model"]["later"], stored["ema"]
+        training.write_json(path, stored)
+        self.assertEqual(training.check_run_dir(
+            dataclasses.replace(config, steps=4, ema=0.0)), [])
+        with self.assertRaisesRegex(training.ConfigError, "model: .*'later': 'color'"):
+            training.check_run_dir(dataclasses.replace(config, steps=4,
+                                                       model=Settings(later="color")))
+        with self.assertRaisesRegex(training.ConfigError, "ema: 0.0 → 0.9"):
+            training.check_run_dir(config)
+
     # ------------------------------------------------------------ bad input
 
     def assert_config_error(self, config, pattern, error=training.ConfigError, build=build_tiny):

@@ -178,6 +178,23 @@ def stored_config(config):
                           "--out_dir") from None
 
 
+def _defaults(settings):
+    """{name: default} of a dataclass's fields that have one, as JSON values."""
+    return json.loads(json.dumps({f.name: f.default for f in dataclasses.fields(settings)
+                                  if f.default is not dataclasses.MISSING}))
+
+
+def with_later_defaults(stored, config):
+    """A stored config (config.json, maybe written by an older ogan_ign) with
+    every setting it lacks — top-level or in "model" — set to the default of the
+    field that holds it now. A setting is added with a default that computes
+    what runs did before it existed, so an older run resumes unrefused."""
+    filled = {**_defaults(config), **stored}
+    if dataclasses.is_dataclass(config.model) and isinstance(stored.get("model"), dict):
+        filled["model"] = {**_defaults(config.model), **stored["model"]}
+    return filled
+
+
 def check_run_dir(config):
     """The run folder may be new, or hold a run of the same config to resume.
 
@@ -194,6 +211,7 @@ def check_run_dir(config):
         return []
     stored.pop("run", None)
     stored.pop("history", None)
+    stored = with_later_defaults(stored, config)
     current = config.to_json()
     if data.canonical_dataset(stored.get("dataset", "")) == data.canonical_dataset(
             current["dataset"]):
