@@ -23,7 +23,17 @@ from ogan_ign.settings import hparam
 
 
 @dataclasses.dataclass(frozen=True)
-class GANSettings:
+class CriticInputSettings:
+    """What the critic sees, for the single-loss GAN and O-GAN alike (both settings
+    classes extend this one)."""
+    diffaugment: str = hparam("", "DiffAugment policy, comma-separated from color, "
+                                  "translation, cutout: the same random transform of real "
+                                  "and generated images before the critic, for small "
+                                  "datasets (augment.py); '' = off")
+
+
+@dataclasses.dataclass(frozen=True)
+class GANSettings(CriticInputSettings):
     """SingleLossGAN's hyper-parameters: each default and help, once."""
     objective: str = hparam("wgan", "wgan | hinge | ns (losses.OBJECTIVES)")
     penalty: Optional[str] = hparam("qp", "qp (GAN-QP, the original O-GAN code) | gp (WGAN-GP) "
@@ -40,15 +50,15 @@ class SingleLossGAN(one_loss.OneLossModel):
       generator: keras.Model z (batch, z_dim) → x.
       critic: keras.Model x → scores (batch, k); the score is the mean over k.
       z_dim: noise size (default: the generator's input size).
-      objective, penalty, penalty_weight: see `GANSettings`.
+      objective, penalty, penalty_weight, diffaugment: see `GANSettings`.
       seed: base seed of the training noise, a pure function of (seed, replica, step).
     """
 
     def __init__(self, generator, critic, z_dim=None, objective=GANSettings.objective,
                  penalty=GANSettings.penalty, penalty_weight=GANSettings.penalty_weight,
-                 seed=0, **kwargs):
+                 seed=0, diffaugment=GANSettings.diffaugment, **kwargs):
         super().__init__(**kwargs)
-        losses.GANLoss(objective, penalty)  # fails early on an unknown name
+        losses.GANLoss(objective, penalty, diffaugment=diffaugment)  # fails early on a bad name
         self.generator = generator
         self.critic = critic
         self.z_dim = int(z_dim or generator.input_shape[-1])
@@ -58,6 +68,7 @@ class SingleLossGAN(one_loss.OneLossModel):
             penalty_weight = 10.0 if penalty == "gp" else 1.0
         self.penalty_weight = float(penalty_weight)
         self.seed = int(seed)
+        self.diffaugment = diffaugment
         self.trackers = {name: keras.metrics.Mean(name=name) for name in self.metric_names()}
         self.built = True  # sub-models are built; lets fit() trace under a strategy
 
@@ -79,13 +90,20 @@ class SingleLossGAN(one_loss.OneLossModel):
     def loss_fn(self):
         """This step's loss: `losses.GANLoss` with the model's hyper-parameters."""
         return losses.GANLoss(self.objective, self.penalty, self.penalty_weight,
-                              seed=self.penalty_seed())
+                              seed=self.penalty_seed(), diffaugment=self.diffaugment,
+                              augment_seed=self.augment_seed())
 
     def penalty_seed(self):
         """The stateless seed of this step's gradient-penalty α (None without "gp")."""
         if self.penalty != "gp":
             return None
         return one_loss.training_seed(self.seed, self.optimizer.iterations, one_loss.PENALTY)
+
+    def augment_seed(self):
+        """The stateless seed of this step's DiffAugment draws (None when off)."""
+        if not self.diffaugment:
+            return None
+        return one_loss.training_seed(self.seed, self.optimizer.iterations, one_loss.AUGMENT)
 
     def sample_noise(self, batch_size, step=None):
         """Training noise z ~ N(0, I) for a step (default: the optimizer's)."""
@@ -144,6 +162,7 @@ class SingleLossGAN(one_loss.OneLossModel):
             "penalty": self.penalty,
             "penalty_weight": self.penalty_weight,
             "seed": self.seed,
+            "diffaugment": self.diffaugment,
         })
         return config
 
@@ -165,7 +184,13 @@ class TwoPlayerGAN(SingleLossGAN):
     strategy its BatchNorm is synchronized as in the single-loss step, and
     under fp16 both optimizers scale their losses. With XLA over several
     replicas it runs uncompiled: the per-replica XLA step is the single loss's.
+    It has no DiffAugment.
     """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.diffaugment:
+            raise ValueError("TwoPlayerGAN is the baseline without DiffAugment")
 
     def compile(self, optimizer=None, generator_optimizer=None, **kwargs):
         """`optimizer` trains the critic, `generator_optimizer` the generator

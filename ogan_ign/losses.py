@@ -22,6 +22,9 @@ from typing import Callable, Optional
 
 import tensorflow as tf
 
+from ogan_ign import augment
+
+
 def _identity(t):
     return t
 
@@ -151,31 +154,44 @@ class GANLoss:
     D(x) = avg(critic(x)) (`critic_score`); (f, g, h) the `objective`'s terms;
     R the `penalty` ("qp": `qp_penalty`; "gp": `gradient_penalty`, its α drawn
     from the stateless seed pair `seed`; None: 0), w its `penalty_weight`.
+
+    DiffAugment (`diffaugment`, an `augment` policy; '' off): the critic sees
+    T(x_real), T(G(z)) and T(sg G(z)), with one draw of T (seed pair
+    `augment_seed`) for both fakes, so h(D(T(G))) − h(D(T(sg G))) still has
+    value 0 and its critic gradients still cancel; the real batch gets a draw of
+    its own, as in the paper, where T draws per image. R is taken on what the
+    critic sees, T(x_real) and T(sg G(z)): its scores are D's on those images,
+    so the GAN-QP quotient divides by their distance, and GP constrains D
+    between them.
     """
     objective: str = "wgan"
     penalty: Optional[str] = "qp"
     penalty_weight: float = 1.0
     seed: Optional[tf.Tensor] = None
+    diffaugment: str = ""
+    augment_seed: Optional[tf.Tensor] = None
 
     def __post_init__(self):
         objective_terms(self.objective)  # a one-line error for an unknown name
+        augment.parse_policy(self.diffaugment)
         if self.penalty not in PENALTIES:
             raise ValueError(f"unknown penalty {self.penalty!r}; "
                              f"expected one of {list(PENALTIES)}")
 
     def __call__(self, generator, critic, x_real, z):
-        total, terms, _ = self.gan_terms(generator, critic, x_real, z)
+        total, terms, _, _ = self.gan_terms(generator, critic, x_real, z)
         return total, terms
 
     def gan_terms(self, generator, critic, x_real, z):
-        """(total, terms, critic(G(z))): the loss above on one batch."""
+        """(total, terms, G(z), critic(G(z)) as the critic saw it): the loss above
+        on one batch."""
         x_fake = generator(z, training=True)
         x_fake_sg = tf.stop_gradient(x_fake)  # the critic's fakes: no gradient reaches G
-        e_real = critic(x_real, training=True)
-        e_fake = critic(x_fake, training=True)
-        e_fake_sg = critic(x_fake_sg, training=True)
+        seen = (self.augmented(x_real, x_fake, x_fake_sg) if self.diffaugment
+                else (x_real, x_fake, x_fake_sg))  # what the critic sees
+        e_real, e_fake, e_fake_sg = (critic(x, training=True) for x in seen)
         d_real, d_fake, d_fake_sg = (critic_score(e) for e in (e_real, e_fake, e_fake_sg))
-        lipschitz = self.lipschitz_penalty(critic, x_real, x_fake_sg, d_real, d_fake_sg)
+        lipschitz = self.lipschitz_penalty(critic, seen[0], seen[2], d_real, d_fake_sg)
         total = (single_loss(d_real, d_fake, d_fake_sg, self.objective)
                  + self.penalty_weight * lipschitz)
         _, _, on_generated = objective_terms(self.objective)
@@ -185,7 +201,18 @@ class GANLoss:
             "loss/penalty": lipschitz,
             "score/real": tf.reduce_mean(d_real),
             "score/fake": tf.reduce_mean(d_fake),
-        }, e_fake
+        }, x_fake, e_fake
+
+    def augmented(self, x_real, x_fake, x_fake_sg):
+        """(T(x_real), T(x_fake), T(x_fake_sg)): one draw for both fakes, another
+        for the real batch (`augment_seed` folded with 0 and 1)."""
+        if self.augment_seed is None:
+            raise ValueError("DiffAugment draws T: give GANLoss an augment_seed")
+        seed_real, seed_fake = (tf.random.experimental.stateless_fold_in(
+            tf.cast(self.augment_seed, tf.int64), i) for i in (0, 1))
+        return (augment.diff_augment(x_real, self.diffaugment, seed_real),
+                augment.diff_augment(x_fake, self.diffaugment, seed_fake),
+                augment.diff_augment(x_fake_sg, self.diffaugment, seed_fake))
 
     def lipschitz_penalty(self, critic, x_real, x_fake_sg, d_real, d_fake_sg):
         """R, unweighted, on D's scores of x_real and sg(G(z)); it reaches the critic only."""
@@ -217,11 +244,15 @@ class OGANLoss(GANLoss):
                + mean(0.25·t1² / mean_pixels((x_real − sg x_fake)²))
 
     E maps images to (batch, nz); ρ (`pearson`) reaches E and G through E(G(z)).
+    Under DiffAugment ρ reads E of the un-augmented G(z) (one more encoder
+    pass): E must encode G(z) itself, as reconstruction uses it on clean images.
     """
     corr_weight: float = 0.5
 
     def __call__(self, generator, encoder, x_real, z):
-        total, terms, e_fake = self.gan_terms(generator, encoder, x_real, z)
+        total, terms, x_fake, e_fake = self.gan_terms(generator, encoder, x_real, z)
+        if self.diffaugment:
+            e_fake = encoder(x_fake, training=True)
         rho = tf.reduce_mean(pearson(tf.cast(z, total.dtype), tf.cast(e_fake, total.dtype)))
         return total - self.corr_weight * rho, {**terms, "corr/z": rho}
 

@@ -16,12 +16,12 @@ import keras
 import tensorflow as tf
 
 from ogan_ign import losses, one_loss
-from ogan_ign.gan import GANSettings, SingleLossGAN
+from ogan_ign.gan import CriticInputSettings, GANSettings, SingleLossGAN
 from ogan_ign.settings import hparam
 
 
 @dataclasses.dataclass(frozen=True)
-class OGANSettings:
+class OGANSettings(CriticInputSettings):
     """O-GAN's own hyper-parameters: each default and help, once."""
     corr_weight: float = hparam(0.5, "λ of −λ·ρ(z, E(G(z))); 0.5 in the original code, 1.0 "
                                      "in its 256 px variant")
@@ -37,18 +37,19 @@ class OGAN(SingleLossGAN):
       generator: keras.Model z → x.
       z_dim: noise size (default: the generator's input size).
       corr_weight, recon_scale: see `OGANSettings`.
-      objective, penalty, penalty_weight, seed: as in SingleLossGAN; the
-        defaults ("wgan", "qp", 1) are the original code's loss.
+      objective, penalty, penalty_weight, seed, diffaugment: as in SingleLossGAN;
+        the defaults ("wgan", "qp", 1, off) are the original code's loss.
     """
 
     def __init__(self, encoder, generator, z_dim=None, corr_weight=OGANSettings.corr_weight,
                  recon_scale=OGANSettings.recon_scale, objective=GANSettings.objective,
                  penalty=GANSettings.penalty, penalty_weight=GANSettings.penalty_weight, seed=0,
-                 **kwargs):
+                 diffaugment=OGANSettings.diffaugment, **kwargs):
         kwargs.pop("critic", None)  # the critic is the encoder, never a separate net
         super().__init__(generator=generator, critic=encoder, z_dim=z_dim,
                          objective=objective, penalty=penalty,
-                         penalty_weight=penalty_weight, seed=seed, **kwargs)
+                         penalty_weight=penalty_weight, seed=seed, diffaugment=diffaugment,
+                         **kwargs)
         if encoder.output_shape[-1] != self.z_dim:
             raise ValueError(f"encoder outputs {encoder.output_shape[-1]} dims, "
                              f"but z_dim is {self.z_dim}")
@@ -65,7 +66,8 @@ class OGAN(SingleLossGAN):
     def loss_fn(self):
         """This step's loss: `losses.OGANLoss` with the model's hyper-parameters."""
         return losses.OGANLoss(self.objective, self.penalty, self.penalty_weight,
-                               seed=self.penalty_seed(), corr_weight=self.corr_weight)
+                               seed=self.penalty_seed(), diffaugment=self.diffaugment,
+                               augment_seed=self.augment_seed(), corr_weight=self.corr_weight)
 
     # ------------------------------------------------------------ for users
     def encode(self, x, training=False):

@@ -52,7 +52,7 @@ KERAS_PRIVATE = {
 }
 
 # Noise streams. Training: [key(seed, replica, stream), step], step ≥ 0.
-NOISE, PENALTY = 0, 1
+NOISE, PENALTY, AUGMENT = 0, 1, 2   # AUGMENT: DiffAugment's T
 # Fixed noise: [seed, stream], stream < 0, never a training step.
 SAMPLES, FIGURES, METRICS, EVALUATION = -1, -2, -3, -5
 
