@@ -2,11 +2,22 @@
 against the mean of the batch statistics computed by hand in numpy, the restore,
 generate's option on the three models, the weight average, and no change when off."""
 
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
 import keras
+import pytest
 import numpy as np
 import tensorflow as tf
 
-from ogan_ign import averaging, gan, ign, networks, ogan, standing
+from ogan_ign import averaging, evaluation, gan, ign, networks, ogan, standing, training
+from test_training import build_tiny, tiny_config, write_folder
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def dense_bn(depth=1):
@@ -172,3 +183,100 @@ class GenerateTest(tf.test.TestCase):
         self.assertAllEqual(a, model.generate(z, seed=5, standing_stats=2, standing_batch=4))
         self.assertNotAllClose(a, model.generate(z, seed=6, standing_stats=2, standing_batch=4))
         self.assertNotAllClose(a, model.generate(z, standing_stats=2, standing_batch=4))
+
+
+class SamplingTest(tf.test.TestCase):
+
+    def test_evaluation_samples_with_standing_statistics(self):
+        model = small_models()[0]
+        plain = evaluation.generate_samples(model, 6, seed=1, batch_size=4)
+        self.assertAllEqual(
+            evaluation.generate_samples(model, 6, seed=1, batch_size=4, standing_stats=0), plain)
+        stood = evaluation.generate_samples(model, 6, seed=1, batch_size=4, standing_stats=2,
+                                            standing_batch=4)
+        with standing.standing(model, 2, 4, seed=1):
+            again = evaluation.generate_samples(model, 6, seed=1, batch_size=4)
+        self.assertAllClose(stood, again, atol=0)
+        self.assertGreater(np.abs(stood - plain).max(), 1e-3)
+        # A bare generator z → x: N(0, I) noise of its input size.
+        generator = model.generator
+        bare = evaluation.generate_samples(generator, 6, seed=1, standing_stats=2,
+                                           standing_batch=4)
+        self.assertEqual(bare.shape, plain.shape)
+        self.assertGreater(np.abs(bare - plain).max(), 1e-3)
+
+    def test_a_training_run_exports_standing_statistics_on_the_averaged_weights(self):
+        root = tempfile.mkdtemp(prefix="test_standing_")
+        self.addCleanup(shutil.rmtree, root, ignore_errors=True)
+        folder = write_folder(os.path.join(root, "images"), n=16)
+        out = os.path.join(root, "run")
+        config = tiny_config(folder, out, steps=2, ckpt_every=2, ema=0.5, standing_stats=3)
+        model = training.train(config, build_tiny)
+        exported = keras.saving.load_model(os.path.join(out, "model.keras"))
+        stored = statistics(exported.sampler)
+        self.assert_equal_statistics(statistics(model.sampler), stored)
+        # They are the standing statistics of the exported (averaged) weights:
+        # batches of --batch_size noise seeded by --seed …
+        before = statistics(exported.sampler)
+        with standing.standing(exported, 3, config.batch_size, seed=config.seed):
+            self.assert_equal_statistics(statistics(exported.sampler), stored)
+        # … not the moving averages the run kept.
+        reader = tf.train.load_checkpoint(os.path.join(out, "checkpoints", "ckpt-2"))
+        averaged = [reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
+                    if name.startswith("average/values/")]
+        self.assertFalse(any(any(np.array_equal(mean, a) for a in averaged)
+                             for mean, _ in stored))
+        self.assert_equal_statistics(statistics(exported.sampler), before)
+
+    def test_a_negative_count_is_a_config_error(self):
+        config = tiny_config("some_folder", "some_run", standing_stats=-1)
+        with self.assertRaisesRegex(training.ConfigError, "--standing_stats must be >= 0"):
+            training.validate(config)
+
+    def assert_equal_statistics(self, got, expected):
+        for (m, v), (m0, v0) in zip(got, expected, strict=True):
+            self.assertAllClose(m, m0, atol=1e-6)
+            self.assertAllClose(v, v0, atol=1e-6)
+
+
+@pytest.mark.slow
+class EvaluateScriptTest(tf.test.TestCase):
+
+    def evaluate(self, *args):
+        env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
+        return subprocess.run([sys.executable, os.path.join(ROOT, "evaluate.py"), *args],
+                              capture_output=True, text=True, env=env, timeout=300)
+
+    def test_standing_stats_flag_changes_the_samples_and_is_recorded(self):
+        from ogan_ign import data  # pylint: disable=import-outside-toplevel
+        try:
+            data.resolve("fashion_mnist", image_size=28)
+        except data.DataError:
+            self.skipTest("Fashion-MNIST is not installed")
+        tmp = tempfile.mkdtemp(prefix="test_standing_")
+        self.addCleanup(shutil.rmtree, tmp, ignore_errors=True)
+        evaluation.build_classifier(image_size=28).save(os.path.join(tmp, "c.keras"))
+        model = small_models()[0]
+        for bn in standing.measured_layers(model.sampler):
+            bn.moving_mean.assign(bn.moving_mean + 0.3)
+        model.compile()
+        model.save(os.path.join(tmp, "gan.keras"))
+        common = [f"--model={tmp}/gan.keras", "--dataset=fashion_mnist", "--image_size=28",
+                  f"--classifier={tmp}/c.keras", "--num_samples=40", "--num_real=40",
+                  "--probe_examples=0", "--kid_subsets=2", "--kid_subset_size=20"]
+        fids = {}
+        for count in (0, 2):
+            output = os.path.join(tmp, f"metrics_{count}.json")
+            result = self.evaluate(*common, f"--standing_stats={count}", f"--output={output}")
+            self.assertEqual(result.returncode, 0, result.stderr[-2000:])
+            with open(output) as f:
+                stored = json.load(f)["evaluation"]
+            self.assertEqual((stored["standing_stats"], stored["standing_batch"]),
+                             (count, standing.BATCH_SIZE))
+            fids[count] = stored["fid"]
+        self.assertNotAlmostEqual(fids[0], fids[2], places=6)
+        result = self.evaluate("--floor", "--dataset=fashion_mnist", "--standing_stats=2",
+                               f"--output={tmp}/floor.json")
+        self.assertEqual(result.returncode, 2)
+        self.assertIn("error: --floor scores the data itself: --standing_stats",
+                      result.stderr)
