@@ -93,6 +93,18 @@ class StandingStatisticsTest(tf.test.TestCase):
         self.assertAllClose(mean, np.mean([x.mean((0, 1, 2)) for x in z], 0), atol=1e-6)
         self.assertAllClose(var, np.mean([x.var((0, 1, 2)) for x in z], 0), atol=1e-5)
 
+    def test_bf16_layers_keep_float32_statistics_of_their_bf16_inputs(self):
+        inputs = keras.Input((3,))
+        net = keras.Model(inputs, keras.layers.BatchNormalization(dtype="mixed_bfloat16")(inputs))
+        z = [np.random.default_rng(k).normal(0.1 * k, 1.0, (6, 3)).astype(np.float32)
+             for k in range(3)]
+        seen = [tf.cast(tf.cast(x, tf.bfloat16), tf.float64).numpy() for x in z]
+        with standing.standing_statistics(net, lambda k: z[k], 3, batch_size=6):
+            (mean, var), = statistics(net)
+        self.assertEqual(mean.dtype, np.float32)
+        self.assertAllClose(mean, np.mean([x.mean(0) for x in seen], 0), atol=1e-6, rtol=0)
+        self.assertAllClose(var, np.mean([x.var(0) for x in seen], 0), atol=1e-6, rtol=0)
+
     def test_own_statistics_and_momentum_are_back_after_the_block(self):
         net = dense_bn(2)
         randomise(net)
@@ -183,6 +195,20 @@ class GenerateTest(tf.test.TestCase):
         self.assertAllEqual(a, model.generate(z, seed=5, standing_stats=2, standing_batch=4))
         self.assertNotAllClose(a, model.generate(z, seed=6, standing_stats=2, standing_batch=4))
         self.assertNotAllClose(a, model.generate(z, standing_stats=2, standing_batch=4))
+
+    def test_a_savedmodel_exported_in_the_block_keeps_the_standing_statistics(self):
+        model = small_models()[2]
+        for bn in standing.measured_layers(model.sampler):
+            bn.moving_mean.assign(bn.moving_mean + 0.3)
+        path = os.path.join(tempfile.mkdtemp(prefix="test_standing_"), "ign")
+        self.addCleanup(shutil.rmtree, os.path.dirname(path), ignore_errors=True)
+        with standing.standing(model, 2, 4, seed=0):
+            model.export(path)
+            want = model.generate(4, seed=1)
+        served = tf.saved_model.load(path)
+        self.assertAllClose(served.sample(tf.constant(4), tf.constant(1, tf.int64)), want,
+                            atol=1e-6)
+        self.assertNotAllClose(model.generate(4, seed=1), want)
 
 
 class SamplingTest(tf.test.TestCase):
