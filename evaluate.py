@@ -168,6 +168,11 @@ def open_model(model_path):
 
 def evaluate():
     config, model_path, output = run_settings()
+    # Standing statistics over batches of the run's training batch size.
+    standing_batch = config.get("batch_size", standing.BATCH_SIZE)
+    if FLAGS.standing_stats and standing_batch < 2:
+        raise ConfigError(f"--standing_stats needs batches of at least 2; the run's "
+                          f"--batch_size is {standing_batch}")
     model = None if FLAGS.floor else open_model(model_path)
     spec_args = dict(data_dir=setting("data_dir", config, None),
                      image_size=setting("image_size", config, 32),
@@ -196,9 +201,7 @@ def evaluate():
         record = {"kind": "data (train split)"}
     else:
         name = FLAGS.run_dir or model_path
-        # Standing statistics over batches of the run's training batch size.
-        settings.update(standing_stats=FLAGS.standing_stats,
-                        standing_batch=config.get("batch_size", standing.BATCH_SIZE))
+        settings.update(standing_stats=FLAGS.standing_stats, standing_batch=standing_batch)
         metrics = evaluation.evaluate_model(model, features, classifier, test, train,
                                             num_samples=FLAGS.num_samples, verbose=True,
                                             **settings)

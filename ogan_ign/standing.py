@@ -22,6 +22,7 @@ statistics belong to the weights they were measured with.
 """
 
 import contextlib
+import numbers
 
 import tensorflow as tf
 
@@ -30,11 +31,14 @@ from ogan_ign import one_loss
 BATCH_SIZE = 64  # batches of this size when the caller names none (Config.batch_size's default)
 
 
-def _checked(batches, batch_size):
-    if isinstance(batches, bool) or not isinstance(batches, int) or batches < 0:
+def _check_batches(batches):
+    if isinstance(batches, bool) or not isinstance(batches, numbers.Integral) or batches < 0:
         raise ValueError(f"standing statistics need a whole number of batches >= 0 (0: off), "
                          f"got {batches!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
+
+
+def _check_batch_size(batch_size):
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 2:
         raise ValueError(f"standing statistics need batches of at least 2, got {batch_size!r}")
 
 
@@ -58,7 +62,7 @@ def set_standing_statistics(net, make_noise, batches):
     before = [(bn.moving_mean.numpy(), bn.moving_variance.numpy()) for bn in layers]
     momenta = [bn.momentum for bn in layers]
     try:
-        for k in range(batches):
+        for k in range(int(batches)):
             for bn in layers:
                 bn.momentum = k / (k + 1.0)  # read when the layer is called (eagerly)
             net(make_noise(k), training=True)
@@ -78,6 +82,7 @@ def restore(net, statistics):
 def model_noise(model, batch_size, seed=None):
     """make_noise(k) of a model's own noise (`make_noise`): fresh draws, or for a
     seed the fixed draws of streams STANDING − k, which nothing else reads."""
+    _check_batch_size(batch_size)
     if seed is None:
         return lambda k: model.make_noise(batch_size)
     return lambda k: model.make_noise(batch_size, seed, stream=one_loss.STANDING - k)
@@ -85,6 +90,7 @@ def model_noise(model, batch_size, seed=None):
 
 def normal_noise(z_dim, batch_size, seed=None):
     """make_noise(k) of N(0, I) vectors, for a bare generator z → x."""
+    _check_batch_size(batch_size)
     def make_noise(k):
         if seed is None:
             return tf.random.normal((batch_size, z_dim))
@@ -94,12 +100,11 @@ def normal_noise(z_dim, batch_size, seed=None):
 
 
 @contextlib.contextmanager
-def standing_statistics(net, make_noise, batches, batch_size=BATCH_SIZE):
+def standing_statistics(net, make_noise, batches):
     """The block runs with `net`'s BatchNorm layers holding standing statistics
     over `batches` batches of `make_noise(k)`; their own statistics are back
-    after it. batches = 0 changes nothing. `batch_size` is checked only (the
-    noise has it)."""
-    _checked(batches, batch_size)
+    after it. batches = 0 changes nothing."""
+    _check_batches(batches)
     if batches == 0:
         yield
         return
@@ -121,9 +126,8 @@ def standing(model, batches, batch_size=BATCH_SIZE, seed=None, training=False):
     training: whether the block samples in training mode, which normalises by
     each batch's own statistics: refused with batches > 0.
     """
-    _checked(batches, batch_size)
+    _check_batches(batches)
     if batches and training:
         raise ValueError("standing statistics are for inference: training=True normalises "
                          "by each batch's own statistics")
-    return standing_statistics(model.sampler, model_noise(model, batch_size, seed), batches,
-                               batch_size)
+    return standing_statistics(model.sampler, model_noise(model, batch_size, seed), batches)

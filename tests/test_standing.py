@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from ogan_ign import averaging, evaluation, gan, ign, networks, ogan, standing, training
+from replicas import mirrored
 from test_training import build_tiny, tiny_config, write_folder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -80,7 +81,7 @@ class StandingStatisticsTest(tf.test.TestCase):
             net = dense_bn(depth)
             randomise(net)
             z = noise_batches(n)
-            with standing.standing_statistics(net, lambda k: z[k], n, batch_size=5):
+            with standing.standing_statistics(net, lambda k: z[k], n):
                 self.assert_statistics(statistics(net), hand_statistics(net, z))
 
     def test_conv_maps_reduce_over_batch_and_space(self):
@@ -88,7 +89,7 @@ class StandingStatisticsTest(tf.test.TestCase):
         net = keras.Model(inputs, keras.layers.BatchNormalization(name="bn")(inputs))
         z = [np.random.default_rng(k).normal(k, 1.0 + k, (4, 3, 3, 2)).astype(np.float32)
              for k in range(3)]
-        with standing.standing_statistics(net, lambda k: z[k], 3, batch_size=4):
+        with standing.standing_statistics(net, lambda k: z[k], 3):
             mean, var = statistics(net)[0]
         self.assertAllClose(mean, np.mean([x.mean((0, 1, 2)) for x in z], 0), atol=1e-6)
         self.assertAllClose(var, np.mean([x.var((0, 1, 2)) for x in z], 0), atol=1e-5)
@@ -99,22 +100,33 @@ class StandingStatisticsTest(tf.test.TestCase):
         z = [np.random.default_rng(k).normal(0.1 * k, 1.0, (6, 3)).astype(np.float32)
              for k in range(3)]
         seen = [tf.cast(tf.cast(x, tf.bfloat16), tf.float64).numpy() for x in z]
-        with standing.standing_statistics(net, lambda k: z[k], 3, batch_size=6):
+        with standing.standing_statistics(net, lambda k: z[k], 3):
             (mean, var), = statistics(net)
         self.assertEqual(mean.dtype, np.float32)
         self.assertAllClose(mean, np.mean([x.mean(0) for x in seen], 0), atol=1e-6, rtol=0)
         self.assertAllClose(var, np.mean([x.var(0) for x in seen], 0), atol=1e-6, rtol=0)
+
+    def test_a_model_made_under_a_mirrored_strategy(self):
+        z = noise_batches(3)
+        with mirrored(["/cpu:0", "/cpu:1"]).scope():
+            net = dense_bn(2)
+        randomise(net)
+        plain = dense_bn(2)
+        plain.set_weights(net.get_weights())
+        for each in (net, plain):
+            with standing.standing_statistics(each, lambda k: z[k], 3):
+                self.assert_statistics(statistics(each), hand_statistics(plain, z))
 
     def test_own_statistics_and_momentum_are_back_after_the_block(self):
         net = dense_bn(2)
         randomise(net)
         before = statistics(net)
         z = noise_batches(3)
-        with standing.standing_statistics(net, lambda k: z[k], 3, batch_size=5):
+        with standing.standing_statistics(net, lambda k: z[k], 3):
             self.assertNotAllClose(statistics(net)[0][0], before[0][0])
         self.assert_statistics(statistics(net), before, atol=0)
         with self.assertRaises(RuntimeError):
-            with standing.standing_statistics(net, lambda k: z[k], 3, batch_size=5):
+            with standing.standing_statistics(net, lambda k: z[k], 3):
                 raise RuntimeError("inside")
         self.assert_statistics(statistics(net), before, atol=0)
         self.assertEqual([bn.momentum for bn in standing.measured_layers(net)], [0.99, 0.99])
@@ -128,11 +140,14 @@ class StandingStatisticsTest(tf.test.TestCase):
 
     def test_bad_arguments(self):
         net = dense_bn()
-        for batches, batch_size in ((-1, 8), (2.0, 8), (True, 8), (2, 1)):
-            with self.assertRaisesRegex(ValueError, "standing statistics need"):
-                with standing.standing_statistics(net, lambda k: None, batches, batch_size):
+        for batches in (-1, 2.0, True):
+            with self.assertRaisesRegex(ValueError, "standing statistics need a whole number"):
+                with standing.standing_statistics(net, lambda k: None, batches):
                     pass
         model = small_models()[0]
+        for batch_size in (1, 2.0):
+            with self.assertRaisesRegex(ValueError, "need batches of at least 2"):
+                model.generate(4, standing_stats=2, standing_batch=batch_size)
         with self.assertRaisesRegex(ValueError, "for inference"):
             model.generate(4, seed=0, training=True, standing_stats=2)
 
@@ -146,7 +161,7 @@ class StandingStatisticsTest(tf.test.TestCase):
         z = noise_batches(4)
         with average.swapped():
             averaged_kernel = net.layers[1].kernel.numpy()
-            with standing.standing_statistics(net, lambda k: z[k], 4, batch_size=5):
+            with standing.standing_statistics(net, lambda k: z[k], 4):
                 self.assert_statistics(statistics(net), hand_statistics(net, z))
         self.assertNotAllClose(averaged_kernel, own_weights[0])
         for w, own in zip(net.weights, own_weights):
@@ -215,13 +230,13 @@ class SamplingTest(tf.test.TestCase):
 
     def test_evaluation_samples_with_standing_statistics(self):
         model = small_models()[0]
-        plain = evaluation.generate_samples(model, 6, seed=1, batch_size=4)
+        plain = evaluation.generate_samples(model, 6, seed=1)
         self.assertAllEqual(
             evaluation.generate_samples(model, 6, seed=1, batch_size=4, standing_stats=0), plain)
         stood = evaluation.generate_samples(model, 6, seed=1, batch_size=4, standing_stats=2,
                                             standing_batch=4)
         with standing.standing(model, 2, 4, seed=1):
-            again = evaluation.generate_samples(model, 6, seed=1, batch_size=4)
+            again = evaluation.generate_samples(model, 6, seed=1)
         self.assertAllClose(stood, again, atol=0)
         self.assertGreater(np.abs(stood - plain).max(), 1e-3)
         # A bare generator z → x: N(0, I) noise of its input size.
@@ -257,6 +272,9 @@ class SamplingTest(tf.test.TestCase):
     def test_a_negative_count_is_a_config_error(self):
         config = tiny_config("some_folder", "some_run", standing_stats=-1)
         with self.assertRaisesRegex(training.ConfigError, "--standing_stats must be >= 0"):
+            training.validate(config)
+        config = tiny_config("some_folder", "some_run", standing_stats=2, batch_size=1)
+        with self.assertRaisesRegex(training.ConfigError, "needs a --batch_size of at least 2"):
             training.validate(config)
 
     def assert_equal_statistics(self, got, expected):

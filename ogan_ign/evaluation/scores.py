@@ -49,7 +49,7 @@ def generate_samples(model, n, seed=0, batch_size=500, standing_stats=0,
         make_noise = standing.model_noise(model, standing_batch, seed)
     else:
         make_noise = standing.normal_noise(network.inputs[0].shape[-1], standing_batch, seed)
-    with standing.standing_statistics(network, make_noise, standing_stats, standing_batch):
+    with standing.standing_statistics(network, make_noise, standing_stats):
         return batched(lambda z: network(z, training=False), evaluation_noise(model, n, seed),
                        batch_size)
 

@@ -130,6 +130,8 @@ def validate(config):
     for name in ("sample_every", "seed", "standing_stats"):
         value = getattr(config, name)
         need(isinstance(value, int) and value >= 0, f"--{name} must be >= 0, got {value}")
+    need(not config.standing_stats or config.batch_size >= 2,
+         "--standing_stats needs a --batch_size of at least 2 (batch statistics of one image)")
     need(config.channels in (None, 1, 3), f"--channels must be 1 or 3, got {config.channels}")
     need(math.isfinite(config.lr) and config.lr > 0, f"--lr must be positive, got {config.lr}")
     need(0.0 <= config.ema < 1.0, f"--ema must be in [0, 1) (0 = off), got {config.ema}")
