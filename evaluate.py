@@ -26,6 +26,7 @@ other key stays. Mistakes are one line on stderr and exit status 2.
 
 import quiet_start  # noqa: F401  (first: TensorFlow starts without its start-up lines)
 
+import dataclasses
 import json
 import os
 import time
@@ -34,7 +35,8 @@ from absl import flags
 from absl import logging
 import keras
 
-from ogan_ign import cli, data, evaluation, training
+from ogan_ign import cli, data, evaluation, standing, training
+from ogan_ign.settings import help_of
 from ogan_ign.training import ConfigError
 
 flags.DEFINE_string("run_dir", None, "a run folder: config.json and model.keras")
@@ -58,6 +60,8 @@ flags.DEFINE_integer("kid_subsets", 100, "KID subsets")
 flags.DEFINE_integer("kid_subset_size", 1000, "KID subset size")
 flags.DEFINE_integer("seed", 0, "seed of the noise and the KID subsets")
 flags.DEFINE_string("output", None, "the JSON file written")
+STANDING = {f.name: f for f in dataclasses.fields(training.Config)}["standing_stats"]
+flags.DEFINE_integer("standing_stats", STANDING.default, help_of(STANDING))
 FLAGS = flags.FLAGS
 
 
@@ -67,6 +71,10 @@ def run_settings():
         raise ConfigError("--floor scores the data itself: give no --run_dir or --model")
     if not FLAGS.floor and bool(FLAGS.run_dir) == bool(FLAGS.model):
         raise ConfigError("give either --run_dir or --model (or --floor)")
+    if FLAGS.standing_stats < 0:
+        raise ConfigError(f"--standing_stats must be >= 0 (0 = off), got {FLAGS.standing_stats}")
+    if FLAGS.floor and FLAGS.standing_stats:
+        raise ConfigError("--floor scores the data itself: --standing_stats has no generator")
     config, model_path, output = {}, FLAGS.model, FLAGS.output
     if FLAGS.run_dir:
         config_path = os.path.join(FLAGS.run_dir, "config.json")
@@ -160,6 +168,11 @@ def open_model(model_path):
 
 def evaluate():
     config, model_path, output = run_settings()
+    # Standing statistics over batches of the run's training batch size.
+    standing_batch = config.get("batch_size", standing.BATCH_SIZE)
+    if FLAGS.standing_stats and standing_batch < 2:
+        raise ConfigError(f"--standing_stats needs batches of at least 2; the run's "
+                          f"--batch_size is {standing_batch}")
     model = None if FLAGS.floor else open_model(model_path)
     spec_args = dict(data_dir=setting("data_dir", config, None),
                      image_size=setting("image_size", config, 32),
@@ -188,6 +201,7 @@ def evaluate():
         record = {"kind": "data (train split)"}
     else:
         name = FLAGS.run_dir or model_path
+        settings.update(standing_stats=FLAGS.standing_stats, standing_batch=standing_batch)
         metrics = evaluation.evaluate_model(model, features, classifier, test, train,
                                             num_samples=FLAGS.num_samples, verbose=True,
                                             **settings)

@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ogan_ign import losses, one_loss
+from ogan_ign import losses, one_loss, standing
 from ogan_ign.settings import hparam
 
 
@@ -133,13 +133,19 @@ class SingleLossGAN(one_loss.OneLossModel):
         return tf.random.stateless_normal(shape, seed=one_loss.fixed_seed(seed, stream),
                                           dtype=dtype)
 
-    def generate(self, n_or_z, seed=None, training=False):
-        """float32 images from n noise vectors (fresh, or fixed by `seed`) or from given z."""
-        if isinstance(n_or_z, (int, np.integer)):
-            z = self.make_noise(n_or_z, seed)
-        else:
-            z = tf.convert_to_tensor(n_or_z, dtype=self.generator.inputs[0].dtype)
-        return one_loss.float32(self.generator(z, training=training))
+    def generate(self, n_or_z, seed=None, training=False, standing_stats=0,
+                 standing_batch=standing.BATCH_SIZE):
+        """float32 images from n noise vectors (fresh, or fixed by `seed`) or from given z.
+
+        standing_stats = N > 0: sampled with BatchNorm's standing statistics over N
+        batches of `standing_batch` noise draws (fixed by `seed` too), the model's
+        own statistics back after (`standing.standing`)."""
+        with standing.standing(self, standing_stats, standing_batch, seed, training):
+            if isinstance(n_or_z, (int, np.integer)):
+                z = self.make_noise(n_or_z, seed)
+            else:
+                z = tf.convert_to_tensor(n_or_z, dtype=self.generator.inputs[0].dtype)
+            return one_loss.float32(self.generator(z, training=training))
 
     def serving_endpoints(self):
         """`export`'s signatures: generate, z (batch, z_dim) → images; then sample."""

@@ -22,7 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ogan_ign import losses, one_loss
+from ogan_ign import losses, one_loss, standing
 from ogan_ign.settings import hparam
 
 NOISES = ("gaussian", "fourier")
@@ -198,13 +198,19 @@ class IGN(one_loss.OneLossModel):
             seed = one_loss.fixed_seed(seed, stream)
         return self.draw_noise(n, seed)
 
-    def generate(self, n_or_z, seed=None, training=False):
-        """float32 f(z) for n noise images (fresh, or fixed by `seed`) or for given z."""
-        if isinstance(n_or_z, (int, np.integer)):
-            z = self.make_noise(n_or_z, seed)
-        else:
-            z = tf.convert_to_tensor(n_or_z, dtype=self.f.compute_dtype)
-        return one_loss.float32(self.f(z, training=training))
+    def generate(self, n_or_z, seed=None, training=False, standing_stats=0,
+                 standing_batch=standing.BATCH_SIZE):
+        """float32 f(z) for n noise images (fresh, or fixed by `seed`) or for given z.
+
+        standing_stats = N > 0: sampled with BatchNorm's standing statistics over N
+        batches of `standing_batch` noise draws (fixed by `seed` too), the model's
+        own statistics back after (`standing.standing`)."""
+        with standing.standing(self, standing_stats, standing_batch, seed, training):
+            if isinstance(n_or_z, (int, np.integer)):
+                z = self.make_noise(n_or_z, seed)
+            else:
+                z = tf.convert_to_tensor(n_or_z, dtype=self.f.compute_dtype)
+            return one_loss.float32(self.f(z, training=training))
 
     def apply(self, x, k=1, training=False):
         """f applied k times: [f(x), f(f(x)), …], a list of k float32 batches."""

@@ -55,6 +55,8 @@ KERAS_PRIVATE = {
 NOISE, PENALTY, AUGMENT = 0, 1, 2   # AUGMENT: DiffAugment's T
 # Fixed noise: [seed, stream], stream < 0, never a training step.
 SAMPLES, FIGURES, METRICS, EVALUATION = -1, -2, -3, -5
+# Standing statistics' batch k draws stream STANDING − k (standing.py).
+STANDING = -1000
 
 
 def training_seed(seed, step, stream=NOISE):
@@ -98,17 +100,18 @@ COUNT_SPEC = keras.InputSpec(shape=(), dtype="int32")   # how many samples
 SEED_SPEC = keras.InputSpec(shape=(), dtype="int64")    # a fixed draw's seed
 
 
-def _batchnorm_layers(layer):
+def batchnorm_layers(layer):
+    """Every keras BatchNormalization layer in `layer` and its sub-models."""
     if isinstance(layer, keras.layers.BatchNormalization):
         return [layer]
-    return [bn for sub in getattr(layer, "layers", []) for bn in _batchnorm_layers(sub)]
+    return [bn for sub in getattr(layer, "layers", []) for bn in batchnorm_layers(sub)]
 
 
 @contextlib.contextmanager
 def synchronized_batchnorm(model, active=True):
     """BatchNorm layers all-reduce their batch moments while the step is traced
     (they read `synchronized` when called; the saved layers keep their setting)."""
-    layers = [l for l in _batchnorm_layers(model) if not l.synchronized] if active else []
+    layers = [l for l in batchnorm_layers(model) if not l.synchronized] if active else []
     for layer in layers:
         layer.synchronized = True
     try:

@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
-from ogan_ign import one_loss
+from ogan_ign import one_loss, standing
 from ogan_ign.evaluation.classifier import class_coverage, label_agreement
 from ogan_ign.evaluation.extractors import embed
 from ogan_ign.evaluation.metrics import (EvaluationError, batched, encoder_probe,
@@ -38,13 +38,20 @@ def sample_function(model):
     return model
 
 
-def generate_samples(model, n, seed=0, batch_size=500):
+def generate_samples(model, n, seed=0, batch_size=500, standing_stats=0,
+                     standing_batch=standing.BATCH_SIZE):
     """n samples in [-1, 1] from an IGN (f of its own noise), a SingleLossGAN or
     O-GAN (its generator), or a bare generator z → x (e.g. a saved DCGAN);
-    BatchNorm in inference mode."""
+    BatchNorm in inference mode, with standing statistics over `standing_stats`
+    batches of `standing_batch` noise draws (seeded by `seed`) when > 0."""
     network = sample_function(model)
-    return batched(lambda z: network(z, training=False), evaluation_noise(model, n, seed),
-                    batch_size)
+    if isinstance(model, one_loss.OneLossModel):
+        make_noise = standing.model_noise(model, standing_batch, seed)
+    else:
+        make_noise = standing.normal_noise(network.inputs[0].shape[-1], standing_batch, seed)
+    with standing.standing_statistics(network, make_noise, standing_stats):
+        return batched(lambda z: network(z, training=False), evaluation_noise(model, n, seed),
+                       batch_size)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +63,8 @@ class ScoreSettings:
     kid_subsets: int = 100        # KID's random subsets …
     kid_subset_size: int = 1000   # … and their size
     seed: int = 0                 # of the noise and of the KID subsets
+    standing_stats: int = 0       # batches of standing statistics for the samples; 0: off
+    standing_batch: int = standing.BATCH_SIZE   # … of this many noise draws
 
 
 def evaluate_model(model, feature_model, classifier, test, train=None, verbose=False,
@@ -70,6 +79,7 @@ def evaluate_model(model, feature_model, classifier, test, train=None, verbose=F
     O-GAN: probe_encoder = linear probe of E(x) (fitted on `probe_examples`
       training images, scored on the test images); reconstruction = G(0.9·N(E(x)))
       of the test images: recon_agreement (same classifier label as x), recon_rms.
+    Standing statistics (`standing_stats` > 0) are for the samples only.
     IGN: reconstruction f(x) of the test images (recon_agreement, recon_rms) and
       the idempotence gaps RMS(f(f(y)), f(y)) for y = its noise z (idem_gap, the
       generated samples' gap) and y = test images (idem_gap_data).
@@ -78,7 +88,9 @@ def evaluate_model(model, feature_model, classifier, test, train=None, verbose=F
     settings = ScoreSettings(**settings)
     x_test, y_test = test
     with announced(f"generating {settings.num_samples} samples", verbose):
-        samples = generate_samples(model, settings.num_samples, settings.seed)
+        samples = generate_samples(model, settings.num_samples, settings.seed,
+                                   standing_stats=settings.standing_stats,
+                                   standing_batch=settings.standing_batch)
     with announced(f"FID, KID, precision / recall of the samples against {len(x_test)} "
                    "test images" + (", class coverage" if classifier is not None else ""),
                    verbose):

@@ -32,7 +32,7 @@ PRECISION_ALIASES = {"off": "fp32", "float32": "fp32", "mixed_bfloat16": "bf16",
 # they switch the batch statistics, `check_resumed_computation`).
 RESUMABLE_CHANGES = frozenset({"steps", "sample_every", "ckpt_every", "log_every", "resume",
                                "strategy", "jit_compile", "data_dir", "out_dir", "num_samples",
-                               "allow_change"})
+                               "allow_change", "standing_stats"})
 # Settings a resumed run may change when the user names them in --allow_change
 # (the rescue of a diverged run). Both live outside the checkpoint's shapes: the
 # learning rate is one optimizer variable, set again after the restore; the EMA
@@ -99,6 +99,11 @@ class Config:
     ema: float = hparam(0.0, "decay of the moving average of every weight, BatchNorm statistics "
                              "included, warmed up as min(ema, (1+t)/(10+t)) (e.g. 0.999); "
                              "samples and model.keras use it; 0 = off")
+    standing_stats: int = hparam(0, "standing statistics (BigGAN): the generator samples with "
+                                    "each BatchNorm layer's batch statistics averaged over this "
+                                    "many batches of noise (of the run's --batch_size); a "
+                                    "training run exports them in model.keras, evaluate.py "
+                                    "samples with them; 0 = off")
     model: Any = None
 
     def __post_init__(self):
@@ -122,9 +127,11 @@ def validate(config):
         value = getattr(config, name)
         need(isinstance(value, int) and value >= 1,
              f"--{name} must be a positive integer, got {value}")
-    for name in ("sample_every", "seed"):
+    for name in ("sample_every", "seed", "standing_stats"):
         value = getattr(config, name)
         need(isinstance(value, int) and value >= 0, f"--{name} must be >= 0, got {value}")
+    need(not config.standing_stats or config.batch_size >= 2,
+         "--standing_stats needs a --batch_size of at least 2 (batch statistics of one image)")
     need(config.channels in (None, 1, 3), f"--channels must be 1 or 3, got {config.channels}")
     need(math.isfinite(config.lr) and config.lr > 0, f"--lr must be positive, got {config.lr}")
     need(0.0 <= config.ema < 1.0, f"--ema must be in [0, 1) (0 = off), got {config.ema}")

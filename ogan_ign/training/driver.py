@@ -15,7 +15,7 @@ from typing import Any, Optional
 import keras
 import tensorflow as tf
 
-from ogan_ign import averaging, data, images
+from ogan_ign import averaging, data, images, standing
 from ogan_ign.training import callbacks as cb
 from ogan_ign.training import config as cfg
 from ogan_ign.training import devices
@@ -60,7 +60,8 @@ class Trained:
 def train(config, build_model, figures=None, callbacks=(), catalog=None):
     """Trains (or resumes) the run described by `config`; returns the model.
 
-    The returned model holds the averaged weights when --ema is on (those it exports).
+    The returned model holds the averaged weights when --ema is on, and the standing
+    statistics with --standing_stats (what it exports).
     `callbacks` are extra keras callbacks, run after the samples and before the
     checkpoint of a step (a resumed run repeats what they wrote since it).
     `catalog` (a data.Catalog) resolves the dataset; a caller that reads the same
@@ -269,9 +270,16 @@ def fit(run, saver, writer, samples):
 
 def finish(run, folder, writer):
     """Exports model.keras with the averaged weights in (the checkpoint keeps
-    the raw ones) and flushes TensorBoard."""
+    the raw ones), and with --standing_stats the sampler's standing statistics
+    on those weights (batches of --batch_size noise, seeded by --seed); flushes
+    TensorBoard."""
+    config, model = run.config, run.model
     if run.average is not None:
         run.average.assign()
+    if config.standing_stats:
+        standing.set_standing_statistics(
+            model.sampler, standing.model_noise(model, config.batch_size, config.seed),
+            config.standing_stats)
     if run.chief:
-        rf.export(run.model, folder.join("model.keras"))
+        rf.export(model, folder.join("model.keras"))
         writer.flush()

@@ -1,0 +1,133 @@
+"""Standing statistics: BatchNorm statistics re-estimated for sampling (BigGAN,
+Brock et al., arXiv 1809.11096, appendix C.1; StudioGAN's "standing_statistics").
+
+A generator trains on its own batch statistics, while its moving statistics are
+a momentum average over many past weights. Standing statistics are measured on
+the weights as they are: the sampler runs in training mode on N batches
+z_1 … z_N of its noise, and every BatchNorm layer keeps the equal-weight mean of
+what it saw,
+
+    moving_mean = (1/N) Σ_k μ_k,    moving_variance = (1/N) Σ_k σ²_k,
+
+μ_k, σ²_k the layer's batch mean and (biased, Keras's) batch variance on z_k.
+They are what the layer then normalises with in inference mode. Keras's update
+m ← momentum·m + (1 − momentum)·s does the averaging when batch k (k = 0, 1, …)
+runs with momentum k / (k + 1): a running mean of the batch statistics.
+
+Layers are called in training mode with the layers before them normalising by
+their own batch statistics, as BigGAN does. A BatchNorm layer that is not
+trainable normalises with its moving statistics in training mode too, and keeps
+them. With a weight average (`averaging.WeightAverage`), swap it in first: the
+statistics belong to the weights they were measured with.
+"""
+
+import contextlib
+import numbers
+
+import tensorflow as tf
+
+from ogan_ign import one_loss
+
+BATCH_SIZE = 64  # batches of this size when the caller names none (Config.batch_size's default)
+
+
+def _check_batches(batches):
+    if isinstance(batches, bool) or not isinstance(batches, numbers.Integral) or batches < 0:
+        raise ValueError(f"standing statistics need a whole number of batches >= 0 (0: off), "
+                         f"got {batches!r}")
+
+
+def _check_batch_size(batch_size):
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 2:
+        raise ValueError(f"standing statistics need batches of at least 2, got {batch_size!r}")
+
+
+def measured_layers(net):
+    """The BatchNorm layers of `net` whose statistics standing statistics set:
+    the trainable ones (renormalising layers are refused: their update is
+    another formula)."""
+    layers = [bn for bn in one_loss.batchnorm_layers(net) if bn.trainable]
+    renorm = [bn.name for bn in layers if bn.renorm]
+    if renorm:
+        raise ValueError(f"standing statistics do not cover BatchNorm renorm ({renorm})")
+    return layers
+
+
+def set_standing_statistics(net, make_noise, batches):
+    """Sets every BatchNorm layer's moving statistics of `net` to the mean over
+    `batches` of its batch statistics; `make_noise(k)` is the input of batch k.
+    Returns the statistics it replaced, [(mean, variance)] per layer, for
+    `restore`."""
+    layers = measured_layers(net)
+    before = [(bn.moving_mean.numpy(), bn.moving_variance.numpy()) for bn in layers]
+    momenta = [bn.momentum for bn in layers]
+    try:
+        for k in range(int(batches)):
+            for bn in layers:
+                bn.momentum = k / (k + 1.0)  # read when the layer is called (eagerly)
+            net(make_noise(k), training=True)
+    finally:
+        for bn, momentum in zip(layers, momenta):
+            bn.momentum = momentum
+    return before
+
+
+def restore(net, statistics):
+    """Puts back what `set_standing_statistics` returned."""
+    for bn, (mean, variance) in zip(measured_layers(net), statistics):
+        bn.moving_mean.assign(mean)
+        bn.moving_variance.assign(variance)
+
+
+def model_noise(model, batch_size, seed=None):
+    """make_noise(k) of a model's own noise (`make_noise`): fresh draws, or for a
+    seed the fixed draws of streams STANDING − k, which nothing else reads."""
+    _check_batch_size(batch_size)
+    if seed is None:
+        return lambda k: model.make_noise(batch_size)
+    return lambda k: model.make_noise(batch_size, seed, stream=one_loss.STANDING - k)
+
+
+def normal_noise(z_dim, batch_size, seed=None):
+    """make_noise(k) of N(0, I) vectors, for a bare generator z → x."""
+    _check_batch_size(batch_size)
+    def make_noise(k):
+        if seed is None:
+            return tf.random.normal((batch_size, z_dim))
+        return tf.random.stateless_normal(
+            (batch_size, z_dim), seed=one_loss.fixed_seed(seed, one_loss.STANDING - k))
+    return make_noise
+
+
+@contextlib.contextmanager
+def standing_statistics(net, make_noise, batches):
+    """The block runs with `net`'s BatchNorm layers holding standing statistics
+    over `batches` batches of `make_noise(k)`; their own statistics are back
+    after it. batches = 0 changes nothing."""
+    _check_batches(batches)
+    if batches == 0:
+        yield
+        return
+    before = set_standing_statistics(net, make_noise, batches)
+    try:
+        yield
+    finally:
+        restore(net, before)
+
+
+def standing(model, batches, batch_size=BATCH_SIZE, seed=None, training=False):
+    """`standing_statistics` of a one_loss.OneLossModel's sampler (the generator
+    of SingleLossGAN / O-GAN, IGN's f) on batches of its own noise (fixed by
+    `seed`, else fresh):
+
+        with standing(model, 64):
+            x = model.generate(10_000)
+
+    training: whether the block samples in training mode, which normalises by
+    each batch's own statistics: refused with batches > 0.
+    """
+    _check_batches(batches)
+    if batches and training:
+        raise ValueError("standing statistics are for inference: training=True normalises "
+                         "by each batch's own statistics")
+    return standing_statistics(model.sampler, model_noise(model, batch_size, seed), batches)
