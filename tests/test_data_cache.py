@@ -8,11 +8,13 @@ import os
 from unittest import mock
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from image_files import png_bytes, save, tempdir, write_tar
-from ogan_ign import data
+from ogan_ign import data, networks, training
 from ogan_ign.data import cache
+from ogan_ign.gan import SingleLossGAN
 
 BUDGET = 1000  # bytes: every source here is over it (one 32 px RGB image is 3072)
 
@@ -202,6 +204,28 @@ class CacheTest(tf.test.TestCase):
         with _counted_loads() as loads:
             self.assertLen(_epochs(spec, 1)[0], 6)
         self.assertGreaterEqual(loads.call_count, 6)  # decoded again (and read ahead)
+
+
+    @pytest.mark.slow
+    def test_a_training_run_writes_the_cache_in_its_cache_dir_and_the_next_reads_it(self):
+        def build(config, spec):
+            generator = networks.dcgan_generator(spec.image_size, spec.channels, 8, 8)
+            critic = networks.dcgan_encoder(spec.image_size, spec.channels, 1, 8,
+                                            name="critic")
+            return SingleLossGAN(generator, critic, seed=config.seed)
+
+        def run(name):
+            config = training.Config(dataset=self.dir, out_dir=os.path.join(self.dir, name),
+                                     cache_dir=self.cache_dir, image_size=32, batch_size=2,
+                                     steps=1, sample_every=0, num_samples=4,
+                                     mixed_precision="fp32")
+            training.train(config, build, catalog=data.Catalog(memory_budget=BUDGET))
+
+        run(".first")  # hidden: not images of the folder
+        self.assertLen(self.cache_files(), 2)
+        with _counted_loads() as loads:
+            run(".second")
+        self.assertEqual(loads.call_count, 0)
 
 
 class ArchiveCacheTest(tf.test.TestCase):
