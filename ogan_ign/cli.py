@@ -51,7 +51,7 @@ NONE_WORDS = ("none", "off", "")
 # under these headings, in this order. A flag no heading names is the model's, a
 # field of the script's settings class (evaluate.py's model: what it scores).
 HELP_GROUPS = {
-    "data": ("dataset", "data_dir", "image_size", "channels"),
+    "data": ("dataset", "data_dir", "image_size", "channels", "cache_dir"),
     "model": ("run_dir", "model", "floor"),
     "training": ("steps", "batch_size", "lr", "ema", "seed", "resume", "allow_change"),
     "devices": ("strategy", "jit_compile", "mixed_precision"),

@@ -9,7 +9,8 @@ describing it, `arrays`, `stream`):
   `fit.frame_fashion_mnist` (2 px of background at 32 px).
 * a folder of images — `files.FolderSource`; an uncompressed ``.tar`` of images —
   `files.ArchiveSource`. Both are decoded whole, once, in `resolve`; the unusable
-  images are left out and summarised in one warning.
+  images are left out and summarised in one warning. One too large for memory is
+  decoded into a cache file (`cache`) that later epochs and runs read in place.
 * ``celeb_a_hq`` / ``ffhq`` — found by `faces` in the forms people hold them (a
   built TFDS dataset, TFDS's manual ``data{R}x{R}.tar`` archives read in place, a
   folder or .tar given as ``data_dir``), then read by the source of that form.
@@ -22,8 +23,8 @@ grey ↔ RGB as requested (ITU-R 601 luma), centre-cropped to a square, resized 
 antialiased bilinear filter; so one PNG gives the same pixels from every source.
 `to_unit_range` then maps uint8 v to v / 127.5 − 1.
 
-Nothing is cached in the modules: a source keeps its own decoded images, a `Catalog`
-what it checked and parsed. The library never reads flags; every user-facing problem
+Nothing is cached in the modules: a source keeps its own decoded images (or its
+cache file), a `Catalog` what it checked and parsed. The library never reads flags; every user-facing problem
 is a one-line `DataError`.
 """
 

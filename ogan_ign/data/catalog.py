@@ -7,7 +7,8 @@ import re
 import types
 
 from ogan_ign.data import faces, files, idx, tfds_source
-from ogan_ign.data.common import SUPPORTED_SIZES, DataError, Request, base_name, shown
+from ogan_ign.data.common import (DEFAULT_MEMORY_BUDGET, SUPPORTED_SIZES, DataError, Request,
+                                  base_name, shown)
 
 _ALIASES = types.MappingProxyType({
     "celeba_hq": "celeb_a_hq",
@@ -25,15 +26,20 @@ class Catalog:
     modification times — is not decoded again, and keeps its decoded images), the
     locations whose unusable files it reported (one warning each), and the IDX
     files it parsed. A caller that resolves one dataset twice (the scripts do,
-    after training, to look for labels) holds one catalog for both."""
+    after training, to look for labels) holds one catalog for both.
 
-    def __init__(self):
+    memory_budget: bytes of decoded images a folder or archive may hold in memory;
+      a larger one is read from its cache (`data.cache`).
+    """
+
+    def __init__(self, memory_budget=DEFAULT_MEMORY_BUDGET):
         self._checked = {}  # FileSource.check_key() → the checked source
         self._reported = set()  # locations whose unusable files were reported
         self._idx_files = idx.IdxFiles()
+        self._memory_budget = memory_budget
 
     def resolve(self, dataset, *, data_dir=None, image_size=32, channels=None,
-                split="train"):
+                split="train", cache_dir=None):
         """Checks that `dataset` can be read and returns its `Source`. Raises
         `DataError` with a one-line message otherwise. Folders and archives are
         decoded whole here; other sources open one header.
@@ -41,11 +47,15 @@ class Catalog:
         dataset: a folder or .tar path, ``fashion_mnist``, ``celeb_a_hq``, ``ffhq``,
           or a TFDS name (``celeb_a_hq/128``, ``mnist``, ...); aliases celeba_hq,
           celeba, fmnist, fashion-mnist; case does not matter. ``tfds:fashion_mnist``
-          forces TFDS for Fashion-MNIST.
+          forces TFDS for Fashion-MNIST. A folder or archive larger than the memory
+          budget is decoded once, into its cache, and read from there later.
         data_dir: where the named dataset is (see the package docstring).
         channels: 1 or 3, or None for the source's own (1 for (Fashion-)MNIST, 3 else).
         split: ``train`` / ``test`` (any TFDS split string for TFDS; ignored by
           folders and archives, which are one split).
+        cache_dir: where the cache of a folder or archive over the memory budget
+          goes (DataError when it cannot be written); None: beside the data, else
+          ~/.cache/ogan_ign/data (see `data.cache`).
         """
         if image_size not in SUPPORTED_SIZES:
             raise DataError(
@@ -66,7 +76,7 @@ class Catalog:
             source = files.archive(path, base_name(path), request)
         else:
             source = self._named(text, path, request)
-        return self._checked_source(source)
+        return self._checked_source(source, cache_dir)
 
     def _named(self, text, path, request):
         name = text.lower()
@@ -86,13 +96,14 @@ class Catalog:
             return faces.ffhq(request)
         return tfds_source.find(name, request)
 
-    def _checked_source(self, source):
+    def _checked_source(self, source, cache_dir):
         """A folder or archive decoded whole, once while its files stay unchanged."""
         if not isinstance(source, files.FileSource):
             return source
         key = source.check_key()
         if key not in self._checked:
-            self._checked[key] = source.checked(self._reported)
+            self._checked[key] = source.checked(self._reported, cache_dir,
+                                                self._memory_budget)
         return self._checked[key]
 
 

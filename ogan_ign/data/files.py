@@ -6,8 +6,9 @@ members are read in place, by offset.
 Both are checked whole when resolved: every image is decoded (with Pillow, in
 threads; nothing is printed per file), the unusable ones are left out and summarised
 in one warning, and `num_examples` counts the usable ones. When the decoded images fit
-`DEFAULT_MEMORY_BUDGET` the source keeps them, so its pipelines do not decode again;
-larger sources are decoded again in every epoch."""
+the memory budget (`DEFAULT_MEMORY_BUDGET`) the source keeps them, so its pipelines do
+not decode again; larger sources write them to a cache file as they are checked
+(`cache`), and later epochs and later runs read that file in place."""
 
 import collections
 import concurrent.futures
@@ -22,6 +23,7 @@ import numpy as np
 from PIL import Image
 import tensorflow as tf
 
+from ogan_ign.data import cache
 from ogan_ign.data.common import (DEFAULT_MEMORY_BUDGET, IMAGE_EXTENSIONS, DataError,
                                   Source, base_name, shown, to_unit_range)
 from ogan_ign.data.fit import fit_encoded
@@ -36,11 +38,18 @@ class FileSource(Source):
     files: the usable images' paths (a folder) or member names (an archive), in order.
     preposition: how a message places the images at the location (under a folder,
       in an archive).
+    images: the decoded usable images held in memory, or read-only rows of the cache
+      (a memory map), or None.
     """
 
     def __init__(self, spec, names, items, images=None):
         super().__init__(spec)
         self.files, self._items, self._images = tuple(names), tuple(items), images
+
+    @property
+    def cached(self):
+        """Whether the images are read from a cache file."""
+        return isinstance(self._images, np.memmap)
 
     def read(self, item):
         """The encoded bytes of one item."""
@@ -74,13 +83,21 @@ class FileSource(Source):
         except Exception:  # pylint: disable=broad-except  # Pillow raises many types on bad data
             return None, "truncated or corrupt"
 
-    def checked(self, reported):
+    def entries(self):
+        """{file name: what must stay the same for its decoded image to hold}."""
+        raise NotImplementedError
+
+    def checked(self, reported, cache_dir=None, memory_budget=DEFAULT_MEMORY_BUDGET):
         """This source narrowed to the items that decode, holding their images when
-        they fit the budget; one warning about the others unless the location is in
-        `reported` (it is added)."""
+        they take at most `memory_budget` bytes, else reading them from its cache
+        (`cache.find(cache_dir)`: written here if there is none, read without
+        decoding if there is); one warning about the unusable files unless the
+        location is in `reported` (it is added)."""
         spec, items = self.spec, self._items
-        keep = len(items) * spec.image_size**2 * spec.channels <= DEFAULT_MEMORY_BUDGET
-        images, kept, reasons, chatter = _decode_all(self, items, keep=keep)
+        if len(items) * spec.image_size**2 * spec.channels <= memory_budget:
+            images, kept, reasons, chatter = _decode_all(self, items, keep=True)
+        else:
+            images, kept, reasons, chatter = self._decoded_once(cache_dir)
         summary = _skip_summary(self.files, reasons, chatter)
         where = f"{self.preposition} {shown(spec.location)}"
         if not kept:
@@ -96,9 +113,28 @@ class FileSource(Source):
         return type(self)(dataclasses.replace(spec, num_examples=len(kept)),
                           [self.files[i] for i in kept], [items[i] for i in kept], images)
 
+    def _decoded_once(self, cache_dir):
+        """`_decode_all` of every item, from the cache when it holds them, else
+        decoded into a new cache (no images when none can be written)."""
+        found, store = cache.find(self.spec, self.entries(), cache_dir)
+        if found is not None:
+            return found
+        if store is None:
+            return _decode_all(self, self._items, keep=False)
+        print(f"caching {self.spec.name}: {len(self._items)} images of "
+              f"{self.spec.image_size} px in {shown(store.npy)}", flush=True)
+        try:
+            return store.write(len(self._items),
+                               lambda rows: _decode_all(self, self._items, keep=rows))
+        except OSError as e:
+            logging.warning("cannot write the image cache %s (%s); the images of %s will "
+                            "be decoded in every epoch", shown(store.npy),
+                            e.strerror or e, shown(self.spec.location))
+            return _decode_all(self, self._items, keep=False)
+
     def images(self, limit=None):
-        """uint8 N×S×S×C: kept from the check, else decoded now (files that stopped
-        decoding since are left out and logged)."""
+        """uint8 N×S×S×C: kept from the check or read from the cache, else decoded
+        now (files that stopped decoding since are left out and logged)."""
         if self._images is not None:
             return self._images[:limit]
         images, kept, reasons, _ = _decode_all(self, self._items[:limit], keep=True)
@@ -122,6 +158,8 @@ class FileSource(Source):
                 # A bounded shuffle buffer after this still mixes the whole source.
                 images = images[np.random.default_rng(seed).permutation(len(images))]
             return tf.data.Dataset.from_tensor_slices(images), True
+        if self.cached:
+            return _rows_every_epoch(self._images[shard_id::num_shards], shuffle, seed), False
         return self._decoded_every_epoch(self._items[shard_id::num_shards], shuffle, seed), \
             False
 
@@ -157,6 +195,9 @@ class FolderSource(FileSource):
     def watched_paths(self):
         return self._items
 
+    def entries(self):
+        return {path: _stat(path) for path in self._items}
+
 
 class ArchiveSource(FileSource):
     """An uncompressed tar of images; items are the members' (byte offset, size)."""
@@ -175,6 +216,10 @@ class ArchiveSource(FileSource):
 
     def watched_paths(self):
         return [self.spec.location]
+
+    def entries(self):
+        archive = _stat(self.spec.location)
+        return {name: [list(item), archive] for name, item in zip(self.files, self._items)}
 
 
 def folder(root, request, name=None):
@@ -271,12 +316,28 @@ def _skip_summary(names, reasons, chatter):
     return "; ".join(texts)
 
 
+def _rows_every_epoch(rows, shuffle, seed):
+    """The uint8 images of `rows` (a memory map), read in chunks of about 16 MiB, in
+    the order `_decoded_every_epoch` gives the same images: a fresh one per epoch
+    when shuffling."""
+    chunk = max(1, 2**24 // int(np.prod(rows.shape[1:])))
+    ds = tf.data.Dataset.range(len(rows))
+    if shuffle:
+        ds = ds.shuffle(len(rows), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(chunk).map(
+        lambda i: tf.numpy_function(lambda j: np.asarray(rows[j]), [i], tf.uint8),
+        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.map(lambda x: tf.ensure_shape(x, [None, *rows.shape[1:]])).unbatch()
+
+
 def _decode_all(source, items, *, keep):
     """Decodes items in threads (Pillow releases the GIL while it decodes and
-    resizes). Returns (uint8 N×S×S×C of the usable ones, or None when not `keep`;
+    resizes). keep: True to return the images, an array of len(items) rows to
+    fill and return, or False. Returns (uint8 N×S×S×C of the usable ones, or None;
     their indices; {index: reason} of the others; the decoders' warnings)."""
     size, channels = source.spec.image_size, source.spec.channels
-    images = np.empty([len(items), size, size, channels], np.uint8) if keep else None
+    images = keep if isinstance(keep, np.ndarray) else (
+        np.empty([len(items), size, size, channels], np.uint8) if keep else None)
     kept, reasons = [], {}
     start = last_log = time.monotonic()
     with warnings.catch_warnings(record=True) as caught, \
@@ -286,7 +347,7 @@ def _decode_all(source, items, *, keep):
             if image is None:
                 reasons[i] = reason
             else:
-                if keep:
+                if images is not None:
                     images[len(kept)] = image
                 kept.append(i)
             now = time.monotonic()
@@ -298,4 +359,4 @@ def _decode_all(source, items, *, keep):
                       f"decoded in {now - start:.0f} s", flush=True)
     chatter = [str(w.message).splitlines()[0] if str(w.message) else w.category.__name__
                for w in caught]
-    return (images[:len(kept)] if keep else None), kept, reasons, chatter
+    return (None if images is None else images[:len(kept)]), kept, reasons, chatter

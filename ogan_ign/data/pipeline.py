@@ -13,8 +13,10 @@ def make_dataset(spec, batch_size, *, shuffle=True, repeat=True, seed=0,
     `Source` that `resolve` returned.
 
     The uint8 images are held in memory when they take at most `memory_budget`
-    bytes (folders and archives: as `resolve` decoded them; TFDS: decoded here, once),
-    else decoded again in every epoch. Fashion-MNIST is always held in memory.
+    bytes (folders and archives: as `resolve` decoded them; TFDS: decoded here, once);
+    else a folder or archive is read from the cache `resolve` wrote (memory-mapped),
+    or decoded again in every epoch when it has none, as TFDS is. Fashion-MNIST is
+    always held in memory.
     With `shuffle`, the order is drawn from `seed`, a new one every epoch.
 
     input_context: a tf.distribute.InputContext (from

@@ -32,7 +32,7 @@ PRECISION_ALIASES = {"off": "fp32", "float32": "fp32", "mixed_bfloat16": "bf16",
 # they switch the batch statistics, `check_resumed_computation`).
 RESUMABLE_CHANGES = frozenset({"steps", "sample_every", "ckpt_every", "log_every", "resume",
                                "strategy", "jit_compile", "data_dir", "out_dir", "num_samples",
-                               "allow_change", "standing_stats"})
+                               "allow_change", "standing_stats", "cache_dir"})
 # Settings a resumed run may change when the user names them in --allow_change
 # (the rescue of a diverged run). Both live outside the checkpoint's shapes: the
 # learning rate is one optimizer variable, set again after the restore; the EMA
@@ -71,6 +71,11 @@ class Config:
     out_dir: str = hparam("", "the run folder: config, checkpoints, logs, samples, model.keras")
     data_dir: Optional[str] = hparam(None, "where the dataset's files are (TFDS data_dir, "
                                            "CelebA-HQ archives or images, Fashion-MNIST IDX)")
+    cache_dir: Optional[str] = hparam(None, "where a folder or .tar whose resized images "
+                                            "exceed 1.5 GiB is cached, decoded once at "
+                                            "--image_size for later epochs and runs; default: "
+                                            "a .ogan_ign_cache folder beside the data, else "
+                                            "~/.cache/ogan_ign/data")
     image_size: int = hparam(32, "image side: 28, 32, 64, 128 or 256")
     channels: Optional[int] = hparam(None, "1 or 3; default: the data's own")
     batch_size: int = hparam(64, "global batch size, split over the replicas")

@@ -89,7 +89,7 @@ def session(config, build_model, figures=None, callbacks=(), catalog=None):
     strategy = devices.make_strategy(config.strategy)
     spec = (catalog or data.Catalog()).resolve(
         config.dataset, data_dir=config.data_dir, image_size=config.image_size,
-        channels=config.channels)
+        channels=config.channels, cache_dir=config.cache_dir)
     changes = cfg.check_run_dir(config)
     run = Run(config, spec, strategy, devices.is_chief(strategy), figures=figures,
               callbacks=tuple(callbacks))
