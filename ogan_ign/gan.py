@@ -15,7 +15,6 @@ import dataclasses
 from typing import Optional
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from ogan_ign import losses, one_loss, standing
@@ -110,7 +109,7 @@ class SingleLossGAN(one_loss.OneLossModel):
         step = self.optimizer.iterations if step is None else step
         return tf.random.stateless_normal((batch_size, self.z_dim),
                                           seed=one_loss.training_seed(self.seed, step),
-                                          dtype=self.generator.inputs[0].dtype)
+                                          dtype=self.noise_dtype)
 
     # ------------------------------------------------------------ for users
     def score(self, x, training=True):
@@ -125,9 +124,14 @@ class SingleLossGAN(one_loss.OneLossModel):
         """The network that maps noise to samples."""
         return self.generator
 
+    @property
+    def noise_dtype(self):
+        """The dtype of the generator's input z."""
+        return self.generator.inputs[0].dtype
+
     def make_noise(self, n, seed=None, stream=one_loss.SAMPLES):
         """n noise vectors: fresh ones, or a fixed draw for a seed (and stream)."""
-        shape, dtype = (n, self.z_dim), self.generator.inputs[0].dtype
+        shape, dtype = (n, self.z_dim), self.noise_dtype
         if seed is None:
             return tf.random.normal(shape, dtype=dtype)
         return tf.random.stateless_normal(shape, seed=one_loss.fixed_seed(seed, stream),
@@ -135,21 +139,14 @@ class SingleLossGAN(one_loss.OneLossModel):
 
     def generate(self, n_or_z, seed=None, training=False, standing_stats=0,
                  standing_batch=standing.BATCH_SIZE):
-        """float32 images from n noise vectors (fresh, or fixed by `seed`) or from given z.
-
-        standing_stats = N > 0: sampled with BatchNorm's standing statistics over N
-        batches of `standing_batch` noise draws (fixed by `seed` too), the model's
-        own statistics back after (`standing.standing`)."""
-        with standing.standing(self, standing_stats, standing_batch, seed, training):
-            if isinstance(n_or_z, (int, np.integer)):
-                z = self.make_noise(n_or_z, seed)
-            else:
-                z = tf.convert_to_tensor(n_or_z, dtype=self.generator.inputs[0].dtype)
-            return one_loss.float32(self.generator(z, training=training))
+        """float32 images G(z) from n noise vectors (fresh, or fixed by `seed`) or
+        from given z; standing_stats = N > 0: with BatchNorm's standing statistics
+        over N batches of `standing_batch` noise vectors (`standing.sample`)."""
+        return standing.sample(self, n_or_z, seed, training, standing_stats, standing_batch)
 
     def serving_endpoints(self):
         """`export`'s signatures: generate, z (batch, z_dim) → images; then sample."""
-        dtype = self.generator.inputs[0].dtype
+        dtype = self.noise_dtype
         return {
             "generate": (lambda z: one_loss.float32(self.generator(tf.cast(z, dtype),
                                                                    training=False)),

@@ -152,10 +152,10 @@ class IGN(one_loss.OneLossModel):
         """Image-shaped noise from a stateless seed pair."""
         if self.noise == "gaussian":
             return tf.random.stateless_normal((batch_size,) + self.image_shape, seed=seed,
-                                              dtype=self.f.compute_dtype)
+                                              dtype=self.noise_dtype)
         tf.debugging.assert_positive(tf.reduce_max(self.spectrum[2:]),
                                      message="call IGN.adapt(images) before drawing Fourier noise")
-        return tf.cast(fourier_noise(self.spectrum, batch_size, seed), self.f.compute_dtype)
+        return tf.cast(fourier_noise(self.spectrum, batch_size, seed), self.noise_dtype)
 
     def sample_noise(self, batch_size, step=None):
         """Training noise for a step (default: the optimizer's), distinct per replica."""
@@ -190,6 +190,11 @@ class IGN(one_loss.OneLossModel):
         """The network that maps noise to samples."""
         return self.f
 
+    @property
+    def noise_dtype(self):
+        """The dtype f computes in, that of its noise."""
+        return self.f.compute_dtype
+
     def make_noise(self, n, seed=None, stream=one_loss.SAMPLES):
         """n noise images: fresh ones, or a fixed draw for a seed (and stream)."""
         if seed is None:
@@ -200,17 +205,10 @@ class IGN(one_loss.OneLossModel):
 
     def generate(self, n_or_z, seed=None, training=False, standing_stats=0,
                  standing_batch=standing.BATCH_SIZE):
-        """float32 f(z) for n noise images (fresh, or fixed by `seed`) or for given z.
-
-        standing_stats = N > 0: sampled with BatchNorm's standing statistics over N
-        batches of `standing_batch` noise draws (fixed by `seed` too), the model's
-        own statistics back after (`standing.standing`)."""
-        with standing.standing(self, standing_stats, standing_batch, seed, training):
-            if isinstance(n_or_z, (int, np.integer)):
-                z = self.make_noise(n_or_z, seed)
-            else:
-                z = tf.convert_to_tensor(n_or_z, dtype=self.f.compute_dtype)
-            return one_loss.float32(self.f(z, training=training))
+        """float32 f(z) for n noise images (fresh, or fixed by `seed`) or for given z;
+        standing_stats = N > 0: with BatchNorm's standing statistics over N batches
+        of `standing_batch` noise images (`standing.sample`)."""
+        return standing.sample(self, n_or_z, seed, training, standing_stats, standing_batch)
 
     def apply(self, x, k=1, training=False):
         """f applied k times: [f(x), f(f(x)), …], a list of k float32 batches."""

@@ -24,6 +24,7 @@ statistics belong to the weights they were measured with.
 import contextlib
 import numbers
 
+import numpy as np
 import tensorflow as tf
 
 from ogan_ign import one_loss
@@ -131,3 +132,17 @@ def standing(model, batches, batch_size=BATCH_SIZE, seed=None, training=False):
         raise ValueError("standing statistics are for inference: training=True normalises "
                          "by each batch's own statistics")
     return standing_statistics(model.sampler, model_noise(model, batch_size, seed), batches)
+
+
+def sample(model, n_or_z, seed=None, training=False, batches=0, batch_size=BATCH_SIZE):
+    """What every model's `generate` returns: float32 `model.sampler(z)` for n noise
+    draws (`model.make_noise`, fresh or fixed by `seed`) or for given z (cast to
+    `model.noise_dtype`); with batches = N > 0, under `standing` statistics of N
+    batches of `batch_size` draws (fixed by `seed` too), the model's own
+    statistics back after."""
+    with standing(model, batches, batch_size, seed, training):
+        if isinstance(n_or_z, (int, np.integer)):
+            z = model.make_noise(n_or_z, seed)
+        else:
+            z = tf.convert_to_tensor(n_or_z, dtype=model.noise_dtype)
+        return one_loss.float32(model.sampler(z, training=training))
