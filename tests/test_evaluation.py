@@ -21,6 +21,13 @@ from ogan_ign.ogan import OGAN
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def run_evaluate(*args):
+    """evaluate.py in a fresh process, its output captured."""
+    env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run([sys.executable, os.path.join(ROOT, "evaluate.py"), *args],
+                          capture_output=True, text=True, env=env, timeout=300)
+
+
 class FrechetTest(tf.test.TestCase):
 
     def test_one_dimension(self):
@@ -243,9 +250,7 @@ class RunClassifierTest(tf.test.TestCase):
 class EvaluateScriptTest(tf.test.TestCase):
 
     def run_script(self, *args):
-        env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
-        return subprocess.run([sys.executable, os.path.join(ROOT, "evaluate.py"), *args],
-                              capture_output=True, text=True, env=env, timeout=300)
+        return run_evaluate(*args)
 
     @staticmethod
     def errors(result):

@@ -18,7 +18,8 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from ogan_ign import gan, ign, networks, ogan, training
+from ogan_ign import gan, networks
+from tiny_models import three_models
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -50,27 +51,13 @@ print(json.dumps(out))
 """
 
 
-def tiny_models(precision="off"):
-    """(SingleLossGAN, OGAN, IGN with Fourier noise), tiny, built under `precision`."""
-    with training.precision_policy(precision):
-        keras.utils.set_random_seed(0)
-        single = gan.SingleLossGAN(networks.dcgan_generator(28, 1, z_dim=4, width=2),
-                                   networks.dcgan_encoder(28, 1, 1, width=2, name="critic"))
-        o = ogan.OGAN(networks.dcgan_encoder(28, 1, z_dim=4, width=2),
-                      networks.dcgan_generator(28, 1, z_dim=4, width=2))
-        i = ign.IGN(networks.dcgan_autoencoder(28, 1, latent=8, width=2), noise="fourier")
-    rng = np.random.default_rng(0)
-    i.adapt(rng.uniform(-1, 1, (16, 28, 28, 1)).astype("float32"))
-    return single, o, i
-
-
 class ExportTest(tf.test.TestCase):
 
     def test_signatures_equal_the_methods_in_float32_under_bf16(self):
         rng = np.random.default_rng(1)
         z = rng.normal(size=(3, 4)).astype("float32")
         x = rng.uniform(-1, 1, (3, 28, 28, 1)).astype("float32")
-        _, o, i = tiny_models("bf16")  # OGAN's generate and sample are SingleLossGAN's
+        _, o, i = three_models("bf16", ign_noise="fourier")  # OGAN's generate and sample are SingleLossGAN's
         with tempfile.TemporaryDirectory() as tmp:
             for model, expected in (
                     (o, {"generate": ((z,), o.generate(z)),
@@ -104,7 +91,7 @@ class ExportTest(tf.test.TestCase):
 
     @pytest.mark.slow
     def test_fresh_process_loads_exports_and_subnetworks_without_ogan_ign(self):
-        _, o, i = tiny_models()
+        _, o, i = three_models(ign_noise="fourier")
         o.compile()
         rng = np.random.default_rng(2)
         z = rng.normal(size=(3, 4)).astype("float32")

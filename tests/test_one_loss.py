@@ -12,22 +12,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ogan_ign import gan, ign, networks, ogan, one_loss, training
+from ogan_ign import ign, one_loss, training
 import private_use
+from tiny_models import three_models
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def tiny_models():
-    """One small model of each kind, built under mixed_bfloat16."""
-    with training.precision_policy("bf16"):
-        keras.utils.set_random_seed(0)
-        single = gan.SingleLossGAN(networks.dcgan_generator(28, 1, z_dim=4, width=2),
-                                   networks.dcgan_encoder(28, 1, 1, width=2, name="critic"))
-        o = ogan.OGAN(networks.dcgan_encoder(28, 1, z_dim=4, width=2),
-                      networks.dcgan_generator(28, 1, z_dim=4, width=2))
-        i = ign.IGN(networks.dcgan_autoencoder(28, 1, latent=8, width=2))
-    return single, o, i
 
 
 class KerasPrivateTest(tf.test.TestCase):
@@ -121,7 +110,7 @@ class NoiseStreamTest(tf.test.TestCase):
 class PublicMethodsTest(tf.test.TestCase):
 
     def test_generate_means_fresh_noise_unless_seeded_for_every_model(self):
-        for model in tiny_models():
+        for model in three_models("bf16"):
             with self.subTest(type(model).__name__):
                 if isinstance(model, ign.IGN):
                     self.assertEqual(model.noise, "gaussian")
@@ -132,7 +121,7 @@ class PublicMethodsTest(tf.test.TestCase):
                                     model.sampler(model.make_noise(4, seed=2), training=False))
 
     def test_every_public_output_is_float32_under_bf16(self):
-        single, o, i = tiny_models()
+        single, o, i = three_models("bf16")
         x = np.random.default_rng(0).uniform(-1, 1, (2, 28, 28, 1)).astype(np.float32)
         outputs = {
             "SingleLossGAN.generate": single.generate(2),

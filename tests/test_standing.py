@@ -5,8 +5,6 @@ generate's option on the three models, the weight average, and no change when of
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 
 import keras
@@ -14,11 +12,11 @@ import pytest
 import numpy as np
 import tensorflow as tf
 
-from ogan_ign import averaging, evaluation, gan, ign, networks, ogan, standing, training
+from ogan_ign import averaging, evaluation, standing, training
 from replicas import mirrored
+from test_evaluation import run_evaluate
+from tiny_models import three_models
 from test_training import build_tiny, tiny_config, write_folder
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def dense_bn(depth=1):
@@ -144,7 +142,7 @@ class StandingStatisticsTest(tf.test.TestCase):
             with self.assertRaisesRegex(ValueError, "standing statistics need a whole number"):
                 with standing.standing_statistics(net, lambda k: None, batches):
                     pass
-        model = small_models()[0]
+        model = three_models(width=4, z_dim=8)[0]
         for batch_size in (1, 2.0):
             with self.assertRaisesRegex(ValueError, "need batches of at least 2"):
                 model.generate(4, standing_stats=2, standing_batch=batch_size)
@@ -168,19 +166,10 @@ class StandingStatisticsTest(tf.test.TestCase):
             self.assertAllEqual(w.numpy(), own)
 
 
-def small_models():
-    gan_model = gan.SingleLossGAN(networks.dcgan_generator(28, 1, z_dim=8, width=4),
-                                  networks.dcgan_encoder(28, 1, z_dim=1, width=4, name="critic"))
-    ogan_model = ogan.OGAN(networks.dcgan_encoder(28, 1, z_dim=8, width=4),
-                           networks.dcgan_generator(28, 1, z_dim=8, width=4))
-    ign_model = ign.IGN(networks.dcgan_autoencoder(28, 1, latent=8, width=4))
-    return gan_model, ogan_model, ign_model
-
-
 class GenerateTest(tf.test.TestCase):
 
     def test_generate_with_standing_statistics_on_the_three_models(self):
-        for model in small_models():
+        for model in three_models(width=4, z_dim=8):
             for bn in standing.measured_layers(model.sampler):  # away from the initial 0, 1
                 bn.moving_mean.assign(bn.moving_mean + 0.3)
             before = statistics(model.sampler)
@@ -196,7 +185,7 @@ class GenerateTest(tf.test.TestCase):
                 self.assertAllEqual(v, v0)
 
     def test_off_is_the_plain_generate(self):
-        for model in small_models():
+        for model in three_models(width=4, z_dim=8):
             weights = [w.numpy() for w in model.weights]
             plain = model.generate(5, seed=3)
             self.assertAllEqual(model.generate(5, seed=3, standing_stats=0), plain)
@@ -204,7 +193,7 @@ class GenerateTest(tf.test.TestCase):
                 self.assertAllEqual(w.numpy(), value)
 
     def test_fixed_seed_fixes_the_statistics_and_fresh_noise_does_not(self):
-        model = small_models()[0]
+        model = three_models(width=4, z_dim=8)[0]
         z = model.make_noise(4, seed=0)
         a = model.generate(z, seed=5, standing_stats=2, standing_batch=4)
         self.assertAllEqual(a, model.generate(z, seed=5, standing_stats=2, standing_batch=4))
@@ -212,7 +201,7 @@ class GenerateTest(tf.test.TestCase):
         self.assertNotAllClose(a, model.generate(z, standing_stats=2, standing_batch=4))
 
     def test_a_savedmodel_exported_in_the_block_keeps_the_standing_statistics(self):
-        model = small_models()[2]
+        model = three_models(width=4, z_dim=8)[2]
         for bn in standing.measured_layers(model.sampler):
             bn.moving_mean.assign(bn.moving_mean + 0.3)
         path = os.path.join(tempfile.mkdtemp(prefix="test_standing_"), "ign")
@@ -229,7 +218,7 @@ class GenerateTest(tf.test.TestCase):
 class SamplingTest(tf.test.TestCase):
 
     def test_evaluation_samples_with_standing_statistics(self):
-        model = small_models()[0]
+        model = three_models(width=4, z_dim=8)[0]
         plain = evaluation.generate_samples(model, 6, seed=1)
         self.assertAllEqual(
             evaluation.generate_samples(model, 6, seed=1, batch_size=4, standing_stats=0), plain)
@@ -287,9 +276,7 @@ class SamplingTest(tf.test.TestCase):
 class EvaluateScriptTest(tf.test.TestCase):
 
     def evaluate(self, *args):
-        env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
-        return subprocess.run([sys.executable, os.path.join(ROOT, "evaluate.py"), *args],
-                              capture_output=True, text=True, env=env, timeout=300)
+        return run_evaluate(*args)
 
     def test_standing_stats_flag_changes_the_samples_and_is_recorded(self):
         from ogan_ign import data  # pylint: disable=import-outside-toplevel
@@ -300,7 +287,7 @@ class EvaluateScriptTest(tf.test.TestCase):
         tmp = tempfile.mkdtemp(prefix="test_standing_")
         self.addCleanup(shutil.rmtree, tmp, ignore_errors=True)
         evaluation.build_classifier(image_size=28).save(os.path.join(tmp, "c.keras"))
-        model = small_models()[0]
+        model = three_models(width=4, z_dim=8)[0]
         for bn in standing.measured_layers(model.sampler):
             bn.moving_mean.assign(bn.moving_mean + 0.3)
         model.compile()
