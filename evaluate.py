@@ -15,6 +15,12 @@ with --features inception --inception_weights FILE (it cannot be downloaded
 here). Classifier-feature FIDs rank models on the same data; they are not
 comparable with the Inception FIDs of papers.
 
+--reference validation scores against the last --num_real images of the training
+split instead (Fashion-MNIST: train[50000:]), for runs trained on the rest
+(docs/sampling/run.sh): settings are chosen there, and the test split is scored
+once, for the chosen one. The classifier is trained on the whole labelled training
+split either way: it is the ruler, not a model under test.
+
 --floor scores the training split itself as the "samples": the best any model
 can do against the test split in this feature space. A folder of images has no
 test split: its own images are the reference set then.
@@ -48,7 +54,11 @@ flags.DEFINE_string("data_dir", None, "default: the run's")
 flags.DEFINE_integer("image_size", None, "default: the run's, else 32")
 flags.DEFINE_integer("channels", None, "default: the run's, else the data's own")
 flags.DEFINE_integer("num_samples", 10000, "generated samples (--floor: training images)")
-flags.DEFINE_integer("num_real", 10000, "test images (the reference set)")
+flags.DEFINE_integer("num_real", 10000, "reference images (test or validation)")
+flags.DEFINE_enum("reference", "test", ["test", "validation"],
+                  "the reference images samples are scored against: the test split, or the "
+                  "validation split = the last --num_real images of the training split (for "
+                  "runs trained on the others; choose settings on it, report test once)")
 flags.DEFINE_integer("probe_examples", 10000, "training images for the linear probe; 0 = none")
 flags.DEFINE_enum("features", "classifier", ["classifier", "inception"], "the feature space")
 flags.DEFINE_string("classifier", None, "cached classifier .keras (trained there if absent); "
@@ -186,10 +196,16 @@ def evaluate():
         raise ConfigError("--floor needs a dataset with a test split; a folder is one split")
     start = time.perf_counter()
     with evaluation.announced(f"reading {spec.name}: the training split and "
-                              f"{FLAGS.num_real} test images"):
+                              f"{FLAGS.num_real} {FLAGS.reference} images"):
         train = data.load_arrays(spec)
         test = data.load_arrays(test_spec, limit=FLAGS.num_real)
     features, classifier, description = feature_space(spec, train, test)
+    if FLAGS.reference == "validation":
+        if FLAGS.num_real >= len(train[0]):
+            raise ConfigError(f"--reference validation needs more training images than "
+                              f"--num_real {FLAGS.num_real}; {spec.name} has {len(train[0])}")
+        train, test = evaluation.hold_out(train, FLAGS.num_real)
+    description["reference"] = FLAGS.reference
     settings = dict(k=FLAGS.k, kid_subsets=FLAGS.kid_subsets,
                     kid_subset_size=FLAGS.kid_subset_size, seed=FLAGS.seed,
                     probe_examples=FLAGS.probe_examples)

@@ -126,6 +126,24 @@ class PrecisionRecallTest(tf.test.TestCase):
         self.assertEqual(set(metrics), {"fid", "kid", "kid_std", "precision", "recall"})
 
 
+class HoldOutTest(tf.test.TestCase):
+
+    def test_last_images_are_held_out_in_order(self):
+        images, labels = np.arange(5)[:, None], np.arange(5) * 10
+        (kept, kept_labels), (held, held_labels) = evaluation.hold_out((images, labels), 2)
+        self.assertAllEqual(kept[:, 0], [0, 1, 2])
+        self.assertAllEqual(kept_labels, [0, 10, 20])
+        self.assertAllEqual(held[:, 0], [3, 4])
+        self.assertAllEqual(held_labels, [30, 40])
+        (kept, none), (held, none_too) = evaluation.hold_out((images, None), 1)
+        self.assertEqual((len(kept), len(held), none, none_too), (4, 1, None, None))
+
+    def test_nothing_left_is_refused(self):
+        for count in (0, 5, 6):
+            with self.assertRaisesRegex(ValueError, "0 < count < 5"):
+                evaluation.hold_out((np.zeros((5, 1)), None), count)
+
+
 class PixelMetricsTest(tf.test.TestCase):
 
     def test_rms_distance(self):
@@ -300,3 +318,16 @@ class EvaluateScriptTest(tf.test.TestCase):
             self.assertEqual(stored["evaluation"]["kind"], "SingleLossGAN")
             self.assertEqual(stored["evaluation"]["num_samples"], 40)
             self.assertTrue(np.isfinite(stored["evaluation"]["fid"]))
+            self.assertEqual(stored["evaluation"]["reference"], "test")
+            # The validation reference: the last --num_real training images.
+            result = self.run_script(
+                f"--model={tmp}/gan.keras", "--dataset=fashion_mnist", "--image_size=28",
+                f"--classifier={tmp}/c.keras", "--num_samples=40", "--num_real=40",
+                "--probe_examples=0", "--kid_subsets=2", "--kid_subset_size=20",
+                "--reference=validation", f"--output={tmp}/validation.json")
+            self.assertEqual(result.returncode, 0, result.stderr[-2000:])
+            with open(os.path.join(tmp, "validation.json")) as f:
+                validation = json.load(f)["evaluation"]
+            self.assertEqual(validation["reference"], "validation")
+            # Same samples, other reference images: another FID.
+            self.assertNotAlmostEqual(validation["fid"], stored["evaluation"]["fid"], places=6)

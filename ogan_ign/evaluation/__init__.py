@@ -31,14 +31,15 @@ from ogan_ign.evaluation.metrics import (EvaluationError, batched, encoder_probe
                                          sample_metrics)
 from ogan_ign.evaluation.progress import announced
 from ogan_ign.evaluation.scores import (ScoreSettings, evaluate_data, evaluate_model,
-                                        evaluation_noise, generate_samples, sample_function)
+                                        evaluation_noise, generate_samples, hold_out,
+                                        sample_function)
 
 __all__ = [
     "CoverageCallback", "EvaluationError", "FEATURE_LAYER", "INCEPTION_SIZE", "ScoreSettings",
     "announced",
     "batched", "build_classifier", "class_coverage", "classifier_features",
     "default_classifier_path", "embed", "encoder_probe", "evaluate_data", "evaluate_model",
-    "evaluation_noise", "frechet_distance", "frechet_gaussians", "generate_samples",
+    "evaluation_noise", "frechet_distance", "frechet_gaussians", "generate_samples", "hold_out",
     "idempotence_gap", "inception_features", "kernel_distance", "knn_radii", "label_agreement",
     "labelled_splits", "linear_probe", "load_or_train_classifier", "polynomial_mmd2",
     "precision_recall", "predicted_labels", "rms_distance", "run_classifier", "sample_function",

@@ -54,6 +54,20 @@ def generate_samples(model, n, seed=0, batch_size=500, standing_stats=0,
                        batch_size)
 
 
+def hold_out(arrays, count):
+    """(rest, held out) of an (images, labels or None) pair: the last `count` images
+    are held out, the others kept, both in the source's order. The validation
+    reference of a run trained on the others (evaluate.py --reference validation);
+    0 < count < len(images)."""
+    images, labels = arrays
+    if not 0 < count < len(images):
+        raise ValueError(f"hold_out needs 0 < count < {len(images)}, got {count}")
+    cut = len(images) - count
+    if labels is None:
+        return (images[:cut], None), (images[cut:], None)
+    return (images[:cut], labels[:cut]), (images[cut:], labels[cut:])
+
+
 @dataclasses.dataclass(frozen=True)
 class ScoreSettings:
     """How samples are scored; evaluate.py's flags of the same names."""
