@@ -48,7 +48,7 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
-from flops import batchnorm_kind, build, define_list, load_average, matmul_peak
+from flops import define_list, load_average, matmul_peak, prepared_step
 from ogan_ign import training
 
 FLAGS = flags.FLAGS
@@ -90,21 +90,6 @@ def settings_to_time():
     return resolved, (xla_auto, precision_auto, "keras")
 
 
-def prepared_step(kind, size, setting):
-    """The model's train_step as fit() runs it, traced and warmed up."""
-    xla, precision, batchnorm = setting
-    with training.precision_policy(precision):
-        model, flops_per_image = build(kind, size)
-        model.compile(jit_compile=xla == "on")
-    step = tf.function(model.train_step, jit_compile=xla == "on")
-    rng = np.random.default_rng(0)
-    x = tf.constant(rng.uniform(-1, 1, (FLAGS.batch_size, size, size, 3)).astype("float32"))
-    with batchnorm_kind(batchnorm):  # the step is traced here
-        for _ in range(2):
-            float(step(x)["loss/total"])
-    return step, x, flops_per_image
-
-
 def seconds_per_step(step, x):
     start = time.perf_counter()
     for _ in range(FLAGS.steps):
@@ -118,13 +103,13 @@ def time_model(kind, size, settings, default, peak):
 
     All settings are built first and then timed in turn, `--rounds` times: a
     slow spell of the machine then hits every setting alike instead of one row."""
-    prepared = {s: prepared_step(kind, size, s) for s in settings}
+    prepared = {s: prepared_step(kind, size, s, FLAGS.batch_size) for s in settings}
     times = {s: [] for s in settings}
     for _ in range(FLAGS.rounds):
-        for s, (step, x, _) in prepared.items():
+        for s, (step, x, _, _) in prepared.items():
             times[s].append(seconds_per_step(step, x))
     rates = {}
-    for setting, (_, _, flops) in prepared.items():
+    for setting, (_, _, _, flops) in prepared.items():
         seconds = times[setting]
         rates[setting] = rate = FLAGS.batch_size / float(np.median(seconds))
         # How far apart the rounds were, relative to the median.

@@ -2,18 +2,20 @@
 the timed models with their training FLOPs (bench_scale.py's docstring has the
 formula), the matmul peak, the machine's load (printed before and after a run,
 to judge its figures), a switch that runs the networks' BatchNorm on
-TensorFlow's fused kernel, and comma-list flags checked before any work starts.
+TensorFlow's fused kernel, comma-list flags checked before any work starts, and
+the warmed-up training step that bench_scale.py times and profile_ops.py traces.
 Defines no flag itself, so gpu_check and bench_scale each keep their own."""
 
 import contextlib
 import time
 
 import keras
+import numpy as np
 import tensorflow as tf
 from absl import flags
 from keras import layers
 
-from ogan_ign import gan, ign, networks, ogan
+from ogan_ign import gan, ign, networks, ogan, training
 
 
 def layer_macs(layer):
@@ -111,3 +113,20 @@ def build(kind, size):
         return ogan.OGAN(e, g), 2 * 3 * (macs(g) + 3 * macs(e))
     f = networks.dcgan_autoencoder(size, 3, latent=512)
     return ign.IGN(f), 2 * 3 * 4 * macs(f)
+
+
+def prepared_step(kind, size, setting, batch_size):
+    """(step, x, model, training FLOPs per image): the model's train_step as fit()
+    runs it, traced and warmed up on one fixed batch; setting = (xla on|off,
+    precision fp32|bf16, batchnorm keras|fused)."""
+    xla, precision, batchnorm = setting
+    with training.precision_policy(precision):
+        model, flops_per_image = build(kind, size)
+        model.compile(jit_compile=xla == "on")
+    step = tf.function(model.train_step, jit_compile=xla == "on")
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.uniform(-1, 1, (batch_size, size, size, 3)).astype("float32"))
+    with batchnorm_kind(batchnorm):  # the step is traced here
+        for _ in range(2):
+            float(step(x)["loss/total"])
+    return step, x, model, flops_per_image

@@ -1,0 +1,165 @@
+"""Where one training step's time goes, per TensorFlow op and per layer, from
+TensorFlow's own profiler: the step exactly as bench_scale.py's default row runs
+it (the training scripts' step; precision and XLA as `auto` resolves them here).
+
+    PYTHONPATH=. nice python bench/profile_ops.py [--model ogan] [--size 32]
+        [--precision auto|fp32|bf16] [--batchnorm keras|fused] [--steps 10] [--top 15]
+
+`--steps` steps are traced after two warm-up steps; the trace's op events (the
+kernels TensorFlow ran, on whichever thread) are summed three ways and
+divided by the steps:
+
+- by op type (e.g. _MklNativeConv2DBackpropFilter, Cast, Mul), the question
+  "is it the filter-gradient convolutions, the casts, the layout changes?";
+- by (network, layer class, role), role being forward, input gradient, filter
+  gradient (the op types say which) or other, the question "is it BatchNorm in
+  bf16, the convs, the activations?"; ops outside the networks are the loss and
+  the optimizer;
+- single ops by name;
+
+each table lists its `--top` largest rows and sums the rest in one line.
+
+Times are summed over threads: where TensorFlow runs two ops at once the op sum
+exceeds the step's wall time, printed beside it. The profiler adds a little time
+of its own, so its wall time is slightly above bench_scale.py's. Run it on an
+idle machine: like every timing here, other load inflates the kernels it hits.
+"""
+
+import collections
+import glob
+import re
+import shutil
+import tempfile
+
+import tensorflow as tf
+from absl import app, flags
+from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+from flops import load_average, prepared_step
+from ogan_ign import training
+
+FLAGS = flags.FLAGS
+flags.DEFINE_enum("model", "ogan", ["gan", "ogan", "ign"], "which model's step")
+flags.DEFINE_integer("size", 32, "image side")
+flags.DEFINE_enum("precision", "auto", ["auto", "fp32", "bf16"],
+                  "compute precision; auto: what --mixed_precision auto picks here")
+flags.DEFINE_enum("batchnorm", "keras", ["keras", "fused"],
+                  "keras: the networks as built; fused: their BatchNorm on TensorFlow's "
+                  "fused kernel (a comparison)")
+flags.DEFINE_integer("batch_size", 64, "images per step")
+flags.DEFINE_integer("steps", 10, "traced steps")
+flags.DEFINE_integer("top", 15, "rows of each table")
+
+def op_events(space):
+    """(op name, op type, picoseconds) of every op kernel in the trace."""
+    for plane in space.planes:
+        metadata = plane.event_metadata
+        for line in plane.lines:  # the compute threads, and the caller's for small ops
+            for event in line.events:
+                meta = metadata[event.metadata_id]
+                if meta.display_name:  # op events carry their type; others do not
+                    yield meta.name.partition(":")[0], meta.display_name, event.duration_ps
+
+
+def unsuffixed(component):
+    """A name scope's component without the `_<n>` TensorFlow adds to repeat uses."""
+    return re.sub(r"_\d+$", "", component)
+
+
+def layer_classes(model):
+    """{(network name, layer name): layer class name} of the model's networks."""
+    return {(net.name, layer.name): type(layer).__name__
+            for net in model.layers for layer in getattr(net, "layers", [])}
+
+
+def role(op_name, op_type):
+    """forward; or, under the gradient tape, filter gradient (the conv's weight
+    gradient), input gradient (a conv computing the gradient of its input: a
+    transposed conv's is a Conv2D), matmul gradient (a Dense's, both kinds) or
+    other gradient (element-wise ops, reductions, casts)."""
+    if not op_name.startswith("gradient_tape/"):
+        return "forward"
+    if "BackpropFilter" in op_type:
+        return "filter gradient"
+    if op_type.endswith(("Conv2D", "Conv2DBackpropInput")):
+        return "input gradient"
+    return "matmul gradient" if op_type.endswith("MatMul") else "other gradient"
+
+
+def where(op_name, classes):
+    """(network, layer class) the op belongs to, or ("—", loss/optimizer/other)."""
+    parts = [unsuffixed(p) for p in op_name.split("/")]
+    if parts and parts[0] == "gradient_tape":
+        parts = parts[1:]
+    for net, layer in zip(parts, parts[1:]):
+        if (net, layer) in classes:
+            return net, classes[(net, layer)]
+    first = parts[0].lower() if parts else ""
+    if first in ("rm_sprop", "rmsprop", "adam", "sgd") or "optimizer" in first:
+        return "—", "optimizer"
+    return "—", "loss, averages, other"
+
+
+def traced_ops(run, steps):
+    """(wall ms per call, op events) of `steps` calls of `run` (which returns a
+    tensor, read once at the end) under TensorFlow's profiler."""
+    folder = tempfile.mkdtemp(prefix="profile_ops_")
+    tf.profiler.experimental.start(folder)
+    try:
+        clock = tf.timestamp()
+        for _ in range(steps):
+            out = run()
+        float(tf.reduce_sum(tf.cast(out, tf.float32)))
+        wall_ms = 1e3 * float(tf.timestamp() - clock) / steps
+    finally:
+        tf.profiler.experimental.stop()
+    space = xplane_pb2.XSpace()
+    with open(glob.glob(f"{folder}/**/*.xplane.pb", recursive=True)[0], "rb") as f:
+        space.ParseFromString(f.read())
+    shutil.rmtree(folder, ignore_errors=True)
+    return wall_ms, list(op_events(space))
+
+
+def profile():
+    """(precision, wall ms per step, op events, layer classes) of the default step."""
+    precision = training.resolve_precision(FLAGS.precision)[0]
+    setting = ("off", precision, FLAGS.batchnorm)
+    step, x, model, _ = prepared_step(FLAGS.model, FLAGS.size, setting, FLAGS.batch_size)
+    wall_ms, events = traced_ops(lambda: step(x)["loss/total"], FLAGS.steps)
+    return precision, wall_ms, events, layer_classes(model)
+
+
+def table(title, totals, total, rows):
+    """The `rows` largest entries, then the rest in one line."""
+    print(f"\n{title}")
+    ranked = sorted(totals.items(), key=lambda kv: -kv[1])
+    for key, ps in ranked[:rows]:
+        label = " / ".join(key) if isinstance(key, tuple) else key
+        print(f"  {ps / 1e9 / FLAGS.steps:8.2f} ms {ps / total:6.1%}  {label}")
+    rest = sum(ps for _, ps in ranked[rows:])
+    if rest:
+        print(f"  {rest / 1e9 / FLAGS.steps:8.2f} ms {rest / total:6.1%}  "
+              f"({len(ranked) - rows} more)")
+
+
+def main(_):
+    print(f"load average before: {load_average()}", flush=True)
+    precision, wall_ms, events, classes = profile()
+    by_type, by_layer, by_name = (collections.Counter() for _ in range(3))
+    for name, op_type, ps in events:
+        by_type[op_type] += ps
+        by_layer[(*where(name, classes), role(name, op_type))] += ps
+        by_name[f"{name} ({op_type})"] += ps
+    total = sum(by_type.values())
+    print(f"{FLAGS.model} {FLAGS.size} px, batch {FLAGS.batch_size}, {precision}, "
+          f"{FLAGS.batchnorm} BatchNorm, XLA off: {wall_ms:.1f} ms per step "
+          f"({FLAGS.batch_size / wall_ms * 1e3:.1f} img/s, profiled), op time summed over "
+          f"threads {total / 1e9 / FLAGS.steps:.1f} ms per step")
+    table("by op type:", by_type, total, FLAGS.top)
+    table("by network / layer class / role:", by_layer, total, FLAGS.top)
+    table(f"the {FLAGS.top} most expensive ops:", by_name, total, FLAGS.top)
+    print(f"\nload average after: {load_average()}", flush=True)
+
+
+if __name__ == "__main__":
+    app.run(main)
