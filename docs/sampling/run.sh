@@ -11,8 +11,10 @@
 # split is not used here: it is scored once, for the setting chosen (docs/sampling/README.md).
 #
 # Every run: 32 px, 1 channel, width 32, batch 64, 3,000 steps, bf16, each model's best
-# setting in docs/RESULTS.md, seeds 0 and 1. Each run is about 5 minutes (IGN about 15)
-# on 2 cores and each evaluation about 2; a finished run or evaluation is skipped.
+# setting in docs/RESULTS.md, seeds 0 and 1. The full-data runs without DiffAugment are
+# scored without and with standing statistics (--standing_stats 64), the others without.
+# A run is about 3 minutes on 2 cores (IGN more) and an evaluation about 2; a finished
+# run or evaluation is skipped.
 set -euo pipefail
 export PYTHONPATH=.
 PY=${PY:-.venv/bin/python}
@@ -52,7 +54,9 @@ run() {  # run <model> <size> <diffaugment on|off> <seed>
   [ -f "$R/$name/model.keras" ] || nice -n 10 $PY "${SCRIPT[$model]}" $COMMON ${FLAGS[$model]} \
     --dataset "$folder" --seed "$seed" --out_dir "$R/$name" "${extra[@]}" >"$R/$name.log" 2>&1
   [ "$STAGE" = train ] && return
-  for count in 0 64; do  # without and with standing statistics
+  local counts=0
+  [ "$n" = 50000 ] && [ "$aug" = off ] && counts="0 64"  # without and with standing statistics
+  for count in $counts; do
     out="$R/eval/${name}_standing${count}.json"
     [ -f "$out" ] || nice -n 10 $PY evaluate.py --run_dir "$R/$name" --dataset fashion_mnist \
       --reference validation --standing_stats $count --probe_examples 0 --output "$out"
@@ -67,4 +71,5 @@ for model in gan ogan; do for seed in 0 1; do for aug in off on; do
 done; done; done
 for seed in 0 1; do run gan 50000 on $seed; done
 for seed in 0 1; do run ign 50000 off $seed; done
+for seed in 0 1; do for aug in off on; do run gan 10000 $aug $seed; done; done
 [ "$STAGE" = train ] || $PY docs/sampling/table.py "$R/eval"
