@@ -53,23 +53,18 @@ flags.DEFINE_string("dataset", None, "default: the run's; fashion_mnist, a TFDS 
 flags.DEFINE_string("data_dir", None, "default: the run's")
 flags.DEFINE_integer("image_size", None, "default: the run's, else 32")
 flags.DEFINE_integer("channels", None, "default: the run's, else the data's own")
-flags.DEFINE_integer("num_samples", 10000, "generated samples (--floor: training images)")
 flags.DEFINE_integer("num_real", 10000, "reference images (test or validation)")
 flags.DEFINE_enum("reference", "test", ["test", "validation"],
                   "the reference images samples are scored against: the test split, or the "
                   "validation split = the last --num_real images of the training split (for "
                   "runs trained on the others; choose settings on it, report test once)")
-flags.DEFINE_integer("probe_examples", 10000, "training images for the linear probe; 0 = none")
 flags.DEFINE_enum("features", "classifier", ["classifier", "inception"], "the feature space")
 flags.DEFINE_string("classifier", None, "cached classifier .keras (trained there if absent); "
                     "default ~/.cache/ogan_ign/classifier_<dataset>_<size>px_<channels>c.keras")
 flags.DEFINE_string("inception_weights", None, "InceptionV3 notop weights (.h5), for "
                     "--features inception")
-flags.DEFINE_integer("k", 3, "neighbours of the precision / recall manifolds")
-flags.DEFINE_integer("kid_subsets", 100, "KID subsets")
-flags.DEFINE_integer("kid_subset_size", 1000, "KID subset size")
-flags.DEFINE_integer("seed", 0, "seed of the noise and the KID subsets")
 flags.DEFINE_string("output", None, "the JSON file written")
+cli.define_settings_flags(evaluation.ScoreSettings, exclude=("standing_stats", "standing_batch"))
 STANDING = {f.name: f for f in dataclasses.fields(training.Config)}["standing_stats"]
 flags.DEFINE_integer("standing_stats", STANDING.default, help_of(STANDING))
 FLAGS = flags.FLAGS

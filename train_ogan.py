@@ -42,8 +42,7 @@ class OGANRun(OGANSettings):
 
 cli.define_common_flags(dataset="fashion_mnist", out_dir="runs/ogan", lr=1e-4, batch_size=64)
 cli.define_settings_flags(OGANRun)
-flags.DEFINE_integer("probe_examples", 10000, "training images for the final linear probe "
-                     "(half as many test images); 0 = no probe")
+cli.define_settings_flags(evaluation.ScoreSettings, include=("probe_examples",))
 FLAGS = flags.FLAGS
 
 PAIRS_PER_ROW = 4    # reconstruction figure: 4 (real | reconstructed) pairs a row

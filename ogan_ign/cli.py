@@ -77,12 +77,13 @@ def _optional_base(kind):
     return False, kind
 
 
-def define_settings_flags(settings_class, flag_values=flags.FLAGS, exclude=(), **defaults):
-    """A flag for every field of a settings dataclass, with the field's default and
-    help; `defaults` are the script's own choices where they differ (say why in
-    the script). An Optional field takes 'none'."""
+def define_settings_flags(settings_class, flag_values=flags.FLAGS, exclude=(), include=None,
+                          **defaults):
+    """A flag for every field of a settings dataclass (but `exclude`; only `include`
+    when given), with the field's default and help; `defaults` are the script's own
+    choices where they differ (say why in the script). An Optional field takes 'none'."""
     for field in dataclasses.fields(settings_class):
-        if field.name in exclude:
+        if field.name in exclude or (include is not None and field.name not in include):
             continue
         default = defaults.pop(field.name, field.default)
         optional, kind = _optional_base(field.type)

@@ -73,6 +73,13 @@ class DefineFlagsTest(tf.test.TestCase):
         self.assertNotIn("sharp", values)
         self.assertIn("width", values)
 
+    def test_included_fields_alone_get_flags(self):
+        values = flags.FlagValues()
+        cli.define_settings_flags(Run, values, include=("width",))
+        self.assertIn("width", values)
+        self.assertNotIn("sharp", values)
+        self.assertNotIn("noise", values)
+
 
 class ParseTest(tf.test.TestCase):
 

@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from ogan_ign import one_loss, standing
+from ogan_ign.settings import hparam
 from ogan_ign.evaluation.classifier import class_coverage, label_agreement
 from ogan_ign.evaluation.extractors import embed
 from ogan_ign.evaluation.metrics import (EvaluationError, batched, encoder_probe,
@@ -70,15 +71,21 @@ def hold_out(arrays, count):
 
 @dataclasses.dataclass(frozen=True)
 class ScoreSettings:
-    """How samples are scored; evaluate.py's flags of the same names."""
-    num_samples: int = 10000      # generated samples
-    probe_examples: int = 10000   # training images of the linear probe; 0: no probe
-    k: int = 3                    # neighbours of the precision / recall manifolds
-    kid_subsets: int = 100        # KID's random subsets …
-    kid_subset_size: int = 1000   # … and their size
-    seed: int = 0                 # of the noise and of the KID subsets
-    standing_stats: int = 0       # batches of standing statistics for the samples; 0: off
-    standing_batch: int = standing.BATCH_SIZE   # … of this many noise draws
+    """How samples are scored: the home of evaluate.py's flags of the same names
+    (and train_ogan.py's --probe_examples)."""
+    num_samples: int = hparam(10000, "generated samples (--floor: training images)")
+    probe_examples: int = hparam(10000, "training images of the linear probes of O-GAN's E(x) "
+                                        "and of raw pixels (train_ogan.py scores them on half "
+                                        "as many test images); 0 = no probe")
+    k: int = hparam(3, "neighbours of the precision / recall manifolds")
+    kid_subsets: int = hparam(100, "KID subsets")
+    kid_subset_size: int = hparam(1000, "KID subset size")
+    seed: int = hparam(0, "seed of the noise and the KID subsets")
+    # Given by the caller (evaluate.py: training.Config's --standing_stats and
+    # the run's batch size): batches of standing statistics for the samples, 0 =
+    # off, of this many noise draws each.
+    standing_stats: int = 0
+    standing_batch: int = standing.BATCH_SIZE
 
 
 def evaluate_model(model, feature_model, classifier, test, train=None, verbose=False,
