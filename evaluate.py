@@ -6,7 +6,8 @@
 
 Samples (default 10,000) are compared with the test split in a feature space:
 FID, KID, precision / recall (k = 3); with labels, class coverage; for O-GAN the
-linear probe of E(x) and the label agreement of x and its reconstruction; for
+linear probes (--probe) of E(x), of the same encoder untrained and of pixels, and
+the label agreement of x and its reconstruction; for
 IGN the reconstruction error and idempotence gaps. See ogan_ign/evaluation/.
 
 Feature space: the penultimate layer of the project's small classifier for the
@@ -203,7 +204,7 @@ def evaluate():
     description["reference"] = FLAGS.reference
     settings = dict(k=FLAGS.k, kid_subsets=FLAGS.kid_subsets,
                     kid_subset_size=FLAGS.kid_subset_size, seed=FLAGS.seed,
-                    probe_examples=FLAGS.probe_examples)
+                    probe_examples=FLAGS.probe_examples, probe=FLAGS.probe)
     if FLAGS.floor:
         name = f"{spec.name} train vs test"
         limited = (train[0][:FLAGS.num_samples],

@@ -42,7 +42,7 @@ class OGANRun(OGANSettings):
 
 cli.define_common_flags(dataset="fashion_mnist", out_dir="runs/ogan", lr=1e-4, batch_size=64)
 cli.define_settings_flags(OGANRun)
-cli.define_settings_flags(evaluation.ScoreSettings, include=("probe_examples",))
+cli.define_settings_flags(evaluation.ScoreSettings, include=("probe_examples", "probe"))
 FLAGS = flags.FLAGS
 
 PAIRS_PER_ROW = 4    # reconstruction figure: 4 (real | reconstructed) pairs a row
@@ -81,7 +81,8 @@ def figures(model, run_dir, step, fixed):
 
 
 def final_metrics(model, config, catalog=None):
-    """ρ(z, E(G(z))) on fixed noise and, with labels, linear probes of E(x) and pixels."""
+    """ρ(z, E(G(z))) on fixed noise and, with labels, the linear probes of E(x), of E
+    untrained and of pixels (evaluation.encoder_probes)."""
     z = model.make_noise(1000, config.seed, stream=one_loss.METRICS)
     metrics = {"corr_z": float(model.latent_correlation(z))}
     splits = FLAGS.probe_examples and evaluation.labelled_splits(
@@ -89,9 +90,8 @@ def final_metrics(model, config, catalog=None):
         train_limit=FLAGS.probe_examples, test_limit=FLAGS.probe_examples // 2,
         catalog=catalog)
     if splits:
-        (x_train, y_train), (x_test, y_test) = splits
-        metrics["probe_encoder"] = evaluation.encoder_probe(model.encode, *splits)
-        metrics["probe_pixels"] = evaluation.linear_probe(x_train, y_train, x_test, y_test)
+        metrics.update(evaluation.encoder_probes(model, *splits, FLAGS.probe_examples,
+                                                 FLAGS.probe, config.seed))
     return metrics
 
 

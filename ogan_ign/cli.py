@@ -57,7 +57,7 @@ HELP_GROUPS = {
     "devices": ("strategy", "jit_compile", "mixed_precision"),
     "output": ("out_dir", "sample_every", "ckpt_every", "log_every", "num_samples", "output",
                "standing_stats"),
-    "evaluation": ("probe_examples", "coverage_samples", "coverage_every", "classifier",
+    "evaluation": ("probe_examples", "probe", "coverage_samples", "coverage_every", "classifier",
                    "num_real", "features", "inception_weights", "k", "kid_subsets",
                    "kid_subset_size"),
 }
@@ -90,6 +90,10 @@ def define_settings_flags(settings_class, flag_values=flags.FLAGS, exclude=(), i
         if optional:
             flags.DEFINE_string(field.name, "none" if default is None else str(default),
                                 help_of(field) + " ('none': unset)", flag_values=flag_values)
+            continue
+        if "choices" in field.metadata:
+            flags.DEFINE_enum(field.name, default, field.metadata["choices"], help_of(field),
+                              flag_values=flag_values)
             continue
         define = {bool: flags.DEFINE_boolean, int: flags.DEFINE_integer,
                   float: flags.DEFINE_float, str: flags.DEFINE_string}[kind]

@@ -5,9 +5,11 @@ scripts define their flags from them (`ogan_ign.cli.define_settings_flags`)."""
 import dataclasses
 
 
-def hparam(default, help):  # pylint: disable=redefined-builtin
-    """A dataclass field with its help text."""
-    return dataclasses.field(default=default, metadata={"help": help})
+def hparam(default, help, choices=None):  # pylint: disable=redefined-builtin
+    """A dataclass field with its help text (and, for a string, the values it may
+    take: its flag refuses any other when parsed)."""
+    metadata = {"help": help} if choices is None else {"help": help, "choices": tuple(choices)}
+    return dataclasses.field(default=default, metadata=metadata)
 
 
 def help_of(field):

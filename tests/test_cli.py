@@ -73,6 +73,18 @@ class DefineFlagsTest(tf.test.TestCase):
         self.assertNotIn("sharp", values)
         self.assertIn("width", values)
 
+    def test_a_field_with_choices_refuses_others(self):
+        @dataclasses.dataclass(frozen=True)
+        class Picked:
+            kind: str = hparam("a", "a kind", choices=("a", "b"))
+
+        values = flags.FlagValues()
+        cli.define_settings_flags(Picked, values)
+        values(["prog", "--kind=b"])
+        self.assertEqual(values["kind"].value, "b")
+        with self.assertRaisesRegex(flags.Error, "should be one of <a|b>"):
+            values(["prog", "--kind=c"])
+
     def test_included_fields_alone_get_flags(self):
         values = flags.FlagValues()
         cli.define_settings_flags(Run, values, include=("width",))

@@ -211,7 +211,8 @@ class EvaluateModelTest(tf.test.TestCase):
 
         ogan_metrics = self.evaluate(OGAN(networks.dcgan_encoder(28, 1, 8, 8),
                                           networks.dcgan_generator(28, 1, 8, 8)))
-        self.assertContainsSubset({"probe_encoder", "recon_agreement", "recon_rms"}, ogan_metrics)
+        self.assertContainsSubset({"probe_encoder", "probe_untrained", "probe_pixels",
+                                   "recon_agreement", "recon_rms"}, ogan_metrics)
         self.assertNotIn("idem_gap", ogan_metrics)
 
         f = networks.dcgan_autoencoder(28, 1, latent=8, width=8)
@@ -229,6 +230,36 @@ class EvaluateModelTest(tf.test.TestCase):
         self.assertAllClose(metrics["fid"], 0.0, atol=1e-6)
         self.assertAllClose((metrics["precision"], metrics["recall"]), (1.0, 1.0))
         self.assertIn("probe_pixels", metrics)
+
+
+class EncoderProbesTest(tf.test.TestCase):
+
+    def test_untrained_copy_has_the_shape_and_fresh_weights(self):
+        encoder = networks.dcgan_encoder(28, 1, 8, 8)
+        for w in encoder.weights:
+            w.assign(tf.ones_like(w))
+        fresh = evaluation.untrained_copy(encoder, seed=3)
+        again = evaluation.untrained_copy(encoder, seed=3)
+        self.assertEqual([w.shape for w in fresh.weights], [w.shape for w in encoder.weights])
+        kernel = [w for w in fresh.weights if "kernel" in w.path][0]
+        self.assertNotAllClose(kernel, tf.ones_like(kernel))  # not the trained weights
+        for a, b in zip(fresh.weights, again.weights):  # seeded
+            self.assertAllEqual(a, b)
+
+    def test_the_three_probes(self):
+        rng = np.random.default_rng(2)
+        labels = np.arange(60) % 3
+        # Images whose class is written in their mean brightness: pixels separate them.
+        x = (labels[:, None, None, None] - 1) * 0.5 + 0.1 * rng.normal(size=(60, 28, 28, 1))
+        model = OGAN(networks.dcgan_encoder(28, 1, 8, 8), networks.dcgan_generator(28, 1, 8, 8))
+        probes = evaluation.encoder_probes(model, (x[:40], labels[:40]), (x[40:], labels[40:]),
+                                           examples=40)
+        self.assertEqual(set(probes), {"probe_encoder", "probe_untrained", "probe_pixels"})
+        self.assertEqual(probes["probe_pixels"], 1.0)
+        ridge = evaluation.encoder_probes(model, (x[:40], labels[:40]), (x[40:], labels[40:]),
+                                          examples=40, probe="ridge")
+        self.assertEqual(ridge["probe_pixels"],
+                         evaluation.linear_probe(x[:40], labels[:40], x[40:], labels[40:]))
 
 
 class RunClassifierTest(tf.test.TestCase):

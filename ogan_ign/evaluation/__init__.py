@@ -24,24 +24,25 @@ from ogan_ign.evaluation.classifier import (build_classifier, class_coverage,
                                             predicted_labels, run_classifier, train_classifier)
 from ogan_ign.evaluation.extractors import (FEATURE_LAYER, INCEPTION_SIZE, classifier_features,
                                             embed, inception_features)
-from ogan_ign.evaluation.metrics import (EvaluationError, batched, encoder_probe,
+from ogan_ign.evaluation.metrics import (PROBES, EvaluationError, batched, encoder_probe,
                                          frechet_distance, frechet_gaussians, idempotence_gap,
                                          kernel_distance, knn_radii, linear_probe,
-                                         polynomial_mmd2, precision_recall, rms_distance,
+                                         logistic_fit, logistic_probe, polynomial_mmd2, precision_recall, rms_distance,
                                          sample_metrics)
 from ogan_ign.evaluation.progress import announced
-from ogan_ign.evaluation.scores import (ScoreSettings, evaluate_data, evaluate_model,
-                                        evaluation_noise, generate_samples, hold_out,
-                                        sample_function)
+from ogan_ign.evaluation.scores import (ScoreSettings, encoder_probes, evaluate_data,
+                                        evaluate_model, evaluation_noise, generate_samples,
+                                        hold_out, sample_function, untrained_copy)
 
 __all__ = [
-    "CoverageCallback", "EvaluationError", "FEATURE_LAYER", "INCEPTION_SIZE", "ScoreSettings",
-    "announced",
+    "CoverageCallback", "EvaluationError", "FEATURE_LAYER", "INCEPTION_SIZE", "PROBES",
+    "ScoreSettings", "announced",
     "batched", "build_classifier", "class_coverage", "classifier_features",
-    "default_classifier_path", "embed", "encoder_probe", "evaluate_data", "evaluate_model",
+    "default_classifier_path", "embed", "encoder_probe", "encoder_probes", "evaluate_data", "evaluate_model",
     "evaluation_noise", "frechet_distance", "frechet_gaussians", "generate_samples", "hold_out",
     "idempotence_gap", "inception_features", "kernel_distance", "knn_radii", "label_agreement",
-    "labelled_splits", "linear_probe", "load_or_train_classifier", "polynomial_mmd2",
+    "labelled_splits", "linear_probe", "load_or_train_classifier", "logistic_fit",
+    "logistic_probe", "polynomial_mmd2",
     "precision_recall", "predicted_labels", "rms_distance", "run_classifier", "sample_function",
-    "sample_metrics", "train_classifier",
+    "sample_metrics", "train_classifier", "untrained_copy",
 ]

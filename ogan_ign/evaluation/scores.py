@@ -4,6 +4,7 @@ they were samples."""
 
 import dataclasses
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -11,9 +12,8 @@ from ogan_ign import one_loss, standing
 from ogan_ign.settings import hparam
 from ogan_ign.evaluation.classifier import class_coverage, label_agreement
 from ogan_ign.evaluation.extractors import embed
-from ogan_ign.evaluation.metrics import (EvaluationError, batched, encoder_probe,
-                                         idempotence_gap, linear_probe, rms_distance,
-                                         sample_metrics)
+from ogan_ign.evaluation.metrics import (PROBES, EvaluationError, batched, encoder_probe,
+                                         idempotence_gap, rms_distance, sample_metrics)
 from ogan_ign.evaluation.progress import announced
 
 
@@ -74,9 +74,13 @@ class ScoreSettings:
     """How samples are scored: the home of evaluate.py's flags of the same names
     (and train_ogan.py's --probe_examples)."""
     num_samples: int = hparam(10000, "generated samples (--floor: training images)")
-    probe_examples: int = hparam(10000, "training images of the linear probes of O-GAN's E(x) "
-                                        "and of raw pixels (train_ogan.py scores them on half "
-                                        "as many test images); 0 = no probe")
+    probe_examples: int = hparam(10000, "training images of the linear probes of O-GAN's E(x), "
+                                        "of the same encoder untrained and of raw pixels "
+                                        "(train_ogan.py scores them on half as many test "
+                                        "images); 0 = no probe")
+    probe: str = hparam("logistic", "the linear probe: logistic (multinomial logistic "
+                                    "regression) or ridge (least squares onto one-hot "
+                                    "labels, the probe of earlier results)", choices=PROBES)
     k: int = hparam(3, "neighbours of the precision / recall manifolds")
     kid_subsets: int = hparam(100, "KID subsets")
     kid_subset_size: int = hparam(1000, "KID subset size")
@@ -97,8 +101,8 @@ def evaluate_model(model, feature_model, classifier, test, train=None, verbose=F
       the test images (held out from training) in `feature_model`'s space: fid,
       kid, kid_std, precision, recall. With a classifier (labelled data):
       sample class coverage (classes_present, effective_classes, max_share).
-    O-GAN: probe_encoder = linear probe of E(x) (fitted on `probe_examples`
-      training images, scored on the test images); reconstruction = G(0.9·N(E(x)))
+    O-GAN: `encoder_probes` (probe_encoder, probe_untrained, probe_pixels: the
+      `probe` of E(x), of the encoder untrained and of pixels); reconstruction = G(0.9·N(E(x)))
       of the test images: recon_agreement (same classifier label as x), recon_rms.
     Standing statistics (`standing_stats` > 0) are for the samples only.
     IGN: reconstruction f(x) of the test images (recon_agreement, recon_rms) and
@@ -121,13 +125,36 @@ def evaluate_model(model, feature_model, classifier, test, train=None, verbose=F
     examples = settings.probe_examples
     if encode and train is not None and train[1] is not None and y_test is not None \
             and examples:
-        with announced(f"linear probe of E(x) on {min(examples, len(train[0]))} "
-                       "training images", verbose):
-            metrics["probe_encoder"] = encoder_probe(encode, train, test, examples)
+        with announced(f"{settings.probe} probes of E(x), of E untrained and of pixels, on "
+                       f"{min(examples, len(train[0]))} training images", verbose):
+            metrics.update(encoder_probes(model, train, test, examples, settings.probe,
+                                          settings.seed))
     with announced("reconstructions and idempotence gaps of the test images", verbose
                    and (hasattr(model, "project") or hasattr(model, "reconstruct"))):
         metrics.update(_reconstruction_metrics(model, classifier, x_test, samples))
     return metrics
+
+
+def untrained_copy(network, seed):
+    """`network` rebuilt with fresh weights from its initialisers (and fresh
+    BatchNorm statistics), Keras's global random seed set to `seed` first."""
+    keras.utils.set_random_seed(seed)
+    return keras.models.clone_model(network)
+
+
+def encoder_probes(model, train, test, examples, probe="logistic", seed=0):
+    """O-GAN's encoder against its two controls, each a linear probe (fitted on
+    `examples` training images, scored on the test images): probe_encoder on
+    E(x), probe_untrained on the same encoder with fresh weights (what the code's
+    shape alone gives) and probe_pixels on the raw images."""
+    fresh = untrained_copy(model.encoder, seed)
+    (x_train, y_train), (x_test, y_test) = train, test
+    return {
+        "probe_encoder": encoder_probe(model.encode, train, test, examples, probe),
+        "probe_untrained": encoder_probe(lambda x: fresh(x, training=False), train, test,
+                                         examples, probe),
+        "probe_pixels": PROBES[probe](x_train[:examples], y_train[:examples], x_test, y_test),
+    }
 
 
 def _reconstruction_metrics(model, classifier, x_test, samples):
@@ -174,6 +201,6 @@ def evaluate_data(feature_model, classifier, test, train, **settings):
     metrics = _set_metrics(feature_model, classifier, x_test, x_train, settings)
     examples = settings.probe_examples
     if y_train is not None and y_test is not None and examples:
-        metrics["probe_pixels"] = linear_probe(x_train[:examples], y_train[:examples],
-                                               x_test, y_test)
+        metrics["probe_pixels"] = PROBES[settings.probe](x_train[:examples], y_train[:examples],
+                                                         x_test, y_test)
     return metrics
