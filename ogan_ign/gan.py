@@ -23,8 +23,8 @@ from ogan_ign.settings import hparam
 
 @dataclasses.dataclass(frozen=True)
 class CriticInputSettings:
-    """What the critic sees, for the single-loss GAN and O-GAN alike (both settings
-    classes extend this one)."""
+    """What the critic sees, for the single-loss GAN and O-GAN alike (GANSettings
+    extends this one, and OGANSettings extends GANSettings)."""
     diffaugment: str = hparam("", "DiffAugment policy, comma-separated from color, "
                                   "translation, cutout: the same random transform of real "
                                   "and generated images before the critic, for small "

@@ -16,13 +16,15 @@ import keras
 import tensorflow as tf
 
 from ogan_ign import losses, one_loss
-from ogan_ign.gan import CriticInputSettings, GANSettings, SingleLossGAN
+from ogan_ign.gan import GANSettings, SingleLossGAN
 from ogan_ign.settings import hparam
 
 
 @dataclasses.dataclass(frozen=True)
-class OGANSettings(CriticInputSettings):
-    """O-GAN's own hyper-parameters: each default and help, once."""
+class OGANSettings(GANSettings):
+    """O-GAN's hyper-parameters: the single-loss GAN's (its loss and penalty, with
+    the original code's wgan + GAN-QP as defaults) and its own, each default and
+    help once."""
     corr_weight: float = hparam(0.5, "λ of −λ·ρ(z, E(G(z))); 0.5 in the original code, 1.0 "
                                      "in its 256 px variant")
     recon_scale: float = hparam(0.9, "reconstruction = G(recon_scale · N(E(x)))")
@@ -42,8 +44,8 @@ class OGAN(SingleLossGAN):
     """
 
     def __init__(self, encoder, generator, z_dim=None, corr_weight=OGANSettings.corr_weight,
-                 recon_scale=OGANSettings.recon_scale, objective=GANSettings.objective,
-                 penalty=GANSettings.penalty, penalty_weight=GANSettings.penalty_weight, seed=0,
+                 recon_scale=OGANSettings.recon_scale, objective=OGANSettings.objective,
+                 penalty=OGANSettings.penalty, penalty_weight=OGANSettings.penalty_weight, seed=0,
                  diffaugment=OGANSettings.diffaugment, **kwargs):
         kwargs.pop("critic", None)  # the critic is the encoder, never a separate net
         super().__init__(generator=generator, critic=encoder, z_dim=z_dim,

@@ -299,7 +299,7 @@ class ScriptTest(tf.test.TestCase):
             [sys.executable, os.path.join(root, "train_ogan.py"), f"--out_dir={out}",
              "--image_size=28", "--width=4", "--z_dim=8", "--steps=4", "--batch_size=8",
              "--sample_every=2", "--num_samples=16", "--probe_examples=200",
-             "--generator=selfmod", "--kernel_size=4"],
+             "--generator=selfmod", "--kernel_size=4", "--objective=ns", "--penalty=none"],
             check=True, capture_output=True, env=dict(os.environ, PYTHONPATH=root))
         for kind in ("samples", "reconstructions", "interpolations"):
             self.assertTrue(os.path.exists(os.path.join(out, kind, "00000004.png")), kind)
@@ -315,7 +315,10 @@ class ScriptTest(tf.test.TestCase):
         self.assertEqual(set(metrics), {"steps", "wall_seconds", "corr_z", "probe_encoder",
                                         "probe_untrained", "probe_pixels"})
         with open(os.path.join(out, "config.json")) as f:
-            self.assertEqual(json.load(f)["model"]["generator"], "selfmod")
+            model_settings = json.load(f)["model"]
+        self.assertEqual(model_settings["generator"], "selfmod")
+        # The single-loss GAN's loss settings are O-GAN's too.
+        self.assertEqual((model_settings["objective"], model_settings["penalty"]), ("ns", None))
 
 
 @pytest.mark.slow
