@@ -116,9 +116,9 @@ def evaluate_model(model, feature_model, classifier, test, train=None, verbose=F
         samples = generate_samples(model, settings.num_samples, settings.seed,
                                    standing_stats=settings.standing_stats,
                                    standing_batch=settings.standing_batch)
+    coverage = ", class coverage" if classifier is not None else ""
     with announced(f"FID, KID, precision / recall of the samples against {len(x_test)} "
-                   "test images" + (", class coverage" if classifier is not None else ""),
-                   verbose):
+                   f"held-out images{coverage}", verbose):
         metrics = _set_metrics(feature_model, classifier, x_test, samples, settings)
 
     encode = getattr(model, "encode", None)
@@ -129,7 +129,7 @@ def evaluate_model(model, feature_model, classifier, test, train=None, verbose=F
                        f"{min(examples, len(train[0]))} training images", verbose):
             metrics.update(encoder_probes(model, train, test, examples, settings.probe,
                                           settings.seed))
-    with announced("reconstructions and idempotence gaps of the test images", verbose
+    with announced("reconstructions and idempotence gaps of the held-out images", verbose
                    and (hasattr(model, "project") or hasattr(model, "reconstruct"))):
         metrics.update(_reconstruction_metrics(model, classifier, x_test, samples))
     return metrics

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Issue 26: O-GAN against the single-loss GAN with the same nets, data and steps,
+# scored on the validation split (docs/sampling/run.sh's split of Fashion-MNIST:
+# train[:50000] trained on, train[50000:] scored against; the test split is not
+# touched here). Every row: 32 px, width 32, batch 64, bf16, lr 2e-4.
+#
+#   bash docs/ogan/equal_gan.sh screen     # seed 0, 3,000 steps: which setting
+#   bash docs/ogan/equal_gan.sh confirm    # the chosen rows: seed 1, and 6,000 steps
+#   python docs/ogan/equal_gan_table.py     # the table
+#
+# The single-loss GAN (ns, no penalty) and O-GAN (wgan + GAN-QP, λ 1) rows at
+# 3,000 steps are docs/sampling/run.sh's full-data runs, reused by name.
+set -euo pipefail
+export PYTHONPATH=.
+PY=${PY:-.venv/bin/python}
+R=${RESULTS:-runs/sampling}
+DATA=$R/data/fashion_mnist_train50000
+[ -f "$DATA/done" ] || { echo "run docs/sampling/run.sh first (it writes $DATA)"; exit 2; }
+COMMON="--image_size 32 --channels 1 --width 32 --batch_size 64 --mixed_precision bf16
+        --sample_every 0 --ckpt_every 1000 --lr 2e-4 --dataset $DATA"
+GAN="train_gan.py --objective ns --penalty none"
+OGAN="train_ogan.py --probe_examples 0"
+
+run() {  # run <name> <steps> <seed> <script and flags...>
+  local name=$1 steps=$2 seed=$3; shift 3
+  [ -f "$R/$name/model.keras" ] || nice -n 10 $PY $@ $COMMON --steps "$steps" --seed "$seed" \
+    --out_dir "$R/$name" >"$R/$name.log" 2>&1
+  mkdir -p "$R/eval26"
+  [ -f "$R/eval26/$name.json" ] || nice -n 10 $PY evaluate.py --run_dir "$R/$name" \
+    --dataset fashion_mnist --reference validation --output "$R/eval26/$name.json"
+}
+
+case "${1:-screen}" in
+  screen)
+    run gan_50000_off_seed0 3000 0 $GAN
+    run ogan_50000_off_seed0 3000 0 $OGAN --corr_weight 1.0
+    run ogan_ns_l1_seed0 3000 0 $OGAN --objective ns --penalty none --corr_weight 1.0
+    run ogan_ns_l0.5_seed0 3000 0 $OGAN --objective ns --penalty none --corr_weight 0.5
+    run ogan_ns_l2_seed0 3000 0 $OGAN --objective ns --penalty none --corr_weight 2.0
+    run ogan_ns_l1_ema_seed0 3000 0 $OGAN --objective ns --penalty none --corr_weight 1.0 \
+      --ema 0.999
+    run gan_ema_seed0 3000 0 $GAN --ema 0.999
+    run ogan_ns_l1_z256_seed0 3000 0 $OGAN --objective ns --penalty none --corr_weight 1.0 \
+      --z_dim 256
+    ;;
+  confirm)
+    # The screen's winner (set CHOSEN to its flags) and the GAN, seed 1 and 6,000 steps.
+    CHOSEN=${CHOSEN:?"set CHOSEN to the winning O-GAN flags"}
+    TAG=${TAG:?"set TAG to the winning row's name without _seed0"}
+    run gan_50000_off_seed1 3000 1 $GAN
+    run "${TAG}_seed1" 3000 1 $OGAN $CHOSEN
+    for seed in 0 1; do
+      run "gan_6k_seed$seed" 6000 $seed $GAN
+      run "${TAG}_6k_seed$seed" 6000 $seed $OGAN $CHOSEN
+    done
+    ;;
+esac
