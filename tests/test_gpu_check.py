@@ -96,7 +96,9 @@ class QuickRunTest(tf.test.TestCase):
                                       env=python_path(), capture_output=True, text=True,
                                       timeout=300)
                 self.assertIn("--speed_seconds", done.stdout, msg=done.stderr[-2000:])
+                self.assertEqual(done.returncode, 0)  # help is no failure
                 self.assertNotIn("--sizes", done.stdout)  # bench_scale.py's
+                self.assertNotIn("--inject_mismatch", done.stdout)  # the tests' switch
                 done = subprocess.run([sys.executable, command, "--out=/nonexistent/x",
                                        "--speed_seconds=0"], cwd=ROOT, env=python_path(),
                                       capture_output=True, text=True, timeout=300)

@@ -24,5 +24,17 @@ flags.DEFINE_enum("worker", None, ["checks", "speed"], "run this child's section
                   module_name="gpu_check_internal")
 flags.DEFINE_string("results", None, "the child's results file", module_name="gpu_check_internal")
 
+
+
+def print_help_and_exit():
+    """-h / --help: the package's docstring and the flags above, on stdout, exit 0
+    (absl's own help exits 1, which reads as a failure to a shell or a CI step)."""
+    import gpu_check  # pylint: disable=import-outside-toplevel
+    print(gpu_check.__doc__.strip() + "\n\nflags:\n" + FLAGS.module_help(sys.argv[0]), flush=True)
+    sys.exit(0)
+
+
 if __name__ == "__main__":
+    if any(arg in ("-h", "--help", "--helpshort", "-?") for arg in sys.argv[1:]):
+        print_help_and_exit()
     app.run(lambda argv: runner.main(argv, FLAGS))
