@@ -12,7 +12,7 @@ import os
 import re
 import sys
 
-NAME = re.compile(r"(?P<model>[a-z]+)_(?P<size>\d+)_(?P<aug>on|off)_seed(?P<seed>\d+)"
+NAME = re.compile(r"(?P<model>[a-z]+)_(?P<size>\d+)_(?P<aug>on|off|tc)_seed(?P<seed>\d+)"
                   r"_standing(?P<standing>\d+)\.json$")
 KEYS = ("fid", "precision", "recall", "effective_classes")
 
@@ -50,8 +50,8 @@ def main(folder):
     rows = read(folder)
     table(rows, "Standing statistics (64 batches of 64) against BatchNorm's moving "
           "statistics, full training data:", lambda k: k[1] == 50000 and k[2] == "off")
-    table(rows, "DiffAugment (color, translation, cutout) against none, by training-set "
-          "size, without standing statistics:", lambda k: k[3] == 0)
+    table(rows, "DiffAugment against none (on: color, translation, cutout; tc: translation, "
+          "cutout), by training-set size, without standing statistics:", lambda k: k[3] == 0)
 
 
 if __name__ == "__main__":
