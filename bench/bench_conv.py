@@ -17,6 +17,13 @@ the three are timed alone in graph mode, the two settings interleaved (median
 of `--repeats`), and printed as GFLOP/s with the speed-up per kernel. The last
 line of each net is the speed-up of the whole conv work.
 
+A fourth column, "dw as conv", computes dw as a forward convolution instead
+(`filter_gradient_as_conv`: the large map with batch and channels swapped,
+convolved with the small map as the filter, dilated by the stride), the same
+sums in another order; it is not in the totals, and the last line compares it
+with dw. It asks whether the filter gradient's slowness in bf16 is the kernel's
+or the arithmetic's.
+
 `--compare bf16` (fp32 → bf16, XLA off) bounds what bf16 can give a model whose
 time is mostly convolutions. `--compare xla` (XLA off → on, fp32) finds the
 kernels that XLA's CPU backend runs slowly.
@@ -42,6 +49,7 @@ flags.DEFINE_enum("compare", "bf16", ["bf16", "xla"],
                   "bf16: fp32 → bf16 with XLA off; xla: XLA off → on in fp32")
 
 KERNELS = ("forward", "dx", "dw")
+COLUMNS = KERNELS + ("dw as conv",)
 BUILDERS = {
     "encoder": lambda size: networks.dcgan_encoder(size, 3, z_dim=128),
     "generator": lambda size: networks.dcgan_generator(size, 3, z_dim=128),
@@ -66,6 +74,24 @@ def settings():
     return (("xla off", tf.float32, False), ("xla on", tf.float32, True))
 
 
+def filter_gradient_as_conv(x, dy, kernel_size, stride):
+    """Conv2DBackpropFilter(x, dy) of a SAME-padded `stride` convolution with a
+    `kernel_size`² kernel, as one forward convolution:
+
+        dw[a, b, i, o] = Σ_{n,p,q} x_pad[n, p·s + a, q·s + b, i] · dy[n, p, q, o]
+
+    is a VALID convolution, dilated by s, of x_pad with batch and channels
+    swapped (i as the batch, n as the channels) by dy as the filter (p, q as
+    its taps, n in, o out). x_pad pads as SAME does (the odd pixel at the end)."""
+    size, out = x.shape[1], dy.shape[1]
+    total = max((out - 1) * stride + kernel_size - size, 0)
+    pad = [[0, 0], [total // 2, total - total // 2], [total // 2, total - total // 2], [0, 0]]
+    image = tf.transpose(tf.pad(x, pad), [3, 1, 2, 0])
+    weights = tf.transpose(dy, [1, 2, 0, 3])
+    dw = tf.nn.conv2d(image, weights, 1, "VALID", dilations=stride)
+    return tf.transpose(dw, [1, 2, 0, 3])
+
+
 def kernels(large, small, kernel, dtype, jit):
     """The three kernels as graph-mode functions on random tensors of `dtype`."""
     batch = FLAGS.batch_size
@@ -80,6 +106,8 @@ def kernels(large, small, kernel, dtype, jit):
         "dw": tf.function(lambda: tf.raw_ops.Conv2DBackpropFilter(
             input=big, filter_sizes=kernel, out_backprop=little, strides=[1, 2, 2, 1],
             padding="SAME"), jit_compile=jit),
+        "dw as conv": tf.function(lambda: filter_gradient_as_conv(big, little, kernel[0], 2),
+                                  jit_compile=jit),
     }
 
 
@@ -106,8 +134,8 @@ def main(_):
         print(f"\n{net_name}, {FLAGS.size} px, batch {FLAGS.batch_size}: GFLOP/s {a} → {b} "
               f"(speed-up)")
         print(f"{'layer':14} {'large map':14} {'kernel':18} "
-              + " ".join(f"{k:>22}" for k in KERNELS))
-        totals = {(p, k): 0.0 for p in (a, b) for k in KERNELS}
+              + " ".join(f"{k:>22}" for k in COLUMNS))
+        totals = {(p, k): 0.0 for p in (a, b) for k in COLUMNS}
         for layer in convs:
             large, small, kernel = conv_geometry(layer)
             flops = 2 * FLAGS.batch_size * small[0] * small[1] * np.prod(kernel)
@@ -117,7 +145,7 @@ def main(_):
                     fns[(setting, name)] = fn
             seconds = interleaved_medians(fns)
             cells = []
-            for name in KERNELS:
+            for name in COLUMNS:
                 before, after = seconds[(a, name)], seconds[(b, name)]
                 totals[(a, name)] += before
                 totals[(b, name)] += after
@@ -130,6 +158,9 @@ def main(_):
         after = sum(totals[(b, k)] for k in KERNELS)
         print(f"all convolutions of {net_name}: {before * 1e3:.1f} ms {a}, {after * 1e3:.1f} ms "
               f"{b}: speed-up {before / after:.2f}× ({per_kernel})", flush=True)
+        print("  dw as a forward conv against dw: " + ", ".join(
+            f"{p} {totals[(p, 'dw')] / totals[(p, 'dw as conv')]:.2f}×" for p in (a, b)),
+            flush=True)
     print(f"load average after: {load_average()}", flush=True)
 
 
