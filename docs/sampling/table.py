@@ -51,7 +51,8 @@ def main(folder):
     table(rows, "Standing statistics (64 batches of 64) against BatchNorm's moving "
           "statistics, full training data:", lambda k: k[1] == 50000 and k[2] == "off")
     table(rows, "DiffAugment against none (on: color, translation, cutout; tc: translation, "
-          "cutout), by training-set size, without standing statistics:", lambda k: k[3] == 0)
+          "cutout), by training-set size, without standing statistics:",
+          lambda k: k[3] == 0 and k[0] != "ign")  # IGN has no DiffAugment
 
 
 if __name__ == "__main__":
