@@ -18,7 +18,7 @@ of `--repeats`), and printed as GFLOP/s with the speed-up per kernel. The last
 line of each net is the speed-up of the whole conv work.
 
 A fourth column, "dw as conv", computes dw as a forward convolution instead
-(`filter_gradient_as_conv`: the large map with batch and channels swapped,
+(`flops.filter_gradient_as_conv`: the large map with batch and channels swapped,
 convolved with the small map as the filter, dilated by the stride), the same
 sums in another order; it is not in the totals, and the last line compares it
 with dw. It asks whether the filter gradient's slowness in bf16 is the kernel's
@@ -34,7 +34,7 @@ import time
 import numpy as np
 import tensorflow as tf
 from absl import app, flags
-from flops import define_list, load_average
+from flops import define_list, filter_gradient_as_conv, load_average
 from keras import layers
 
 from ogan_ign import networks
@@ -72,24 +72,6 @@ def settings():
     if FLAGS.compare == "bf16":
         return (("fp32", tf.float32, False), ("bf16", tf.bfloat16, False))
     return (("xla off", tf.float32, False), ("xla on", tf.float32, True))
-
-
-def filter_gradient_as_conv(x, dy, kernel_size, stride):
-    """Conv2DBackpropFilter(x, dy) of a SAME-padded `stride` convolution with a
-    `kernel_size`² kernel, as one forward convolution:
-
-        dw[a, b, i, o] = Σ_{n,p,q} x_pad[n, p·s + a, q·s + b, i] · dy[n, p, q, o]
-
-    is a VALID convolution, dilated by s, of x_pad with batch and channels
-    swapped (i as the batch, n as the channels) by dy as the filter (p, q as
-    its taps, n in, o out). x_pad pads as SAME does (the odd pixel at the end)."""
-    size, out = x.shape[1], dy.shape[1]
-    total = max((out - 1) * stride + kernel_size - size, 0)
-    pad = [[0, 0], [total // 2, total - total // 2], [total // 2, total - total // 2], [0, 0]]
-    image = tf.transpose(tf.pad(x, pad), [3, 1, 2, 0])
-    weights = tf.transpose(dy, [1, 2, 0, 3])
-    dw = tf.nn.conv2d(image, weights, 1, "VALID", dilations=stride)
-    return tf.transpose(dw, [1, 2, 0, 3])
 
 
 def kernels(large, small, kernel, dtype, jit):

@@ -3,7 +3,8 @@ the timed models with their training FLOPs (bench_scale.py's docstring has the
 formula), the matmul peak, the machine's load (printed before and after a run,
 to judge its figures), a switch that runs the networks' BatchNorm on
 TensorFlow's fused kernel, comma-list flags checked before any work starts, and
-the warmed-up training step that bench_scale.py times and profile_ops.py traces.
+the warmed-up training step that bench_scale.py times and profile_ops.py traces,
+and the filter gradient as a forward convolution (bench_conv.py's comparison).
 Defines no flag itself, so gpu_check and bench_scale each keep their own."""
 
 import contextlib
@@ -130,3 +131,21 @@ def prepared_step(kind, size, setting, batch_size):
         for _ in range(2):
             float(step(x)["loss/total"])
     return step, x, model, flops_per_image
+
+
+def filter_gradient_as_conv(x, dy, kernel_size, stride):
+    """Conv2DBackpropFilter(x, dy) of a SAME-padded `stride` convolution with a
+    `kernel_size`² kernel, as one forward convolution:
+
+        dw[a, b, i, o] = Σ_{n,p,q} x_pad[n, p·s + a, q·s + b, i] · dy[n, p, q, o]
+
+    is a VALID convolution, dilated by s, of x_pad with batch and channels
+    swapped (i as the batch, n as the channels) by dy as the filter (p, q as
+    its taps, n in, o out). x_pad pads as SAME does (the odd pixel at the end)."""
+    size, out = x.shape[1], dy.shape[1]
+    total = max((out - 1) * stride + kernel_size - size, 0)
+    pad = [[0, 0], [total // 2, total - total // 2], [total // 2, total - total // 2], [0, 0]]
+    image = tf.transpose(tf.pad(x, pad), [3, 1, 2, 0])
+    weights = tf.transpose(dy, [1, 2, 0, 3])
+    dw = tf.nn.conv2d(image, weights, 1, "VALID", dilations=stride)
+    return tf.transpose(dw, [1, 2, 0, 3])

@@ -1,4 +1,4 @@
-"""bench/bench_conv.py's filter gradient as a forward convolution equals
+"""flops.filter_gradient_as_conv (bench_conv.py's comparison) equals
 TensorFlow's Conv2DBackpropFilter on the networks' geometries (5×5 and 4×4
 kernels, stride 2, SAME padding, even and odd map sides)."""
 
@@ -11,7 +11,7 @@ import tensorflow as tf
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
-import bench_conv  # noqa: E402  (bench/ is not a package)
+import flops  # noqa: E402  (bench/ is not a package)
 
 
 class FilterGradientTest(tf.test.TestCase):
@@ -27,7 +27,7 @@ class FilterGradientTest(tf.test.TestCase):
                 expected = tf.raw_ops.Conv2DBackpropFilter(
                     input=x, filter_sizes=[k, k, c_in, c_out], out_backprop=dy,
                     strides=[1, 2, 2, 1], padding="SAME")
-                self.assertAllClose(bench_conv.filter_gradient_as_conv(x, dy, k, 2), expected,
+                self.assertAllClose(flops.filter_gradient_as_conv(x, dy, k, 2), expected,
                                     atol=1e-4)
 
     def test_equals_the_tape_gradient_of_a_conv(self):
@@ -38,5 +38,5 @@ class FilterGradientTest(tf.test.TestCase):
         w = tf.Variable(tf.zeros((5, 5, 2, 3)))
         with tf.GradientTape() as tape:
             loss = tf.reduce_sum(dy * tf.nn.conv2d(x, w, 2, "SAME"))
-        self.assertAllClose(bench_conv.filter_gradient_as_conv(x, dy, 5, 2),
+        self.assertAllClose(flops.filter_gradient_as_conv(x, dy, 5, 2),
                             tape.gradient(loss, w), atol=1e-4)

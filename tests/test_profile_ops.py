@@ -1,6 +1,7 @@
-"""bench/profile_ops.py: its reading of TensorFlow's profiler trace. A real trace of
-a small conv's forward and backward pass must yield the three conv kernels under
-the right roles and layer; the name parsing is checked on hand-written names."""
+"""bench/op_trace.py, profile_ops.py's reading of TensorFlow's profiler trace: a
+real trace of a small conv's forward and backward pass must yield the three conv
+kernels under the right roles and layer; the name parsing is checked on
+hand-written names."""
 
 import os
 import sys
@@ -11,34 +12,34 @@ import tensorflow as tf
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
-import profile_ops  # noqa: E402  (bench/ is not a package)
+import op_trace  # noqa: E402  (bench/ is not a package)
 
 
 class NameTest(tf.test.TestCase):
 
     def test_roles(self):
-        self.assertEqual(profile_ops.role("encoder_1/conv1_1/convolution", "_MklNativeConv2D"),
+        self.assertEqual(op_trace.role("encoder_1/conv1_1/convolution", "_MklNativeConv2D"),
                          "forward")
         tape = "gradient_tape/encoder_1/conv1_1/convolution/"
-        self.assertEqual(profile_ops.role(tape + "Conv2DBackpropFilter",
+        self.assertEqual(op_trace.role(tape + "Conv2DBackpropFilter",
                                           "_MklNativeConv2DBackpropFilter"), "filter gradient")
-        self.assertEqual(profile_ops.role(tape + "Conv2DBackpropInput",
+        self.assertEqual(op_trace.role(tape + "Conv2DBackpropInput",
                                           "_MklNativeConv2DBackpropInput"), "input gradient")
         # A transposed conv: forward is a BackpropInput op, its input gradient a Conv2D.
-        self.assertEqual(profile_ops.role("generator_1/deconv0_1/conv_transpose",
+        self.assertEqual(op_trace.role("generator_1/deconv0_1/conv_transpose",
                                           "_MklNativeConv2DBackpropInput"), "forward")
-        self.assertEqual(profile_ops.role("gradient_tape/generator_1/deconv0_1/conv_transpose/"
+        self.assertEqual(op_trace.role("gradient_tape/generator_1/deconv0_1/conv_transpose/"
                                           "Conv2D", "_MklNativeConv2D"), "input gradient")
-        self.assertEqual(profile_ops.role("gradient_tape/x/Mul", "Mul"), "other gradient")
+        self.assertEqual(op_trace.role("gradient_tape/x/Mul", "Mul"), "other gradient")
 
     def test_where(self):
         classes = {("encoder", "conv1"): "Conv2D", ("encoder", "bn1"): "BatchNormalization"}
-        self.assertEqual(profile_ops.where("gradient_tape/encoder_3/bn1_1/moments/Tile", classes),
+        self.assertEqual(op_trace.where("gradient_tape/encoder_3/bn1_1/moments/Tile", classes),
                          ("encoder", "BatchNormalization"))
-        self.assertEqual(profile_ops.where("encoder_5/conv1_1/convolution", classes),
+        self.assertEqual(op_trace.where("encoder_5/conv1_1/convolution", classes),
                          ("encoder", "Conv2D"))
-        self.assertEqual(profile_ops.where("rm_sprop/Mul_63", classes), ("—", "optimizer"))
-        self.assertEqual(profile_ops.where("Mean_2", classes), ("—", "loss, averages, other"))
+        self.assertEqual(op_trace.where("rm_sprop/Mul_63", classes), ("—", "optimizer"))
+        self.assertEqual(op_trace.where("Mean_2", classes), ("—", "loss, averages, other"))
 
 
 class TraceTest(tf.test.TestCase):
@@ -59,10 +60,10 @@ class TraceTest(tf.test.TestCase):
             return loss + tf.add_n([tf.reduce_sum(g) for g in grads])
 
         run()
-        wall_ms, events = profile_ops.traced_ops(run, 2)
+        wall_ms, events = op_trace.traced_ops(run, 2)
         self.assertGreater(wall_ms, 0)
-        classes = profile_ops.layer_classes(keras.Sequential([net]))
-        found = {(profile_ops.where(name, classes), profile_ops.role(name, op_type))
+        classes = op_trace.layer_classes(keras.Sequential([net]))
+        found = {(op_trace.where(name, classes), op_trace.role(name, op_type))
                  for name, op_type, _ in events if "Conv2D" in op_type}
         self.assertEqual(found, {(("net", "Conv2D"), role) for role in
                                  ("forward", "input gradient", "filter gradient")})
