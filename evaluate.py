@@ -197,10 +197,11 @@ def evaluate():
         test = data.load_arrays(test_spec, limit=FLAGS.num_real)
     features, classifier, description = feature_space(spec, train, test)
     if FLAGS.reference == "validation":
-        if FLAGS.num_real >= len(train[0]):
-            raise ConfigError(f"--reference validation needs more training images than "
-                              f"--num_real {FLAGS.num_real}; {spec.name} has {len(train[0])}")
-        train, test = evaluation.hold_out(train, FLAGS.num_real)
+        try:
+            train, test = evaluation.hold_out(train, FLAGS.num_real)
+        except ValueError as e:  # hold_out's own bound, in the flags' words
+            raise ConfigError(f"--reference validation holds out --num_real {FLAGS.num_real} of "
+                              f"{spec.name}'s {len(train[0])} training images: {e}") from None
     description["reference"] = FLAGS.reference
     settings = dict(k=FLAGS.k, kid_subsets=FLAGS.kid_subsets,
                     kid_subset_size=FLAGS.kid_subset_size, seed=FLAGS.seed,

@@ -102,8 +102,8 @@ def main(argv):
         # The driver returns the model with its EMA weights in place, when EMA is on.
         with evaluation.announced(
                 "final metrics: ρ(z, E(G(z))) on 1000 noise vectors"
-                + (f", linear probes of E(x) and of pixels on {FLAGS.probe_examples} training "
-                   "images" if FLAGS.probe_examples else "")):
+                + (f", {FLAGS.probe} probes of E(x), of E untrained and of pixels on "
+                   f"{FLAGS.probe_examples} training images" if FLAGS.probe_examples else "")):
             run.metrics = final_metrics(run.model, config, catalog)
 
 

@@ -27,8 +27,9 @@ from ogan_ign.evaluation.extractors import (FEATURE_LAYER, INCEPTION_SIZE, class
 from ogan_ign.evaluation.metrics import (PROBES, EvaluationError, batched, encoder_probe,
                                          frechet_distance, frechet_gaussians, idempotence_gap,
                                          kernel_distance, knn_radii, linear_probe,
-                                         logistic_fit, logistic_probe, polynomial_mmd2, precision_recall, rms_distance,
-                                         sample_metrics)
+                                         logistic_fit, logistic_probe, pixel_probe,
+                                         polynomial_mmd2, precision_recall, rms_distance,
+                                         sample_metrics, standardised)
 from ogan_ign.evaluation.progress import announced
 from ogan_ign.evaluation.scores import (ScoreSettings, encoder_probes, evaluate_data,
                                         evaluate_model, evaluation_noise, generate_samples,
@@ -38,11 +39,12 @@ __all__ = [
     "CoverageCallback", "EvaluationError", "FEATURE_LAYER", "INCEPTION_SIZE", "PROBES",
     "ScoreSettings", "announced",
     "batched", "build_classifier", "class_coverage", "classifier_features",
-    "default_classifier_path", "embed", "encoder_probe", "encoder_probes", "evaluate_data", "evaluate_model",
+    "default_classifier_path", "embed", "encoder_probe", "encoder_probes", "evaluate_data",
+    "evaluate_model",
     "evaluation_noise", "frechet_distance", "frechet_gaussians", "generate_samples", "hold_out",
     "idempotence_gap", "inception_features", "kernel_distance", "knn_radii", "label_agreement",
     "labelled_splits", "linear_probe", "load_or_train_classifier", "logistic_fit",
-    "logistic_probe", "polynomial_mmd2",
+    "logistic_probe", "pixel_probe", "polynomial_mmd2",
     "precision_recall", "predicted_labels", "rms_distance", "run_classifier", "sample_function",
-    "sample_metrics", "train_classifier", "untrained_copy",
+    "sample_metrics", "standardised", "train_classifier", "untrained_copy",
 ]

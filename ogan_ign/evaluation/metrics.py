@@ -142,6 +142,14 @@ def sample_metrics(real_features, fake_features, k=3, kid_subsets=100, kid_subse
 # ------------------------------------------------- encoders and reconstructions
 
 
+def standardised(train_features, test_features):
+    """Both feature sets as float64 matrices, each feature standardised with the
+    training set's mean and std (the probes' common first step)."""
+    x_train, x_test = feature_matrix(train_features), feature_matrix(test_features)
+    mean, std = x_train.mean(0), x_train.std(0) + 1e-8
+    return (x_train - mean) / std, (x_test - mean) / std
+
+
 def linear_probe(train_features, train_labels, test_features, test_labels, l2=1e-2):
     """Test accuracy of a linear classifier fitted on frozen features.
 
@@ -151,10 +159,9 @@ def linear_probe(train_features, train_labels, test_features, test_labels, l2=1e
     Each feature is standardised with the training set's mean and std; `l2` is
     the ridge weight per training example.
     """
-    x_train, x_test = feature_matrix(train_features), feature_matrix(test_features)
-    mean, std = x_train.mean(0), x_train.std(0) + 1e-8
-    x_train = np.concatenate([(x_train - mean) / std, np.ones((len(x_train), 1))], 1)
-    x_test = np.concatenate([(x_test - mean) / std, np.ones((len(x_test), 1))], 1)
+    x_train, x_test = standardised(train_features, test_features)
+    x_train = np.concatenate([x_train, np.ones((len(x_train), 1))], 1)
+    x_test = np.concatenate([x_test, np.ones((len(x_test), 1))], 1)
     train_labels = np.asarray(train_labels, np.int64)
     targets = np.eye(int(train_labels.max()) + 1)[train_labels]
     gram = x_train.T @ x_train + l2 * len(x_train) * np.eye(x_train.shape[1])
@@ -197,10 +204,9 @@ def logistic_probe(train_features, train_labels, test_features, test_labels, l2=
     """Test accuracy of multinomial logistic regression (`logistic_fit`) on frozen
     features, each standardised with the training set's mean and std: the probe
     of O-GAN's E(x) against raw pixels and against the same encoder untrained."""
-    x_train, x_test = feature_matrix(train_features), feature_matrix(test_features)
-    mean, std = x_train.mean(0), x_train.std(0) + 1e-8
-    weights, bias = logistic_fit((x_train - mean) / std, np.asarray(train_labels, np.int64), l2)
-    predicted = np.argmax((x_test - mean) / std @ weights + bias, axis=1)
+    x_train, x_test = standardised(train_features, test_features)
+    weights, bias = logistic_fit(x_train, np.asarray(train_labels, np.int64), l2)
+    predicted = np.argmax(x_test @ weights + bias, axis=1)
     return float(np.mean(predicted == np.asarray(test_labels)))
 
 
@@ -214,6 +220,11 @@ def encoder_probe(encode, train, test, examples=10000, probe="logistic"):
     x_train, y_train = x_train[:examples], y_train[:examples]
     return PROBES[probe](batched(encode, x_train, 500), y_train,
                          batched(encode, x_test, 500), y_test)
+
+
+def pixel_probe(train, test, examples=10000, probe="logistic"):
+    """The same probe on raw pixels: the reference an encoder's code must beat."""
+    return encoder_probe(lambda x: x, train, test, examples, probe)
 
 
 def rms_distance(a, b):

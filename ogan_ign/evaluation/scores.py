@@ -13,7 +13,8 @@ from ogan_ign.settings import hparam
 from ogan_ign.evaluation.classifier import class_coverage, label_agreement
 from ogan_ign.evaluation.extractors import embed
 from ogan_ign.evaluation.metrics import (PROBES, EvaluationError, batched, encoder_probe,
-                                         idempotence_gap, rms_distance, sample_metrics)
+                                         idempotence_gap, pixel_probe, rms_distance,
+                                         sample_metrics)
 from ogan_ign.evaluation.progress import announced
 
 
@@ -72,7 +73,7 @@ def hold_out(arrays, count):
 @dataclasses.dataclass(frozen=True)
 class ScoreSettings:
     """How samples are scored: the home of evaluate.py's flags of the same names
-    (and train_ogan.py's --probe_examples)."""
+    (and train_ogan.py's --probe_examples and --probe)."""
     num_samples: int = hparam(10000, "generated samples (--floor: training images)")
     probe_examples: int = hparam(10000, "training images of the linear probes of O-GAN's E(x), "
                                         "of the same encoder untrained and of raw pixels "
@@ -148,12 +149,11 @@ def encoder_probes(model, train, test, examples, probe="logistic", seed=0):
     E(x), probe_untrained on the same encoder with fresh weights (what the code's
     shape alone gives) and probe_pixels on the raw images."""
     fresh = untrained_copy(model.encoder, seed)
-    (x_train, y_train), (x_test, y_test) = train, test
     return {
         "probe_encoder": encoder_probe(model.encode, train, test, examples, probe),
         "probe_untrained": encoder_probe(lambda x: fresh(x, training=False), train, test,
                                          examples, probe),
-        "probe_pixels": PROBES[probe](x_train[:examples], y_train[:examples], x_test, y_test),
+        "probe_pixels": pixel_probe(train, test, examples, probe),
     }
 
 
@@ -201,6 +201,5 @@ def evaluate_data(feature_model, classifier, test, train, **settings):
     metrics = _set_metrics(feature_model, classifier, x_test, x_train, settings)
     examples = settings.probe_examples
     if y_train is not None and y_test is not None and examples:
-        metrics["probe_pixels"] = PROBES[settings.probe](x_train[:examples], y_train[:examples],
-                                                         x_test, y_test)
+        metrics["probe_pixels"] = pixel_probe(train, test, examples, settings.probe)
     return metrics
