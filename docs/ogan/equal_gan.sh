@@ -5,7 +5,8 @@
 # touched here). Every row: 32 px, width 32, batch 64, bf16, lr 2e-4.
 #
 #   bash docs/ogan/equal_gan.sh screen     # seed 0, 3,000 steps: which setting
-#   bash docs/ogan/equal_gan.sh confirm    # the chosen rows: seed 1, and 6,000 steps
+#   CHOSEN=... SAME=... TAG=... bash docs/ogan/equal_gan.sh confirm
+#                                          # the chosen pair: 2 seeds, 3,000 and 6,000 steps
 #   python docs/ogan/equal_gan_table.py     # the table
 #
 # The single-loss GAN (ns, no penalty) and O-GAN (wgan + GAN-QP, λ 1) rows at
@@ -44,14 +45,17 @@ case "${1:-screen}" in
       --z_dim 256
     ;;
   confirm)
-    # The screen's winner (set CHOSEN to its flags) and the GAN, seed 1 and 6,000 steps.
+    # The screen's winner against the GAN given the same generator input and average:
+    # CHOSEN = the O-GAN flags, SAME = the flags of them the GAN shares (z size, --ema),
+    # TAG = the pair's name: ogan_<TAG>_* and gan_<TAG>_*. Both seeds, 3,000 and 6,000 steps.
     CHOSEN=${CHOSEN:?"set CHOSEN to the winning O-GAN flags"}
-    TAG=${TAG:?"set TAG to the winning row's name without _seed0"}
-    run gan_50000_off_seed1 3000 1 $GAN
-    run "${TAG}_seed1" 3000 1 $OGAN $CHOSEN
+    SAME=${SAME:-}
+    TAG=${TAG:?"set TAG to a name for the pair"}
     for seed in 0 1; do
-      run "gan_6k_seed$seed" 6000 $seed $GAN
-      run "${TAG}_6k_seed$seed" 6000 $seed $OGAN $CHOSEN
+      run "gan_${TAG}_seed$seed" 3000 $seed $GAN $SAME
+      run "ogan_${TAG}_seed$seed" 3000 $seed $OGAN $CHOSEN
+      run "gan_${TAG}_6k_seed$seed" 6000 $seed $GAN $SAME
+      run "ogan_${TAG}_6k_seed$seed" 6000 $seed $OGAN $CHOSEN
     done
     ;;
 esac

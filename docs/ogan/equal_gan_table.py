@@ -16,8 +16,12 @@ KEYS = ("fid", "precision", "recall", "probe_encoder", "probe_untrained", "probe
         "recon_agreement")
 
 
-def gan_of(name):
-    """The GAN row of the same seed and steps."""
+def gan_of(name, rows):
+    """The GAN row of the same seed and steps: its twin gan_<tag>_* when the pair was
+    run by `equal_gan.sh confirm` (same z size and average), else the plain GAN."""
+    twin = "gan_" + name[len("ogan_"):]
+    if name.startswith("ogan_") and twin in rows:
+        return twin
     seed = re.search(r"_seed(\d+)$", name).group(1)
     return f"gan_6k_seed{seed}" if "_6k_" in name else f"gan_50000_off_seed{seed}"
 
@@ -30,7 +34,7 @@ def main(folder):
     print("| run | steps | FID | ÷ GAN | " + " | ".join(KEYS[1:]) + " |")
     print("|---|---|---|---|" + "---|" * (len(KEYS) - 1))
     for name, e in sorted(rows.items()):
-        gan = rows.get(gan_of(name))
+        gan = rows.get(gan_of(name, rows))
         ratio = f"{e['fid'] / gan['fid']:.2f}" if gan else "—"
         cells = [f"{e[k]:.3f}" if k in e else "—" for k in KEYS[1:]]
         print(f"| {name} | {e.get('steps', '—')} | {e['fid']:.2f} | {ratio} | "
