@@ -5,7 +5,7 @@
     python evaluate.py --floor --dataset fashion_mnist --output runs/floor.json
 
 Samples (default 10,000) are compared with the test split in a feature space:
-FID, KID, precision / recall (k = 3); with labels, class coverage; for O-GAN the
+FID, KID, precision / recall and coverage (k = 3); with labels, class coverage; for O-GAN the
 linear probes (--probe) of E(x), of the same encoder untrained and of pixels, and
 the label agreement of x and its reconstruction; for
 IGN the reconstruction error and idempotence gaps. See ogan_ign/evaluation/.
@@ -157,7 +157,7 @@ def feature_space(spec, train, test):
 
 
 def summary(name, metrics):
-    keys = ("fid", "kid", "precision", "recall", "probe_encoder", "probe_pixels",
+    keys = ("fid", "kid", "precision", "recall", "coverage", "probe_encoder", "probe_pixels",
             "recon_agreement", "recon_rms", "idem_gap", "effective_classes")
     shown = "  ".join(f"{k} {metrics[k]:.4g}" for k in keys if k in metrics)
     return f"{name}: {shown}"

@@ -30,6 +30,8 @@ class IGNRun(ign.IGNSettings):
     fourier_examples: int = hparam(10000, "training images for the Fourier statistics")
     width: int = hparam(64, "channels of f's first conv (doubling per stage)")
     latent: int = hparam(512, "size of f's code")
+    norm: str = hparam("batch", "f's normalisation: batch (the paper's BatchNorm) or group "
+                       "(GroupNorm, no moving statistics)", choices=networks.NORMS)
 
 
 cli.define_common_flags(dataset="fashion_mnist", out_dir="runs/ign", lr=5e-4, ema=0.999)
@@ -48,7 +50,8 @@ NOISE_STD, BLOCK = 0.4, 0.375  # corruptions: noise std, masked block side (shar
 
 def build_model(config, spec):
     hp = config.model
-    f = networks.dcgan_autoencoder(spec.image_size, spec.channels, hp.latent, hp.width)
+    f = networks.dcgan_autoencoder(spec.image_size, spec.channels, hp.latent, hp.width,
+                                   norm=hp.norm)
     model = ign.IGN(f, seed=config.seed, **subset(hp, ign.IGNSettings))
     if hp.noise == "fourier":
         # Once per run, from the training split; a resumed run restores the same

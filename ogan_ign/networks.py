@@ -18,6 +18,8 @@ import tensorflow as tf
 from keras import layers
 
 SUPPORTED_SIZES = (28, 32, 64, 128, 256)
+NORMS = ("batch", "group")  # f's normalisation (dcgan_autoencoder)
+GROUPS = 32                 # groups of norm="group" (fewer where a layer has fewer channels)
 
 
 def _init():
@@ -97,20 +99,34 @@ class BatchNorm(layers.BatchNormalization):
         return keras.ops.cast(outputs, self.compute_dtype)
 
 
-def _down(h, widths, kernel_size, prefix=""):
-    """The DCGAN critic's stride-2 convolutions: BatchNorm on all but the first
-    (as in DCGAN), LeakyReLU 0.2."""
+def _batch_norm(h, name):
+    return layers.BatchNormalization(name=name)(h)
+
+
+def _group_norm(h, name):
+    """GroupNorm: statistics per example over (H, W, channels of a group), the
+    same in training and inference (no moving statistics)."""
+    return layers.GroupNormalization(groups=math.gcd(GROUPS, h.shape[-1]),
+                                     name=name.replace("bn", "gn"))(h)
+
+
+def normalization(kind):
+    """The `norm(h, name)` of a normalisation kind in NORMS; one-line ValueError otherwise."""
+    if kind not in NORMS:
+        raise ValueError(f"unknown norm {kind!r}; expected one of {list(NORMS)}")
+    return {"batch": _batch_norm, "group": _group_norm}[kind]
+
+
+def _down(h, widths, kernel_size, prefix="", norm=_batch_norm):
+    """The DCGAN critic's stride-2 convolutions: norm (BatchNorm) on all but the
+    first (as in DCGAN), LeakyReLU 0.2."""
     for i, w in enumerate(widths):
         h = layers.Conv2D(w, kernel_size, strides=2, padding="same", use_bias=False,
                           kernel_initializer=_init(), name=f"{prefix}conv{i}")(h)
         if i > 0:
-            h = layers.BatchNormalization(name=f"{prefix}bn{i}")(h)
+            h = norm(h, f"{prefix}bn{i}")
         h = layers.LeakyReLU(0.2, name=f"{prefix}lrelu{i}")(h)
     return h
-
-
-def _batch_norm(h, name):
-    return layers.BatchNormalization(name=name)(h)
 
 
 def _up(h, widths, channels, kernel_size, prefix="", norm=_batch_norm, use_bias=True):
@@ -225,7 +241,7 @@ def selfmod_generator(image_size=32, channels=3, z_dim=128, width=64, kernel_siz
 
 
 def dcgan_autoencoder(image_size=32, channels=3, latent=512, width=64, kernel_size=4,
-                      name="f"):
+                      name="f", norm="batch"):
     """IGN's f (arXiv 2311.01462, its DCGAN-based f): x → x, both S×S×channels.
 
     Encoder: the DCGAN critic (stride-2 convolutions, BatchNorm on all but the
@@ -238,15 +254,21 @@ def dcgan_autoencoder(image_size=32, channels=3, latent=512, width=64, kernel_si
     matrix product over the flattened map, so they are written as Dense layers
     (same function, same parameters, same initialiser; faster, see
     docs/DESIGN_NOTES.md).
+
+    norm: "batch" (the paper's BatchNorm) or "group" (GroupNorm, GROUPS groups).
+    f runs on data, noise and its own outputs in one step, so BatchNorm's moving
+    statistics average all three and fit none of them at inference; GroupNorm
+    has none to misfit (docs/ign/RESULTS.md measures both).
     """
     base, _, widths = dcgan_plan(image_size, width)
+    norm = normalization(norm)
     x_in = keras.Input((image_size, image_size, channels), name="x")
-    h = _down(x_in, widths, kernel_size, prefix="enc_")
+    h = _down(x_in, widths, kernel_size, prefix="enc_", norm=norm)
     h = layers.Flatten(name="enc_flatten")(h)
     h = layers.Dense(latent, kernel_initializer=_init(), name="latent")(h)
     h = layers.Dense(base * base * widths[-1], use_bias=False, kernel_initializer=_init(),
                      name="dec_project")(h)
     h = layers.Reshape((base, base, widths[-1]), name="dec_reshape")(h)
-    # BatchNorm follows every decoder convolution, so they carry no bias.
-    x_out = _up(h, widths, channels, kernel_size, prefix="dec_", use_bias=False)
+    # A norm follows every decoder convolution, so they carry no bias.
+    x_out = _up(h, widths, channels, kernel_size, prefix="dec_", norm=norm, use_bias=False)
     return keras.Model(x_in, x_out, name=name)

@@ -123,7 +123,22 @@ class PrecisionRecallTest(tf.test.TestCase):
         metrics = evaluation.sample_metrics(rng.standard_normal((100, 3)),
                                             rng.standard_normal((100, 3)), kid_subsets=5,
                                             kid_subset_size=50)
-        self.assertEqual(set(metrics), {"fid", "kid", "kid_std", "precision", "recall"})
+        self.assertEqual(set(metrics),
+                         {"fid", "kid", "kid_std", "precision", "recall", "coverage"})
+
+    def test_coverage_hand_computed(self):
+        real = np.array([[0.0], [1.0], [3.0], [7.0]])
+        # k = 1 squared radii [1, 1, 4, 16] (test_radii_hand_computed): balls [−1, 1],
+        # [0, 2], [1, 5], [3, 11]. Fakes 1.5 and 20: 1.5 lies in the balls of 1 and 3;
+        # 0's ball ends at 1 and 7's at 11 → coverage 2/4.
+        self.assertAllClose(evaluation.coverage(real, np.array([[1.5], [20.0]]), k=1), 0.5)
+        # A fake beside each real point covers all. Two far fakes: their balls
+        # (radius 50) reach every real point, so recall is 1; no real ball holds
+        # a fake, so coverage is 0.
+        self.assertAllClose(evaluation.coverage(real, real + 0.1, k=1), 1.0)
+        far = np.array([[50.0], [100.0]])
+        self.assertAllClose(evaluation.precision_recall(real, far, k=1)[1], 1.0)
+        self.assertAllClose(evaluation.coverage(real, far, k=1), 0.0)
 
 
 class HoldOutTest(tf.test.TestCase):

@@ -162,6 +162,10 @@ class GradientEquivalenceTest(tf.test.TestCase):
         f = networks.dcgan_autoencoder(32, 3, latent=8, width=4)
         self.check(f, 1.5, 32, 3)
 
+    def test_dcgan_autoencoder_with_groupnorm(self):
+        f = networks.dcgan_autoencoder(32, 3, latent=8, width=4, norm="group")
+        self.check(f, 1.5, 32, 3)
+
 
 class FourierNoiseTest(tf.test.TestCase):
 

@@ -204,6 +204,28 @@ class BatchNormTest(tf.test.TestCase):
             self.assertTrue(all(type(l) is layers.BatchNormalization for l in norms), model.name)
 
 
+    def test_groupnorm_f_is_the_same_in_training_and_inference(self):
+        # What norm="group" is for: f's output on a batch does not depend on the
+        # mode or on the other images of the batch; BatchNorm's does (the control).
+        rng = np.random.default_rng(3)
+        x = tf.constant(rng.uniform(-1, 1, (6, 32, 32, 3)), tf.float32)
+        group = networks.dcgan_autoencoder(32, 3, latent=8, width=8, norm="group")
+        norms = [l for l in group.layers if isinstance(l, layers.GroupNormalization)]
+        self.assertLen(norms, 5)  # two encoder, three decoder (GroupNorm's "gn" names)
+        self.assertTrue(all("gn" in l.name and type(l) is layers.GroupNormalization
+                            for l in norms))
+        self.assertEmpty([l for l in group.layers if isinstance(l, layers.BatchNormalization)])
+        self.assertEqual([l.groups for l in norms], [16, 32, 32, 16, 8])  # gcd(32, channels)
+        self.assertAllClose(group(x, training=True), group(x, training=False), atol=1e-6)
+        self.assertAllClose(group(x[:2], training=True), group(x, training=True)[:2], atol=1e-6)
+        batch = networks.dcgan_autoencoder(32, 3, latent=8, width=8)
+        self.assertNotAllClose(batch(x, training=True), batch(x, training=False), atol=1e-3)
+
+    def test_unknown_norm_is_refused(self):
+        with self.assertRaisesRegex(ValueError, "unknown norm 'instance'; expected one of"):
+            networks.dcgan_autoencoder(32, 3, latent=8, width=4, norm="instance")
+
+
 class MlpTest(tf.test.TestCase):
 
     def test_shapes(self):

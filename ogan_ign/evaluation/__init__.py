@@ -2,8 +2,8 @@
 
 - `metrics`: pure functions of arrays. Sample quality in a feature space, FID
   (Heusel et al. 2017, arXiv 1706.08500), KID (Bińkowski et al. 2018, arXiv
-  1801.01401) and improved precision / recall (Kynkäänniemi et al. 2019, arXiv
-  1904.06991); the linear probe of O-GAN's E(x) (arXiv 1903.01931); RMS distances
+  1801.01401), improved precision / recall (Kynkäänniemi et al. 2019, arXiv
+  1904.06991) and coverage (Naeem et al. 2020, arXiv 2002.09797); the linear probe of O-GAN's E(x) (arXiv 1903.01931); RMS distances
   and IGN's idempotence gap (arXiv 2311.01462).
 - `extractors`: the feature spaces, an InceptionV3 given as a weights file or the
   classifier's penultimate layer (whose distances are NOT comparable with the
@@ -24,7 +24,8 @@ from ogan_ign.evaluation.classifier import (build_classifier, class_coverage,
                                             predicted_labels, run_classifier, train_classifier)
 from ogan_ign.evaluation.extractors import (FEATURE_LAYER, INCEPTION_SIZE, classifier_features,
                                             embed, inception_features)
-from ogan_ign.evaluation.metrics import (PROBES, EvaluationError, batched, encoder_probe,
+from ogan_ign.evaluation.metrics import (PROBES, EvaluationError, batched, coverage,
+                                         encoder_probe,
                                          frechet_distance, frechet_gaussians, idempotence_gap,
                                          kernel_distance, knn_radii, linear_probe,
                                          logistic_fit, logistic_probe, pixel_probe,
@@ -38,7 +39,7 @@ from ogan_ign.evaluation.scores import (ScoreSettings, encoder_probes, evaluate_
 __all__ = [
     "CoverageCallback", "EvaluationError", "FEATURE_LAYER", "INCEPTION_SIZE", "PROBES",
     "ScoreSettings", "announced",
-    "batched", "build_classifier", "class_coverage", "classifier_features",
+    "batched", "build_classifier", "class_coverage", "coverage", "classifier_features",
     "default_classifier_path", "embed", "encoder_probe", "encoder_probes", "evaluate_data",
     "evaluate_model",
     "evaluation_noise", "frechet_distance", "frechet_gaussians", "generate_samples", "hold_out",

@@ -1,7 +1,8 @@
 """Metrics of generated samples, pure functions of numpy arrays (and of the
 functions they are given): FID (Heusel et al. 2017, arXiv 1706.08500), KID
 (Bińkowski et al. 2018, arXiv 1801.01401), improved precision / recall
-(Kynkäänniemi et al. 2019, arXiv 1904.06991), a closed-form linear probe (for
+(Kynkäänniemi et al. 2019, arXiv 1904.06991), coverage (Naeem et al. 2020, arXiv
+2002.09797), a closed-form linear probe (for
 O-GAN's E(x), arXiv 1903.01931), and RMS distances with IGN's idempotence gap
 (arXiv 2311.01462). None of them builds or trains a network.
 """
@@ -129,14 +130,30 @@ def precision_recall(real_features, fake_features, k=3):
     return precision, recall
 
 
+def coverage(real_features, fake_features, k=3, chunk=1000):
+    """Coverage, Naeem et al. 2020 (arXiv 2002.09797): the share of real points
+    whose ball (radius: the distance to its k-th nearest real neighbour) holds at
+    least one fake. Unlike recall it asks for a sample near each real point, not
+    a fake ball reaching it, so a few outlying fakes with large balls cannot
+    raise it."""
+    real, fake = feature_matrix(real_features), feature_matrix(fake_features)
+    radii = knn_radii(real, k, chunk)
+    nearest = np.empty(len(real))
+    for start in range(0, len(real), chunk):
+        nearest[start:start + chunk] = _squared_distances(real[start:start + chunk], fake).min(1)
+    return float(np.mean(nearest <= radii))
+
+
 def sample_metrics(real_features, fake_features, k=3, kid_subsets=100, kid_subset_size=1000,
                    seed=0):
-    """FID, KID (mean, std), precision and recall of fakes against reals, as a dict."""
+    """FID, KID (mean, std), precision, recall and coverage of fakes against
+    reals, as a dict."""
     kid, kid_std = kernel_distance(real_features, fake_features, kid_subsets, kid_subset_size,
                                    seed)
     precision, recall = precision_recall(real_features, fake_features, k)
     return {"fid": frechet_distance(real_features, fake_features), "kid": kid,
-            "kid_std": kid_std, "precision": precision, "recall": recall}
+            "kid_std": kid_std, "precision": precision, "recall": recall,
+            "coverage": coverage(real_features, fake_features, k)}
 
 
 # ------------------------------------------------- encoders and reconstructions

@@ -176,8 +176,8 @@ def _reconstruction_metrics(model, classifier, x_test, samples):
 
 
 def _set_metrics(feature_model, classifier, x_real, x_other, settings):
-    """FID, KID, precision / recall and class coverage of `x_other` against the
-    real images: the part the model rows and the data floor share."""
+    """FID, KID, precision / recall, coverage and class coverage of `x_other`
+    against the real images: the part the model rows and the data floor share."""
     metrics = {"num_samples": int(len(x_other)), "num_real": int(len(x_real))}
     metrics.update(sample_metrics(embed(feature_model, x_real), embed(feature_model, x_other),
                                   settings.k, settings.kid_subsets, settings.kid_subset_size,
