@@ -8,7 +8,8 @@ Samples (default 10,000) are compared with the test split in a feature space:
 FID, KID, precision / recall and coverage (k = 3); with labels, class coverage; for O-GAN the
 linear probes (--probe) of E(x), of the same encoder untrained and of pixels, and
 the label agreement of x and its reconstruction; for
-IGN the reconstruction error and idempotence gaps. See ogan_ign/evaluation/.
+IGN the reconstruction error, idempotence gaps and f(f(z)) scored as the samples
+are (ff_*). See ogan_ign/evaluation/.
 
 Feature space: the penultimate layer of the project's small classifier for the
 dataset (trained once on the labelled training split and cached), or InceptionV3
@@ -158,7 +159,7 @@ def feature_space(spec, train, test):
 
 def summary(name, metrics):
     keys = ("fid", "kid", "precision", "recall", "coverage", "probe_encoder", "probe_pixels",
-            "recon_agreement", "recon_rms", "idem_gap", "effective_classes")
+            "recon_agreement", "recon_rms", "recon_l1", "idem_gap", "ff_fid", "effective_classes")
     shown = "  ".join(f"{k} {metrics[k]:.4g}" for k in keys if k in metrics)
     return f"{name}: {shown}"
 

@@ -231,10 +231,22 @@ class EvaluateModelTest(tf.test.TestCase):
         self.assertNotIn("idem_gap", ogan_metrics)
 
         f = networks.dcgan_autoencoder(28, 1, latent=8, width=8)
-        ign_metrics = self.evaluate(ign.IGN(f, noise="gaussian"))
-        self.assertContainsSubset({"idem_gap", "idem_gap_data", "recon_agreement", "recon_rms"},
+        model = ign.IGN(f, noise="gaussian")
+        ign_metrics = self.evaluate(model)
+        self.assertContainsSubset({"idem_gap", "idem_gap_data", "recon_agreement", "recon_rms",
+                                   "ff_fid", "ff_recall", "ff_coverage", "ff_effective_classes"},
                                   ign_metrics)
         self.assertNotIn("probe_encoder", ign_metrics)
+        self.assertNotIn("ff_fid", ogan_metrics)
+        self.assertAllClose(ign_metrics["recon_l1"],
+                            np.mean(np.abs(model.project(self.x).numpy() - self.x)), rtol=1e-5)
+        # f(f(z)) scored as the samples are: FID of f applied to the samples.
+        samples = evaluation.generate_samples(model, 30, 0)
+        twice = model.project(samples).numpy()
+        self.assertAllClose(ign_metrics["ff_fid"], evaluation.frechet_distance(
+            evaluation.embed(self.features, self.x), evaluation.embed(self.features, twice)),
+            rtol=1e-4)
+        self.assertNotAllClose(ign_metrics["ff_fid"], ign_metrics["fid"])
         for metrics in (gan_metrics, ogan_metrics, ign_metrics):
             self.assertTrue(all(np.isfinite(v) for v in metrics.values()))
 

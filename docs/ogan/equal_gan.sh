@@ -12,24 +12,14 @@
 # The single-loss GAN (ns, no penalty) and O-GAN (wgan + GAN-QP, λ 1) rows at
 # 3,000 steps are docs/sampling/run.sh's full-data runs, reused by name.
 set -euo pipefail
-export PYTHONPATH=.
-PY=${PY:-.venv/bin/python}
-R=${RESULTS:-runs/sampling}
-DATA=$R/data/fashion_mnist_train50000
-[ -f "$DATA/done" ] || { echo "run docs/sampling/run.sh first (it writes $DATA)"; exit 2; }
+source docs/research_run.sh
 COMMON="--image_size 32 --channels 1 --width 32 --batch_size 64 --mixed_precision bf16
         --sample_every 0 --ckpt_every 1000 --lr 2e-4 --dataset $DATA"
 GAN="train_gan.py --objective ns --penalty none"
 OGAN="train_ogan.py --probe_examples 0"
 
-run() {  # run <name> <steps> <seed> <script and flags...>
-  local name=$1 steps=$2 seed=$3; shift 3
-  [ -f "$R/$name/model.keras" ] || nice -n 10 $PY $@ $COMMON --steps "$steps" --seed "$seed" \
-    --out_dir "$R/$name" >"$R/$name.log" 2>&1
-  mkdir -p "$R/eval26"
-  [ -f "$R/eval26/$name.json" ] || nice -n 10 $PY evaluate.py --run_dir "$R/$name" \
-    --dataset fashion_mnist --reference validation --output "$R/eval26/$name.json"
-}
+EVAL=eval26 EVAL_FLAGS=""
+run() { train_and_score "$@"; }
 
 case "${1:-screen}" in
   screen)

@@ -104,11 +104,12 @@ def evaluate_model(model, feature_model, classifier, test, train=None, verbose=F
       sample class coverage (classes_present, effective_classes, max_share).
     O-GAN: `encoder_probes` (probe_encoder, probe_untrained, probe_pixels: the
       `probe` of E(x), of the encoder untrained and of pixels); reconstruction = G(0.9·N(E(x)))
-      of the test images: recon_agreement (same classifier label as x), recon_rms.
+      of the test images: recon_agreement (same classifier label as x), recon_rms, recon_l1.
     Standing statistics (`standing_stats` > 0) are for the samples only.
-    IGN: reconstruction f(x) of the test images (recon_agreement, recon_rms) and
-      the idempotence gaps RMS(f(f(y)), f(y)) for y = its noise z (idem_gap, the
-      generated samples' gap) and y = test images (idem_gap_data).
+    IGN: reconstruction f(x) of the test images (recon_agreement, recon_rms,
+      recon_l1) and the idempotence gaps RMS(f(f(y)), f(y)) for y = its noise z
+      (idem_gap, the generated samples' gap) and y = test images (idem_gap_data);
+      f(f(z)) scored as the samples are, its keys prefixed ff_ (ff_fid, ff_recall…).
     verbose: say what is computed and how long each part took.
     """
     settings = ScoreSettings(**settings)
@@ -130,9 +131,18 @@ def evaluate_model(model, feature_model, classifier, test, train=None, verbose=F
                        f"{min(examples, len(train[0]))} training images", verbose):
             metrics.update(encoder_probes(model, train, test, examples, settings.probe,
                                           settings.seed))
+    project = getattr(model, "project", None)
+    twice = None
+    if project:
+        with announced("f(f(z)): the samples projected once more, scored the same way",
+                       verbose):
+            twice = batched(project, samples, 500)
+            scored = _set_metrics(feature_model, classifier, x_test, twice, settings)
+            metrics.update({f"ff_{k}": v for k, v in scored.items()
+                            if k not in ("num_samples", "num_real")})
     with announced("reconstructions and idempotence gaps of the held-out images", verbose
-                   and (hasattr(model, "project") or hasattr(model, "reconstruct"))):
-        metrics.update(_reconstruction_metrics(model, classifier, x_test, samples))
+                   and (project or hasattr(model, "reconstruct"))):
+        metrics.update(_reconstruction_metrics(model, classifier, x_test, samples, twice))
     return metrics
 
 
@@ -157,19 +167,21 @@ def encoder_probes(model, train, test, examples, probe="logistic", seed=0):
     }
 
 
-def _reconstruction_metrics(model, classifier, x_test, samples):
-    """IGN's idempotence gaps (a model with `project`) and the reconstruction
-    error and label agreement of the test images (a model with `reconstruct`)."""
+def _reconstruction_metrics(model, classifier, x_test, samples, twice):
+    """IGN's idempotence gaps (a model with `project`; `twice` = f(samples)) and
+    the reconstruction error (RMS and mean |·|) and label agreement of the test
+    images (a model with `reconstruct`)."""
     metrics = {}
     project = getattr(model, "project", None)
     reconstruct = getattr(model, "reconstruct", None)
     if project:
         # The samples are f(z), so RMS(f(samples), samples) is the gap on z.
-        metrics["idem_gap"] = rms_distance(batched(project, samples, 500), samples)
+        metrics["idem_gap"] = rms_distance(twice, samples)
         metrics["idem_gap_data"] = idempotence_gap(project, x_test)
     if reconstruct is not None:
         x_rec = batched(reconstruct, x_test, 500)
         metrics["recon_rms"] = rms_distance(x_rec, x_test)
+        metrics["recon_l1"] = float(np.mean(np.abs(np.asarray(x_rec, np.float64) - x_test)))
         if classifier is not None:
             metrics["recon_agreement"] = label_agreement(classifier, x_test, x_rec)
     return metrics

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Issue 24: IGN settings against the single-loss GAN (the DCGAN of this project), on
+# the validation split of docs/sampling/run.sh (train[:50000] of Fashion-MNIST as
+# 32 px PNGs trained on, train[50000:] scored against; the test split is not
+# touched here). Every row: 32 px, batch 64, bf16, train_ign.py's defaults but for
+# the flags named in the row.
+#
+#   bash docs/ign/screen.sh screen     # width 32, seed 0, 3,000 steps: which setting
+#   bash docs/ign/screen.sh confirm    # CHOSEN=... TAG=...: width 64, 2 seeds, 3k and 6k
+#   python docs/ign/screen_table.py    # the table
+#
+# Scores: evaluate.py --reference validation (10,000 samples; FID, precision, recall,
+# coverage, effective classes; f(f(z)) as ff_*; recon_l1 = mean |f(x) − x| of the
+# validation images).
+set -euo pipefail
+source docs/research_run.sh
+COMMON="--image_size 32 --channels 1 --batch_size 64 --mixed_precision bf16
+        --sample_every 0 --ckpt_every 1000 --dataset $DATA"
+IGN="train_ign.py --coverage_samples 0"
+GAN="train_gan.py --objective ns --penalty none --lr 2e-4"
+
+EVAL=eval24 EVAL_FLAGS="--probe_examples 0"
+run() { train_and_score "$@"; }
+
+case "${1:-screen}" in
+  screen)
+    # The defaults at width 32 (docs/sampling/run.sh's IGN row, re-scored) and the DCGAN.
+    run ign_50000_off_seed0 3000 0 $IGN --width 32
+    run gan_50000_off_seed0 3000 0 $GAN --width 32
+    run ign_group_seed0 3000 0 $IGN --width 32 --norm group
+    ;;
+  confirm)
+    CHOSEN=${CHOSEN:?"set CHOSEN to the winning flags"}
+    TAG=${TAG:?"set TAG to a name for the winner"}
+    for seed in 0 1; do for steps in 3000 6000; do
+      run "gan_w64_${steps}_seed$seed" $steps $seed $GAN --width 64
+      run "ign_w64_${steps}_seed$seed" $steps $seed $IGN --width 64
+      run "ign_${TAG}_w64_${steps}_seed$seed" $steps $seed $IGN --width 64 $CHOSEN
+    done; done
+    ;;
+esac

@@ -1,0 +1,23 @@
+# Sourced by the research runners (docs/ogan/equal_gan.sh, docs/ign/screen.sh): one
+# training run and its validation scores, each skipped when it exists.
+#
+#   train_and_score <name> <steps> <seed> <script and flags...>
+#
+# Sets PY (the venv's python), R (the results folder) and DATA (docs/sampling/run.sh's
+# training folder, which must exist); train_and_score needs the runner's COMMON (flags
+# of every run), EVAL (the folder of the scores under $R) and EVAL_FLAGS (evaluate.py's
+# flags besides the fixed ones).
+export PYTHONPATH=.
+PY=${PY:-.venv/bin/python}
+R=${RESULTS:-runs/sampling}
+DATA=$R/data/fashion_mnist_train50000
+[ -f "$DATA/done" ] || { echo "run docs/sampling/run.sh first (it writes $DATA)"; exit 2; }
+
+train_and_score() {
+  local name=$1 steps=$2 seed=$3; shift 3
+  [ -f "$R/$name/model.keras" ] || nice -n 10 $PY "$@" $COMMON --steps "$steps" \
+    --seed "$seed" --out_dir "$R/$name" >"$R/$name.log" 2>&1
+  mkdir -p "$R/$EVAL"
+  [ -f "$R/$EVAL/$name.json" ] || nice -n 10 $PY evaluate.py --run_dir "$R/$name" \
+    --dataset fashion_mnist --reference validation $EVAL_FLAGS --output "$R/$EVAL/$name.json"
+}
