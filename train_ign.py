@@ -32,6 +32,9 @@ class IGNRun(ign.IGNSettings):
     latent: int = hparam(512, "size of f's code")
     norm: str = hparam("batch", "f's normalisation: batch (the paper's BatchNorm) or group "
                        "(GroupNorm, no moving statistics)", choices=networks.NORMS)
+    code: str = hparam("dense", "f's code: dense (one latent-d vector, the paper's) or spatial "
+                       "(the smallest feature map, latent / its area channels)",
+                       choices=networks.CODES)
 
 
 cli.define_common_flags(dataset="fashion_mnist", out_dir="runs/ign", lr=5e-4, ema=0.999)
@@ -51,7 +54,7 @@ NOISE_STD, BLOCK = 0.4, 0.375  # corruptions: noise std, masked block side (shar
 def build_model(config, spec):
     hp = config.model
     f = networks.dcgan_autoencoder(spec.image_size, spec.channels, hp.latent, hp.width,
-                                   norm=hp.norm)
+                                   norm=hp.norm, code=hp.code)
     model = ign.IGN(f, seed=config.seed, **subset(hp, ign.IGNSettings))
     if hp.noise == "fourier":
         # Once per run, from the training split; a resumed run restores the same

@@ -19,6 +19,7 @@ from keras import layers
 
 SUPPORTED_SIZES = (28, 32, 64, 128, 256)
 NORMS = ("batch", "group")  # f's normalisation (dcgan_autoencoder)
+CODES = ("dense", "spatial")  # the shape of f's code (dcgan_autoencoder)
 GROUPS = 32                 # groups of norm="group" (fewer where a layer has fewer channels)
 
 
@@ -241,7 +242,7 @@ def selfmod_generator(image_size=32, channels=3, z_dim=128, width=64, kernel_siz
 
 
 def dcgan_autoencoder(image_size=32, channels=3, latent=512, width=64, kernel_size=4,
-                      name="f", norm="batch"):
+                      name="f", norm="batch", code="dense"):
     """IGN's f (arXiv 2311.01462, its DCGAN-based f): x → x, both S×S×channels.
 
     Encoder: the DCGAN critic (stride-2 convolutions, BatchNorm on all but the
@@ -259,16 +260,29 @@ def dcgan_autoencoder(image_size=32, channels=3, latent=512, width=64, kernel_si
     f runs on data, noise and its own outputs in one step, so BatchNorm's moving
     statistics average all three and fit none of them at inference; GroupNorm
     has none to misfit (docs/ign/RESULTS.md measures both).
+
+    code: "dense" (the paper's: one `latent`-d vector from the whole smallest
+    map) or "spatial": the code keeps the smallest map's layout, latent / base²
+    channels per position (512 → 4×4×32 at 32 px), made and undone by 1×1
+    convolutions, so each code entry describes one region of the image.
     """
     base, _, widths = dcgan_plan(image_size, width)
     norm = normalization(norm)
+    if code not in CODES:
+        raise ValueError(f"unknown code {code!r}; expected one of {list(CODES)}")
     x_in = keras.Input((image_size, image_size, channels), name="x")
     h = _down(x_in, widths, kernel_size, prefix="enc_", norm=norm)
-    h = layers.Flatten(name="enc_flatten")(h)
-    h = layers.Dense(latent, kernel_initializer=_init(), name="latent")(h)
-    h = layers.Dense(base * base * widths[-1], use_bias=False, kernel_initializer=_init(),
-                     name="dec_project")(h)
-    h = layers.Reshape((base, base, widths[-1]), name="dec_reshape")(h)
+    if code == "dense":
+        h = layers.Flatten(name="enc_flatten")(h)
+        h = layers.Dense(latent, kernel_initializer=_init(), name="latent")(h)
+        h = layers.Dense(base * base * widths[-1], use_bias=False, kernel_initializer=_init(),
+                         name="dec_project")(h)
+        h = layers.Reshape((base, base, widths[-1]), name="dec_reshape")(h)
+    else:
+        h = layers.Conv2D(max(1, latent // (base * base)), 1, kernel_initializer=_init(),
+                          name="latent")(h)
+        h = layers.Conv2D(widths[-1], 1, use_bias=False, kernel_initializer=_init(),
+                          name="dec_project")(h)
     # A norm follows every decoder convolution, so they carry no bias.
     x_out = _up(h, widths, channels, kernel_size, prefix="dec_", norm=norm, use_bias=False)
     return keras.Model(x_in, x_out, name=name)

@@ -221,9 +221,28 @@ class BatchNormTest(tf.test.TestCase):
         batch = networks.dcgan_autoencoder(32, 3, latent=8, width=8)
         self.assertNotAllClose(batch(x, training=True), batch(x, training=False), atol=1e-3)
 
+    def test_spatial_code_keeps_the_map_layout(self):
+        # 32 px: the smallest map is 4×4, so latent 64 → a 4×4×4 code; each code
+        # entry depends only on its own position of the encoder's last map.
+        f = networks.dcgan_autoencoder(32, 1, latent=64, width=4, code="spatial")
+        code = f.get_layer("latent")
+        self.assertEqual(tuple(code.output.shape[1:]), (4, 4, 4))
+        self.assertEqual(f.output_shape, (None, 32, 32, 1))
+        encoder = keras.Model(f.input, code.input)
+        coder = keras.Model(code.input, code.output)
+        maps = np.random.default_rng(5).normal(size=(2, 4, 4, 16)).astype(np.float32)
+        changed = maps.copy()
+        changed[:, 0, 0] += 1.0
+        moved = np.abs(coder(changed).numpy() - coder(maps).numpy()).max(axis=(0, 3))
+        self.assertGreater(moved[0, 0], 0)
+        self.assertAllEqual(moved.ravel()[1:], np.zeros(15))
+        self.assertEqual(encoder.output_shape, (None, 4, 4, 16))
+
     def test_unknown_norm_is_refused(self):
         with self.assertRaisesRegex(ValueError, "unknown norm 'instance'; expected one of"):
             networks.dcgan_autoencoder(32, 3, latent=8, width=4, norm="instance")
+        with self.assertRaisesRegex(ValueError, "unknown code 'conv'; expected one of"):
+            networks.dcgan_autoencoder(32, 3, latent=8, width=4, code="conv")
 
 
 class MlpTest(tf.test.TestCase):

@@ -28,6 +28,7 @@ case "${1:-screen}" in
     run ign_50000_off_seed0 3000 0 $IGN --width 32
     run gan_50000_off_seed0 3000 0 $GAN --width 32
     run ign_group_seed0 3000 0 $IGN --width 32 --norm group
+    run ign_spatial_seed0 3000 0 $IGN --width 32 --code spatial
     ;;
   confirm)
     CHOSEN=${CHOSEN:?"set CHOSEN to the winning flags"}
