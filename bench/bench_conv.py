@@ -18,7 +18,7 @@ of `--repeats`), and printed as GFLOP/s with the speed-up per kernel. The last
 line of each net is the speed-up of the whole conv work.
 
 A fourth column, "dw as conv", computes dw as a forward convolution instead
-(`flops.filter_gradient_as_conv`: the large map with batch and channels swapped,
+(`conv_gradient.filter_gradient_as_conv`: the large map with batch and channels swapped,
 convolved with the small map as the filter, dilated by the stride), the same
 sums in another order; it is not in the totals, and the last line compares it
 with dw. It asks whether the filter gradient's slowness in bf16 is the kernel's
@@ -34,10 +34,11 @@ import time
 import numpy as np
 import tensorflow as tf
 from absl import app, flags
-from flops import define_list, filter_gradient_as_conv, load_average
+from flops import define_list, load_average
 from keras import layers
 
 from ogan_ign import networks
+from ogan_ign.conv_gradient import filter_gradient_as_conv
 
 FLAGS = flags.FLAGS
 define_list("nets", "encoder,generator,ign", ("encoder", "generator", "ign"),

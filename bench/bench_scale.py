@@ -5,6 +5,7 @@ other setting as a named comparison row.
     PYTHONPATH=. nice python bench/bench_scale.py [--sizes 32,64] [--batch_size 64]
         [--steps 5] [--rounds 3] [--models gan,ogan,ign] [--xla auto,off,on]
         [--precision auto,fp32,bf16] [--batchnorm keras,fused]
+        [--filter_gradient native,as_conv]
 
 Every flag's default is `auto` / `keras`: the networks as the library builds them
 (Keras's BatchNormalization), `--mixed_precision auto` and `--jit_compile auto`
@@ -13,8 +14,10 @@ computes in bfloat16 natively; XLA off on the CPU). That row is marked `default`
 in the table. Listing more values adds rows: `--precision auto,fp32,bf16` times
 both precisions, `--xla auto,on` XLA as well, `--batchnorm keras,fused` the same
 networks with their BatchNorm run by TensorFlow's fused kernel (a comparison the
-networks do not use: a saved network stays plain Keras). Settings that resolve
-to the same step are timed once.
+networks do not use: a saved network stays plain Keras), `--filter_gradient
+native,as_conv` the same step with every convolution's filter gradient computed
+as a forward convolution (`ogan_ign.conv_gradient`). Settings that resolve to
+the same step are timed once.
 
 Peak: the best of a few tf.matmul of n×n float32 (and bfloat16) matrices in
 graph mode, 2n³ FLOPs each, measured in the same process just before the models.
@@ -64,6 +67,9 @@ define_list("precision", "auto", ("auto", "fp32", "bf16"),
 flags.DEFINE_integer("matmul_n", 2048, "side of the peak matmul")
 define_list("batchnorm", "keras", ("keras", "fused"),
             "keras: the networks as built; fused: their BatchNorm on TensorFlow's fused kernel")
+define_list("filter_gradient", "native", ("native", "as_conv"),
+            "native: Keras's convolutions; as_conv: their filter gradient as a forward "
+            "convolution (ogan_ign.conv_gradient)")
 
 
 def auto_settings():
@@ -76,18 +82,20 @@ def auto_settings():
 
 
 def settings_to_time():
-    """The (xla, precision, batchnorm) settings of the flags with `auto` resolved,
-    each once, in flag order, and the scripts' own setting among them."""
+    """The (xla, precision, batchnorm, filter gradient) settings of the flags with
+    `auto` resolved, each once, in flag order, and the scripts' own setting among
+    them."""
     xla_auto, precision_auto = auto_settings()
     resolved = []
     for xla in FLAGS.xla.split(","):
         for precision in FLAGS.precision.split(","):
             for bn in FLAGS.batchnorm.split(","):
-                setting = (xla_auto if xla == "auto" else xla,
-                           precision_auto if precision == "auto" else precision, bn)
-                if setting not in resolved:
-                    resolved.append(setting)
-    return resolved, (xla_auto, precision_auto, "keras")
+                for dw in FLAGS.filter_gradient.split(","):
+                    setting = (xla_auto if xla == "auto" else xla,
+                               precision_auto if precision == "auto" else precision, bn, dw)
+                    if setting not in resolved:
+                        resolved.append(setting)
+    return resolved, (xla_auto, precision_auto, "keras", "native")
 
 
 def seconds_per_step(step, x):
@@ -115,8 +123,9 @@ def time_model(kind, size, settings, default, peak):
         # How far apart the rounds were, relative to the median.
         spread = (max(seconds) - min(seconds)) / float(np.median(seconds))
         achieved = rate * flops
-        xla, precision, bn = setting
-        print(f"{kind:6} {size:>3} {xla:>4} {precision:>5} {bn:>6} {rate:8.1f} {spread:7.0%} "
+        xla, precision, bn, dw = setting
+        print(f"{kind:6} {size:>3} {xla:>4} {precision:>5} {bn:>6} {dw:>7} {rate:8.1f} "
+              f"{spread:7.0%} "
               f"{flops / 1e9:10.3f} {achieved / 1e9:8.1f} {achieved / peak[precision]:8.1%}"
               + ("  default" if setting == default else ""), flush=True)
     return rates
@@ -129,14 +138,19 @@ def summary_line(kind, size, rates, default):
     line = f"{kind:6} {size:>3}: fastest {'/'.join(best)} {rates[best]:.1f} img/s"
     if default in rates:
         line += f"; default {rates[default]:.1f} img/s, {rates[default] / rates[best]:.0%} of it"
-    xla, _, bn = default
-    fp32, bf16 = rates.get((xla, "fp32", bn)), rates.get((xla, "bf16", bn))
+    xla, _, bn, dw = default
+    fp32, bf16 = rates.get((xla, "fp32", bn, dw)), rates.get((xla, "bf16", bn, dw))
     if fp32 and bf16:
         line += f"; bf16/fp32 {bf16 / fp32:.2f}×"
     for precision in ("fp32", "bf16"):
-        keras_bn, fused = rates.get((xla, precision, "keras")), rates.get((xla, precision, "fused"))
+        keras_bn = rates.get((xla, precision, "keras", dw))
+        fused = rates.get((xla, precision, "fused", dw))
         if keras_bn and fused:
             line += f"; fused/keras BatchNorm ({precision}) {fused / keras_bn:.2f}×"
+        native, as_conv = rates.get((xla, precision, bn, "native")), rates.get(
+            (xla, precision, bn, "as_conv"))
+        if native and as_conv:
+            line += f"; dw as conv/native ({precision}) {as_conv / native:.2f}×"
     return line
 
 
@@ -144,12 +158,13 @@ def main(_):
     print(f"load average before: {load_average()}", flush=True)
     settings, default = settings_to_time()
     print(f"default (the scripts' auto settings here): XLA {default[0]}, {default[1]}, "
-          f"Keras BatchNormalization", flush=True)
+          f"Keras BatchNormalization, native filter gradient", flush=True)
     peak = {"fp32": matmul_peak(tf.float32, FLAGS.matmul_n),
             "bf16": matmul_peak(tf.bfloat16, FLAGS.matmul_n)}
     print(f"matmul peak ({FLAGS.matmul_n}²): fp32 {peak['fp32'] / 1e9:.1f} GFLOP/s, "
           f"bf16 {peak['bf16'] / 1e9:.1f} GFLOP/s", flush=True)
-    print(f"{'model':6} {'px':>3} {'xla':>4} {'prec':>5} {'bn':>6} {'img/s':>8} {'spread':>7} "
+    print(f"{'model':6} {'px':>3} {'xla':>4} {'prec':>5} {'bn':>6} {'dw':>7} {'img/s':>8} "
+          f"{'spread':>7} "
           f"{'GFLOP/img':>10} {'GFLOP/s':>8} {'of peak':>8}", flush=True)
     lines = []
     for size in [int(s) for s in FLAGS.sizes.split(",")]:

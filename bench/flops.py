@@ -16,7 +16,7 @@ import tensorflow as tf
 from absl import flags
 from keras import layers
 
-from ogan_ign import gan, ign, networks, ogan, training
+from ogan_ign import conv_gradient, gan, ign, networks, ogan, training
 
 
 def layer_macs(layer):
@@ -119,11 +119,15 @@ def build(kind, size):
 def prepared_step(kind, size, setting, batch_size):
     """(step, x, model, training FLOPs per image): the model's train_step as fit()
     runs it, traced and warmed up on one fixed batch; setting = (xla on|off,
-    precision fp32|bf16, batchnorm keras|fused)."""
-    xla, precision, batchnorm = setting
+    precision fp32|bf16, batchnorm keras|fused, filter gradient native|as_conv:
+    Keras's convolutions or `conv_gradient.install`'s)."""
+    xla, precision, batchnorm, filter_gradient = setting
     with training.precision_policy(precision):
         model, flops_per_image = build(kind, size)
         model.compile(jit_compile=xla == "on")
+    if filter_gradient == "as_conv":
+        for net in model.nets:
+            conv_gradient.install(net)
     step = tf.function(model.train_step, jit_compile=xla == "on")
     rng = np.random.default_rng(0)
     x = tf.constant(rng.uniform(-1, 1, (batch_size, size, size, 3)).astype("float32"))
@@ -131,21 +135,3 @@ def prepared_step(kind, size, setting, batch_size):
         for _ in range(2):
             float(step(x)["loss/total"])
     return step, x, model, flops_per_image
-
-
-def filter_gradient_as_conv(x, dy, kernel_size, stride):
-    """Conv2DBackpropFilter(x, dy) of a SAME-padded `stride` convolution with a
-    `kernel_size`² kernel, as one forward convolution:
-
-        dw[a, b, i, o] = Σ_{n,p,q} x_pad[n, p·s + a, q·s + b, i] · dy[n, p, q, o]
-
-    is a VALID convolution, dilated by s, of x_pad with batch and channels
-    swapped (i as the batch, n as the channels) by dy as the filter (p, q as
-    its taps, n in, o out). x_pad pads as SAME does (the odd pixel at the end)."""
-    size, out = x.shape[1], dy.shape[1]
-    total = max((out - 1) * stride + kernel_size - size, 0)
-    pad = [[0, 0], [total // 2, total - total // 2], [total // 2, total - total // 2], [0, 0]]
-    image = tf.transpose(tf.pad(x, pad), [3, 1, 2, 0])
-    weights = tf.transpose(dy, [1, 2, 0, 3])
-    dw = tf.nn.conv2d(image, weights, 1, "VALID", dilations=stride)
-    return tf.transpose(dw, [1, 2, 0, 3])

@@ -1,0 +1,141 @@
+"""The filter gradient of a convolution computed as a forward convolution.
+
+In a training step a stride-s convolution between a large map L (n, S, S, c_L)
+and a small map l (n, S/s, S/s, c_l) costs three kernels of equal arithmetic:
+the forward (a Conv2D: L → l; a Conv2DTranspose: l → L), the input gradient, and
+the filter gradient, for both layer kinds
+
+    dw[a, b, i, o] = Σ_{n,p,q} L_pad[n, p·s + a, q·s + b, i] · l[n, p, q, o]
+
+(L_pad: L padded as SAME pads it). TensorFlow computes it with
+Conv2DBackpropFilter. On a CPU with native bfloat16 (AVX512-BF16 here) oneDNN
+runs the forward and input-gradient kernels about twice as fast in bfloat16 as
+in float32 but that one no faster, so it became the largest op of a bf16 step.
+The same sums are one forward convolution: a VALID convolution of L_pad with its
+batch and channel axes swapped (c_L as the batch, n as the channels) by l as the
+filter (its p, q as the taps, n in, o out), dilated by s.
+
+`install(network)` gives each Conv2D and Conv2DTranspose of a network that
+qualifies (SAME padding, one square stride and kernel, no dilation or groups,
+channels last) this gradient, on the layer object only: the layers' class,
+config and weights stay Keras's, so a saved network is plain Keras and loads
+without ogan_ign; `uninstall` restores Keras's path. The forward values are
+Keras's; the gradients are the same sums in another order.
+"""
+
+import keras
+import tensorflow as tf
+from keras import layers
+
+KINDS = ("native", "as_conv")
+
+
+def filter_gradient_as_conv(large, small, kernel_size, stride):
+    """Conv2DBackpropFilter(large, small) of a SAME-padded `stride` convolution
+    with a `kernel_size`² kernel between `large` (n, S, S, c_L) and `small`
+    (n, ⌈S/s⌉, ⌈S/s⌉, c_l), as one forward convolution → (k, k, c_L, c_l).
+    `large` is padded as SAME pads it (the odd pixel at the end)."""
+    size, out = large.shape[1], small.shape[1]
+    total = max((out - 1) * stride + kernel_size - size, 0)
+    pad = [[0, 0], [total // 2, total - total // 2], [total // 2, total - total // 2], [0, 0]]
+    image = tf.transpose(tf.pad(large, pad), [3, 1, 2, 0])
+    weights = tf.transpose(small, [1, 2, 0, 3])
+    dw = tf.nn.conv2d(image, weights, 1, "VALID", dilations=stride)
+    return tf.transpose(dw, [1, 2, 0, 3])
+
+
+def conv2d(x, kernel, stride):
+    """tf.nn.conv2d(x, kernel, stride, "SAME") whose filter gradient is
+    `filter_gradient_as_conv`."""
+    @tf.custom_gradient
+    def conv(x, kernel):
+        def grad(dy):
+            dx = tf.nn.conv2d_transpose(dy, kernel, tf.shape(x), stride, "SAME")
+            return dx, filter_gradient_as_conv(x, dy, kernel.shape[0], stride)
+        return tf.nn.conv2d(x, kernel, stride, "SAME"), grad
+    # The kernel's value (in the layer's compute dtype), read outside: the
+    # gradient is the value's, which the tape passes on to the variable.
+    return conv(x, tf.convert_to_tensor(kernel))
+
+
+def conv2d_transpose(x, kernel, stride):
+    """tf.nn.conv2d_transpose(x, kernel, (n, s·H, s·W, kernel's outputs), stride,
+    "SAME") whose filter gradient is `filter_gradient_as_conv`."""
+    @tf.custom_gradient
+    def conv_transpose(x, kernel):
+        shape = tf.stack([tf.shape(x)[0], x.shape[1] * stride, x.shape[2] * stride,
+                          kernel.shape[2]])
+
+        def grad(dy):
+            dx = tf.nn.conv2d(dy, kernel, stride, "SAME")
+            return dx, filter_gradient_as_conv(dy, x, kernel.shape[0], stride)
+        return tf.nn.conv2d_transpose(x, kernel, shape, stride, "SAME"), grad
+    return conv_transpose(x, tf.convert_to_tensor(kernel))
+
+
+def _square(pair):
+    return len(set(pair)) == 1
+
+
+def qualifies(layer):
+    """Whether `install` changes this layer's gradient (see the module docstring)."""
+    if type(layer) not in (layers.Conv2D, layers.Conv2DTranspose):
+        return False
+    plain = (layer.padding == "same" and layer.data_format == "channels_last"
+             and _square(layer.strides) and _square(layer.kernel_size)
+             and tuple(layer.dilation_rate) == (1, 1))
+    if isinstance(layer, layers.Conv2DTranspose):
+        return plain and layer.output_padding is None
+    return plain and layer.groups == 1
+
+
+def _transpose_call(layer):
+    stride = layer.strides[0]
+
+    def call(inputs):
+        outputs = conv2d_transpose(inputs, layer.kernel, stride)
+        if layer.use_bias:
+            outputs = outputs + layer.bias
+        return layer.activation(outputs)
+    return call
+
+
+def _walk(network):
+    """Every layer of a Keras model, the layers of nested models included."""
+    for layer in network.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from _walk(layer)
+
+
+def install(network):
+    """Gives every qualifying convolution of `network` (a Keras model, nested
+    models included) the filter gradient as a forward convolution; returns how
+    many layers changed. Idempotent."""
+    changed = 0
+    for layer in _walk(network):
+        if not qualifies(layer) or "call" in vars(layer) or "convolution_op" in vars(layer):
+            continue
+        if isinstance(layer, layers.Conv2DTranspose):
+            layer.call = _transpose_call(layer)
+        else:
+            stride = layer.strides[0]
+            layer.convolution_op = lambda inputs, kernel, stride=stride: conv2d(
+                inputs, kernel, stride)
+        changed += 1
+    return changed
+
+
+def uninstall(network):
+    """Back to Keras's own convolution for every layer `install` changed."""
+    for layer in _walk(network):
+        for name in ("call", "convolution_op"):
+            if qualifies(layer) and name in vars(layer):
+                delattr(layer, name)
+
+
+def installed(network):
+    """The number of layers of `network` that run `install`'s gradient."""
+    return sum(1 for layer in _walk(network)
+               if "call" in vars(layer) or "convolution_op" in vars(layer))
+
