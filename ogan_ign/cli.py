@@ -54,7 +54,7 @@ HELP_GROUPS = {
     "data": ("dataset", "data_dir", "image_size", "channels", "cache_dir"),
     "model": ("run_dir", "model", "floor"),
     "training": ("steps", "batch_size", "lr", "ema", "seed", "resume", "allow_change"),
-    "devices": ("strategy", "jit_compile", "mixed_precision"),
+    "devices": ("strategy", "jit_compile", "mixed_precision", "filter_gradient"),
     "output": ("out_dir", "sample_every", "ckpt_every", "log_every", "num_samples", "output",
                "standing_stats"),
     "evaluation": ("probe_examples", "probe", "coverage_samples", "coverage_every", "classifier",

@@ -375,6 +375,39 @@ class TrainingTest(tf.test.TestCase):
             native = bool({"amx_bf16", "avx512_bf16"} & training.cpu_flags())
             self.assertEqual(resolve("auto")[0], "bf16" if native else "fp32")
 
+    def test_auto_filter_gradient_is_as_conv_only_where_measured_faster(self):
+        resolve = training.resolve_filter_gradient
+        zen, sapphire = {"avx512f", "avx512_bf16"}, {"avx512_bf16", "amx_bf16", "amx_tile"}
+        for precision, gpus, cpu, expected in (
+                ("bf16", [], zen, "as_conv"),
+                ("fp32", [], zen, "native"),      # slower in float32 (README, speed)
+                ("bf16", [], sapphire, "native"),  # AMX: not measured
+                ("bf16", ["GPU:0"], zen, "native"),
+                ("bf16", [], {"avx2"}, "native")):
+            with self.subTest(precision=precision, gpus=gpus, cpu=sorted(cpu)):
+                self.assertEqual(resolve("auto", precision, gpus=gpus, cpu=cpu)[0], expected)
+        for name in ("native", "as_conv"):
+            self.assertEqual(resolve(name, "fp32", gpus=[], cpu=set()), (name, "as asked"))
+
+    def test_as_conv_filter_gradient_trains_the_same_step(self):
+        # The run's nets get conv_gradient's layers; in float32 the step's
+        # weights match a native run's to float32 rounding, and the choice is
+        # recorded in config.json's "run".
+        from ogan_ign import conv_gradient
+        weights = {}
+        for kind in ("native", "as_conv"):
+            out = self.run_dir(f"dw_{kind}")
+            model = training.train(tiny_config(self.folder, out, steps=2, mixed_precision="fp32",
+                                               filter_gradient=kind), build_tiny)
+            convs = conv_gradient.installed(model.generator) + conv_gradient.installed(
+                model.critic)
+            self.assertEqual(convs > 0, kind == "as_conv")
+            weights[kind] = model.get_weights()
+            with open(os.path.join(out, "config.json")) as f:
+                self.assertEqual(json.load(f)["run"]["filter_gradient"], kind)
+        for a, b in zip(weights["as_conv"], weights["native"]):
+            self.assertAllClose(a, b, rtol=1e-4, atol=1e-5)
+
     def test_bf16_runs_and_restores_the_global_policy(self):
         out = self.run_dir("bf16")
         model = training.train(tiny_config(self.folder, out, steps=2, mixed_precision="bf16"),
@@ -402,7 +435,8 @@ class TrainingTest(tf.test.TestCase):
             model = training.train(tiny_config(self.folder, out, steps=4, ckpt_every=2,
                                                mixed_precision="off"), build_tiny)
         self.assertEqual(training.global_step(model), 4)
-        self.assertIn("precision fp32 (as asked); resuming at step 2", printed.getvalue())
+        self.assertIn("precision fp32 (as asked); filter gradient native (auto: fp32 step); "
+                      "resuming at step 2", printed.getvalue())
         with open(path) as f:
             self.assertEqual(json.load(f)["mixed_precision"], "fp32")
         with self.assertRaisesRegex(training.ConfigError, "mixed_precision: 'fp32' → 'bf16'"):

@@ -87,7 +87,8 @@ from ogan_ign.training.config import (ALLOWED_CHANGES, JIT_COMPILE, PRECISION_CH
                                       check_run_dir, precision_word, stored_config, validate)
 from ogan_ign.training.devices import (PRECISION_POLICIES, cpu_flags, is_chief, make_strategy,
                                        model_batch_statistics, precision_policy,
-                                       resolve_precision, run_record)
+                                       resolve_filter_gradient, resolve_precision,
+                                       run_record)
 from ogan_ign.training.driver import (KEEP_CHECKPOINTS, RunComplete, Trained,
                                       configure_optimizer, has_average, inner_optimizer,
                                       session, train)

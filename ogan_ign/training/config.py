@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 import tensorflow as tf
 
-from ogan_ign import data
+from ogan_ign import conv_gradient, data
 from ogan_ign.settings import hparam
 
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
@@ -25,6 +25,9 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 PRECISION_CHOICES = ("auto",) + PRECISIONS
 # Older spellings, read from the command line (flagfiles) and from the
 # config.json of runs made before the words above.
+# --filter_gradient: how the convolutions' filter gradients are computed
+# (ogan_ign.conv_gradient); "auto" resolves per machine (`devices.resolve_filter_gradient`).
+FILTER_GRADIENTS = ("auto",) + conv_gradient.KINDS
 PRECISION_ALIASES = {"off": "fp32", "float32": "fp32", "mixed_bfloat16": "bf16",
                      "mixed_float16": "fp16"}
 # Settings that may differ when a run is resumed: they change how a run is
@@ -32,7 +35,8 @@ PRECISION_ALIASES = {"off": "fp32", "float32": "fp32", "mixed_bfloat16": "bf16",
 # they switch the batch statistics, `check_resumed_computation`).
 RESUMABLE_CHANGES = frozenset({"steps", "sample_every", "ckpt_every", "log_every", "resume",
                                "strategy", "jit_compile", "data_dir", "out_dir", "num_samples",
-                               "allow_change", "standing_stats", "cache_dir"})
+                               "allow_change", "standing_stats", "cache_dir",
+                               "filter_gradient"})
 # Settings a resumed run may change when the user names them in --allow_change
 # (the rescue of a diverged run). Both live outside the checkpoint's shapes: the
 # learning rate is one optimizer variable, set again after the restore; the EMA
@@ -101,6 +105,12 @@ class Config:
                                           "capability ≥ 8.0, TPUs, CPUs with AVX512-BF16/AMX), "
                                           "else fp32; the loss math is float32 either way "
                                           "('off' is read as fp32)")
+    filter_gradient: str = hparam("auto", "how each convolution's filter gradient is computed: "
+                                          "native (TensorFlow's kernel), as_conv (the same "
+                                          "sums as a forward convolution, ogan_ign."
+                                          "conv_gradient); auto = as_conv where measured "
+                                          "faster (bf16 on CPUs with AVX512-BF16 without AMX), "
+                                          "else native", choices=FILTER_GRADIENTS)
     ema: float = hparam(0.0, "decay of the moving average of every weight, BatchNorm statistics "
                              "included, warmed up as min(ema, (1+t)/(10+t)) (e.g. 0.999); "
                              "samples and model.keras use it; 0 = off")

@@ -106,6 +106,31 @@ def resolve_precision(name, strategy=None, gpu_capabilities=None, cpu=None):
     return "fp32", "CPU without bfloat16 instructions"
 
 
+def resolve_filter_gradient(name, precision, strategy=None, gpus=None, cpu=None):
+    """(kind, why) for --filter_gradient: "native" or "as_conv" (ogan_ign.conv_gradient).
+
+    "auto" picks as_conv where it was measured faster (README, speed): a bf16 step
+    on a CPU with AVX512-BF16 and no AMX, whose bfloat16 filter-gradient kernel is
+    no faster than its float32 one. Everywhere else (fp32, GPUs, TPUs, AMX CPUs)
+    native, until measured there. `gpus` (a list) and `cpu` (a set of flags)
+    default to this machine's.
+    """
+    if name != "auto":
+        return name, "as asked"
+    if precision != "bf16":
+        return "native", f"{precision} step"
+    if gpus is None:
+        gpus = tf.config.list_physical_devices("GPU")
+    if isinstance(strategy, tf.distribute.TPUStrategy) or gpus:
+        return "native", "accelerators: not measured"
+    cpu = cpu_flags() if cpu is None else cpu
+    if "amx_bf16" in cpu:
+        return "native", "CPU with AMX: not measured"
+    if "avx512_bf16" in cpu:
+        return "as_conv", "bf16 on a CPU with AVX512-BF16"
+    return "native", "CPU without bfloat16 instructions"
+
+
 @contextlib.contextmanager
 def precision_policy(name):
     """Sets Keras's global dtype policy of a precision (fp32, bf16, fp16, or an
@@ -130,10 +155,11 @@ def package_version():
         return "unknown"
 
 
-def run_record(model, strategy, precision):
+def run_record(model, strategy, precision, filter_gradient="native"):
     """What the flags resolved to on this machine, for config.json's "run"."""
     return {
         "precision": precision,
+        "filter_gradient": filter_gradient,
         "strategy": type(strategy).__name__,
         "replicas": strategy.num_replicas_in_sync,
         "jit_compile": bool(model.jit_compile),

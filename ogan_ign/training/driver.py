@@ -15,7 +15,7 @@ from typing import Any, Optional
 import keras
 import tensorflow as tf
 
-from ogan_ign import averaging, data, images, standing
+from ogan_ign import averaging, conv_gradient, data, images, standing
 from ogan_ign.training import callbacks as cb
 from ogan_ign.training import config as cfg
 from ogan_ign.training import devices
@@ -44,6 +44,7 @@ class Run:
     model: Any = None              # the compiled one_loss.OneLossModel
     average: Optional[averaging.WeightAverage] = None
     precision: tuple = ()          # (precision, why) of devices.resolve_precision
+    filter_gradient: tuple = ()    # (kind, why) of devices.resolve_filter_gradient
     record: Optional[dict] = None  # devices.run_record, config.json's "run"
     figures: Any = None            # the script's figures(model, run_dir, step, fixed)
     callbacks: tuple = ()          # the caller's extra keras callbacks
@@ -146,7 +147,13 @@ def build(run, build_model):
         run.model.compile(optimizer=configure_optimizer(run.model, config),
                           jit_compile=cfg.JIT_COMPILE[config.jit_compile])
         run.average = averaging.WeightAverage(run.model, config.ema) if config.ema > 0 else None
-    run.record = devices.run_record(run.model, run.strategy, run.precision[0])
+    run.filter_gradient = devices.resolve_filter_gradient(config.filter_gradient,
+                                                          run.precision[0], run.strategy)
+    if run.filter_gradient[0] == "as_conv":
+        for net in run.model.nets:
+            conv_gradient.install(net)
+    run.record = devices.run_record(run.model, run.strategy, run.precision[0],
+                                    run.filter_gradient[0])
 
 
 def configure_optimizer(model, config):
@@ -240,9 +247,12 @@ def start_line(run, step):
     spec, config, (precision, why) = run.spec, run.config, run.precision
     if config.mixed_precision == "auto":
         why = f"auto: {why}"
+    kind, kind_why = run.filter_gradient
+    if config.filter_gradient == "auto":
+        kind_why = f"auto: {kind_why}"
     return (f"{spec.name}: {spec.num_examples} images of {spec.image_size}px × "
             f"{spec.channels}; {run.strategy.num_replicas_in_sync} replica(s); precision "
-            f"{precision} ({why}); "
+            f"{precision} ({why}); filter gradient {kind} ({kind_why}); "
             + (f"resuming at step {step}" if step else "starting") + f" in {config.out_dir}")
 
 
