@@ -8,10 +8,11 @@ other setting as a named comparison row.
         [--filter_gradient native,as_conv]
 
 Every flag's default is `auto` / `keras`: the networks as the library builds them
-(Keras's BatchNormalization), `--mixed_precision auto` and `--jit_compile auto`
-resolved on this machine as the scripts resolve them (bf16 where the CPU or GPU
-computes in bfloat16 natively; XLA off on the CPU). That row is marked `default`
-in the table. Listing more values adds rows: `--precision auto,fp32,bf16` times
+(Keras's BatchNormalization), `--mixed_precision auto`, `--jit_compile auto` and
+`--filter_gradient auto` resolved on this machine as the scripts resolve them (bf16
+where the CPU or GPU computes in bfloat16 natively; XLA off on the CPU; the filter
+gradient as a convolution for bf16 on CPUs with AVX512-BF16 and no AMX). That row
+is marked `default` in the table. Listing more values adds rows: `--precision auto,fp32,bf16` times
 both precisions, `--xla auto,on` XLA as well, `--batchnorm keras,fused` the same
 networks with their BatchNorm run by TensorFlow's fused kernel (a comparison the
 networks do not use: a saved network stays plain Keras), `--filter_gradient
@@ -67,9 +68,10 @@ define_list("precision", "auto", ("auto", "fp32", "bf16"),
 flags.DEFINE_integer("matmul_n", 2048, "side of the peak matmul")
 define_list("batchnorm", "keras", ("keras", "fused"),
             "keras: the networks as built; fused: their BatchNorm on TensorFlow's fused kernel")
-define_list("filter_gradient", "native", ("native", "as_conv"),
+define_list("filter_gradient", "auto", ("auto", "native", "as_conv"),
             "native: Keras's convolutions; as_conv: their filter gradient as a forward "
-            "convolution (ogan_ign.conv_gradient)")
+            "convolution (ogan_ign.conv_gradient); auto: what --filter_gradient auto picks "
+            "here for the row's precision")
 
 
 def auto_settings():
@@ -91,11 +93,14 @@ def settings_to_time():
         for precision in FLAGS.precision.split(","):
             for bn in FLAGS.batchnorm.split(","):
                 for dw in FLAGS.filter_gradient.split(","):
-                    setting = (xla_auto if xla == "auto" else xla,
-                               precision_auto if precision == "auto" else precision, bn, dw)
+                    p = precision_auto if precision == "auto" else precision
+                    if dw == "auto":
+                        dw = training.resolve_filter_gradient("auto", p)[0]
+                    setting = (xla_auto if xla == "auto" else xla, p, bn, dw)
                     if setting not in resolved:
                         resolved.append(setting)
-    return resolved, (xla_auto, precision_auto, "keras", "native")
+    dw_auto = training.resolve_filter_gradient("auto", precision_auto)[0]
+    return resolved, (xla_auto, precision_auto, "keras", dw_auto)
 
 
 def seconds_per_step(step, x):
@@ -158,7 +163,7 @@ def main(_):
     print(f"load average before: {load_average()}", flush=True)
     settings, default = settings_to_time()
     print(f"default (the scripts' auto settings here): XLA {default[0]}, {default[1]}, "
-          f"Keras BatchNormalization, native filter gradient", flush=True)
+          f"Keras BatchNormalization, {default[3]} filter gradient", flush=True)
     peak = {"fp32": matmul_peak(tf.float32, FLAGS.matmul_n),
             "bf16": matmul_peak(tf.bfloat16, FLAGS.matmul_n)}
     print(f"matmul peak ({FLAGS.matmul_n}²): fp32 {peak['fp32'] / 1e9:.1f} GFLOP/s, "

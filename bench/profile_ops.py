@@ -4,7 +4,7 @@ it (the training scripts' step; precision and XLA as `auto` resolves them here).
 
     PYTHONPATH=. nice python bench/profile_ops.py [--model ogan] [--size 32]
         [--precision auto|fp32|bf16] [--batchnorm keras|fused]
-        [--filter_gradient native|as_conv] [--steps 10] [--top 15]
+        [--filter_gradient auto|native|as_conv] [--steps 10] [--top 15]
 
 `--steps` steps are traced after two warm-up steps; the trace's op events (the
 kernels TensorFlow ran, on whichever thread) are summed three ways and
@@ -42,20 +42,23 @@ flags.DEFINE_enum("precision", "auto", ["auto", "fp32", "bf16"],
 flags.DEFINE_enum("batchnorm", "keras", ["keras", "fused"],
                   "keras: the networks as built; fused: their BatchNorm on TensorFlow's "
                   "fused kernel (a comparison)")
-flags.DEFINE_enum("filter_gradient", "native", ["native", "as_conv"],
+flags.DEFINE_enum("filter_gradient", "auto", ["auto", "native", "as_conv"],
                   "native: Keras's convolutions; as_conv: their filter gradient as a forward "
-                  "convolution (ogan_ign.conv_gradient, a comparison)")
+                  "convolution (ogan_ign.conv_gradient); auto: what the scripts pick here")
 flags.DEFINE_integer("batch_size", 64, "images per step")
 flags.DEFINE_integer("steps", 10, "traced steps")
 flags.DEFINE_integer("top", 15, "rows of each table")
 
+
 def profile():
-    """(precision, wall ms per step, op events, layer classes) of the default step."""
+    """((precision, filter gradient), wall ms per step, op events, layer classes) of
+    the default step."""
     precision = training.resolve_precision(FLAGS.precision)[0]
-    setting = ("off", precision, FLAGS.batchnorm, FLAGS.filter_gradient)
+    dw = training.resolve_filter_gradient(FLAGS.filter_gradient, precision)[0]
+    setting = ("off", precision, FLAGS.batchnorm, dw)
     step, x, model, _ = prepared_step(FLAGS.model, FLAGS.size, setting, FLAGS.batch_size)
     wall_ms, events = traced_ops(lambda: step(x)["loss/total"], FLAGS.steps)
-    return precision, wall_ms, events, layer_classes(model)
+    return (precision, dw), wall_ms, events, layer_classes(model)
 
 
 def table(title, totals, total, rows):
@@ -73,7 +76,7 @@ def table(title, totals, total, rows):
 
 def main(_):
     print(f"load average before: {load_average()}", flush=True)
-    precision, wall_ms, events, classes = profile()
+    (precision, dw), wall_ms, events, classes = profile()
     by_type, by_layer, by_name = (collections.Counter() for _ in range(3))
     for name, op_type, ps in events:
         by_type[op_type] += ps
@@ -81,7 +84,7 @@ def main(_):
         by_name[f"{name} ({op_type})"] += ps
     total = sum(by_type.values())
     print(f"{FLAGS.model} {FLAGS.size} px, batch {FLAGS.batch_size}, {precision}, "
-          f"{FLAGS.batchnorm} BatchNorm, {FLAGS.filter_gradient} filter gradient, XLA off: {wall_ms:.1f} ms per step "
+          f"{FLAGS.batchnorm} BatchNorm, {dw} filter gradient, XLA off: {wall_ms:.1f} ms per step "
           f"({FLAGS.batch_size / wall_ms * 1e3:.1f} img/s, profiled), op time summed over "
           f"threads {total / 1e9 / FLAGS.steps:.1f} ms per step")
     table("by op type:", by_type, total, FLAGS.top)
