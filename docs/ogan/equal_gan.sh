@@ -2,11 +2,12 @@
 # Issue 26: O-GAN against the single-loss GAN with the same nets, data and steps,
 # scored on the validation split (docs/sampling/run.sh's split of Fashion-MNIST:
 # train[:50000] trained on, train[50000:] scored against; the test split is not
-# touched here). Every row: 32 px, width 32, batch 64, bf16, lr 2e-4.
+# touched but by the `test` stage, once). Every row: 32 px, width 32, batch 64, bf16, lr 2e-4.
 #
 #   bash docs/ogan/equal_gan.sh screen     # seed 0, 3,000 steps: which setting
 #   CHOSEN=... SAME=... TAG=... bash docs/ogan/equal_gan.sh confirm
 #                                          # the chosen pair: 2 seeds, 3,000 and 6,000 steps
+#   TAG=... bash docs/ogan/equal_gan.sh test  # once, the chosen pair on the test split
 #   python docs/ogan/equal_gan_table.py     # the table
 #
 # The single-loss GAN (ns, no penalty) and O-GAN (wgan + GAN-QP, λ 1) rows at
@@ -47,5 +48,15 @@ case "${1:-screen}" in
       run "gan_${TAG}_6k_seed$seed" 6000 $seed $GAN $SAME
       run "ogan_${TAG}_6k_seed$seed" 6000 $seed $OGAN $CHOSEN
     done
+    ;;
+  test)
+    # Once, for the chosen pair (TAG): every run of `confirm` scored on the test split.
+    TAG=${TAG:?"set TAG to the chosen pair's name"}
+    mkdir -p "$R/eval26_test"
+    for name in {gan,ogan}_"${TAG}"_seed{0,1} {gan,ogan}_"${TAG}"_6k_seed{0,1}; do
+      [ -f "$R/eval26_test/$name.json" ] || nice -n 10 $PY evaluate.py --run_dir "$R/$name" \
+        --dataset fashion_mnist --reference test --output "$R/eval26_test/$name.json"
+    done
+    $PY docs/ogan/equal_gan_table.py "$R/eval26_test"
     ;;
 esac
