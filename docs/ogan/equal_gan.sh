@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Issue 26: O-GAN against the single-loss GAN with the same nets, data and steps,
 # scored on the validation split (docs/sampling/run.sh's split of Fashion-MNIST:
-# train[:50000] trained on, train[50000:] scored against; the test split is not
-# touched but by the `test` stage, once). Every row: 32 px, width 32, batch 64, bf16, lr 2e-4.
+# train[:50000] trained on, train[50000:] scored against; only the `test` stage
+# touches the test split, once). Every row: 32 px, width 32, batch 64, bf16, lr 2e-4.
 #
 #   bash docs/ogan/equal_gan.sh screen     # seed 0, 3,000 steps: which setting
 #   CHOSEN=... SAME=... TAG=... bash docs/ogan/equal_gan.sh confirm
