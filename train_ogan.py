@@ -14,7 +14,8 @@ the GAN's non-saturating loss without a penalty (`--objective ns --penalty none`
 the original's wgan + GAN-QP scored 1.27× the GAN's FID), z_dim 256 (the encoder's
 linear probe then clears raw pixels by ~3 points), lr 2e-4 and a moving average of
 every weight (`--ema 0.999`). The original recipe is
-`--objective wgan --penalty qp --z_dim 128 --lr 1e-4 --ema 0`.
+`--objective wgan --penalty qp --z_dim 128 --lr 1e-4 --ema 0`; a run started before
+these defaults resumes with those flags.
 
 Besides the driver's sample grids, every --sample_every steps the run folder gets
 the write-up's other two figures: reconstructions/<step>.png (real | G(0.9·N(E(x)))
