@@ -29,6 +29,7 @@ case "${1:-screen}" in
     run gan_50000_off_seed0 3000 0 $GAN --width 32
     run ign_group_seed0 3000 0 $IGN --width 32 --norm group
     run ign_spatial_seed0 3000 0 $IGN --width 32 --code spatial
+    run ign_tight5_seed0 3000 0 $IGN --width 32 --lambda_tight 5
     ;;
   confirm)
     CHOSEN=${CHOSEN:?"set CHOSEN to the winning flags"}

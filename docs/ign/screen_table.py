@@ -21,7 +21,8 @@ def gan_of(name):
     match = re.search(r"_(w64_\d+)_seed(\d+)$", name)
     if match:
         return f"gan_{match.group(1)}_seed{match.group(2)}"
-    return f"gan_50000_off_seed{re.search(r'_seed(\d+)$', name).group(1)}"
+    seed = re.search(r"_seed(\d+)$", name).group(1)
+    return f"gan_50000_off_seed{seed}"
 
 
 def main(folder):
