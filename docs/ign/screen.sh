@@ -30,6 +30,7 @@ case "${1:-screen}" in
     run ign_group_seed0 3000 0 $IGN --width 32 --norm group
     run ign_spatial_seed0 3000 0 $IGN --width 32 --code spatial
     run ign_tight5_seed0 3000 0 $IGN --width 32 --lambda_tight 5
+    run ign_tight1.25_seed0 3000 0 $IGN --width 32 --lambda_tight 1.25
     ;;
   confirm)
     CHOSEN=${CHOSEN:?"set CHOSEN to the winning flags"}
