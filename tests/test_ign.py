@@ -166,6 +166,10 @@ class GradientEquivalenceTest(tf.test.TestCase):
         f = networks.dcgan_autoencoder(32, 3, latent=8, width=4, norm="group")
         self.check(f, 1.5, 32, 3)
 
+    def test_dcgan_autoencoder_with_spatial_code(self):
+        f = networks.dcgan_autoencoder(32, 1, latent=32, width=4, code="spatial")
+        self.check(f, 1.5, 32, 1)
+
 
 class FourierNoiseTest(tf.test.TestCase):
 
