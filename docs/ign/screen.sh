@@ -6,6 +6,7 @@
 # the flags named in the row.
 #
 #   bash docs/ign/screen.sh screen     # width 32, seed 0, 3,000 steps: which setting
+#   bash docs/ign/screen.sh seeds      # the λ_tight 5 row: seed 1, and standing statistics
 #   bash docs/ign/screen.sh confirm    # CHOSEN=... TAG=...: width 64, 2 seeds, 3k and 6k
 #   python docs/ign/screen_table.py    # the table
 #
@@ -31,6 +32,17 @@ case "${1:-screen}" in
     run ign_spatial_seed0 3000 0 $IGN --width 32 --code spatial
     run ign_tight5_seed0 3000 0 $IGN --width 32 --lambda_tight 5
     run ign_tight1.25_seed0 3000 0 $IGN --width 32 --lambda_tight 1.25
+    ;;
+  seeds)
+    # The strongest screen row again: a second seed, and with standing statistics
+    # (samples only; docs/sampling/README.md) on the first.
+    run ign_tight5_seed1 3000 1 $IGN --width 32 --lambda_tight 5
+    run gan_50000_off_seed1 3000 1 $GAN --width 32
+    run ign_50000_off_seed1 3000 1 $IGN --width 32
+    out="$R/eval24/ign_tight5_seed0_standing64.json"
+    [ -f "$out" ] || nice -n 10 $PY evaluate.py --run_dir "$R/ign_tight5_seed0" \
+      --dataset fashion_mnist --reference validation --probe_examples 0 --standing_stats 64 \
+      --output "$out"
     ;;
   confirm)
     CHOSEN=${CHOSEN:?"set CHOSEN to the winning flags"}
