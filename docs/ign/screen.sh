@@ -35,14 +35,16 @@ case "${1:-screen}" in
     ;;
   seeds)
     # The strongest screen row again: a second seed, and with standing statistics
-    # (samples only; docs/sampling/README.md) on the first.
+    # (samples only; docs/sampling/README.md) on both.
     run ign_tight5_seed1 3000 1 $IGN --width 32 --lambda_tight 5
     run gan_50000_off_seed1 3000 1 $GAN --width 32
     run ign_50000_off_seed1 3000 1 $IGN --width 32
-    out="$R/eval24/ign_tight5_seed0_standing64.json"
-    [ -f "$out" ] || nice -n 10 $PY evaluate.py --run_dir "$R/ign_tight5_seed0" \
-      --dataset fashion_mnist --reference validation --probe_examples 0 --standing_stats 64 \
-      --output "$out"
+    for seed in 0 1; do
+      out="$R/eval24/ign_tight5_seed${seed}_standing64.json"
+      [ -f "$out" ] || nice -n 10 $PY evaluate.py --run_dir "$R/ign_tight5_seed$seed" \
+        --dataset fashion_mnist --reference validation --probe_examples 0 \
+        --standing_stats 64 --output "$out"
+    done
     ;;
   confirm)
     CHOSEN=${CHOSEN:?"set CHOSEN to the winning flags"}

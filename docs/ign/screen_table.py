@@ -18,10 +18,10 @@ KEYS = ("precision", "recall", "coverage", "effective_classes", "ff_fid", "ff_re
 
 def gan_of(name):
     """The GAN row of the same width, steps and seed."""
-    match = re.search(r"_(w64_\d+)_seed(\d+)$", name)
+    match = re.search(r"_(w64_\d+)_seed(\d+)", name)
     if match:
         return f"gan_{match.group(1)}_seed{match.group(2)}"
-    seed = re.search(r"_seed(\d+)$", name).group(1)
+    seed = re.search(r"_seed(\d+)", name).group(1)
     return f"gan_50000_off_seed{seed}"
 
 
