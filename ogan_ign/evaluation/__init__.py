@@ -3,8 +3,9 @@
 - `metrics`: pure functions of arrays. Sample quality in a feature space, FID
   (Heusel et al. 2017, arXiv 1706.08500), KID (Bińkowski et al. 2018, arXiv
   1801.01401), improved precision / recall (Kynkäänniemi et al. 2019, arXiv
-  1904.06991) and coverage (Naeem et al. 2020, arXiv 2002.09797); the linear probe of O-GAN's E(x) (arXiv 1903.01931); RMS distances
-  and IGN's idempotence gap (arXiv 2311.01462).
+  1904.06991) and coverage (Naeem et al. 2020, arXiv 2002.09797); the linear
+  probe of O-GAN's E(x) (arXiv 1903.01931); RMS distances and IGN's idempotence
+  gap (arXiv 2311.01462).
 - `extractors`: the feature spaces, an InceptionV3 given as a weights file or the
   classifier's penultimate layer (whose distances are NOT comparable with the
   Inception FIDs of papers).

@@ -2,8 +2,7 @@
 functions they are given): FID (Heusel et al. 2017, arXiv 1706.08500), KID
 (Bińkowski et al. 2018, arXiv 1801.01401), improved precision / recall
 (Kynkäänniemi et al. 2019, arXiv 1904.06991), coverage (Naeem et al. 2020, arXiv
-2002.09797), a closed-form linear probe (for
-O-GAN's E(x), arXiv 1903.01931), and RMS distances with IGN's idempotence gap
+2002.09797), a closed-form linear probe (for O-GAN's E(x), arXiv 1903.01931), and RMS distances with IGN's idempotence gap
 (arXiv 2311.01462). None of them builds or trains a network.
 """
 
@@ -116,28 +115,29 @@ def _coverage(points, centres, radii, chunk=1000):
     return float(inside.mean())
 
 
-def precision_recall(real_features, fake_features, k=3):
+def precision_recall(real_features, fake_features, k=3, real_radii=None):
     """Improved precision and recall, Kynkäänniemi et al. 2019 (arXiv 1904.06991).
 
     Each set's manifold is the union of balls around its points, of radius the
     distance to the point's k-th nearest neighbour in the same set. Precision:
     the share of fakes inside the real manifold (are samples realistic?); recall:
     the share of reals inside the fake manifold (is the data covered?).
+    real_radii: `knn_radii(real, k)` when the caller has it already.
     """
     real, fake = feature_matrix(real_features), feature_matrix(fake_features)
-    precision = _coverage(fake, real, knn_radii(real, k))
+    precision = _coverage(fake, real, knn_radii(real, k) if real_radii is None else real_radii)
     recall = _coverage(real, fake, knn_radii(fake, k))
     return precision, recall
 
 
-def coverage(real_features, fake_features, k=3, chunk=1000):
+def coverage(real_features, fake_features, k=3, chunk=1000, real_radii=None):
     """Coverage, Naeem et al. 2020 (arXiv 2002.09797): the share of real points
     whose ball (radius: the distance to its k-th nearest real neighbour) holds at
     least one fake. Unlike recall it asks for a sample near each real point, not
     a fake ball reaching it, so a few outlying fakes with large balls cannot
-    raise it."""
+    raise it. real_radii: `knn_radii(real, k)` when the caller has it already."""
     real, fake = feature_matrix(real_features), feature_matrix(fake_features)
-    radii = knn_radii(real, k, chunk)
+    radii = knn_radii(real, k, chunk) if real_radii is None else real_radii
     nearest = np.empty(len(real))
     for start in range(0, len(real), chunk):
         nearest[start:start + chunk] = _squared_distances(real[start:start + chunk], fake).min(1)
@@ -150,10 +150,11 @@ def sample_metrics(real_features, fake_features, k=3, kid_subsets=100, kid_subse
     reals, as a dict."""
     kid, kid_std = kernel_distance(real_features, fake_features, kid_subsets, kid_subset_size,
                                    seed)
-    precision, recall = precision_recall(real_features, fake_features, k)
+    radii = knn_radii(real_features, k)  # the real balls of precision and of coverage
+    precision, recall = precision_recall(real_features, fake_features, k, radii)
     return {"fid": frechet_distance(real_features, fake_features), "kid": kid,
             "kid_std": kid_std, "precision": precision, "recall": recall,
-            "coverage": coverage(real_features, fake_features, k)}
+            "coverage": coverage(real_features, fake_features, k, real_radii=radii)}
 
 
 # ------------------------------------------------- encoders and reconstructions

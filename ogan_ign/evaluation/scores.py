@@ -121,7 +121,8 @@ def evaluate_model(model, feature_model, classifier, test, train=None, verbose=F
     coverage = ", class coverage" if classifier is not None else ""
     with announced(f"FID, KID, precision / recall of the samples against {len(x_test)} "
                    f"held-out images{coverage}", verbose):
-        metrics = _set_metrics(feature_model, classifier, x_test, samples, settings)
+        real = embed(feature_model, x_test)  # once, also for f(f(z)) below
+        metrics = _set_metrics(feature_model, classifier, real, samples, settings)
 
     encode = getattr(model, "encode", None)
     examples = settings.probe_examples
@@ -137,7 +138,7 @@ def evaluate_model(model, feature_model, classifier, test, train=None, verbose=F
         with announced("f(f(z)): the samples projected once more, scored the same way",
                        verbose):
             twice = batched(project, samples, 500)
-            scored = _set_metrics(feature_model, classifier, x_test, twice, settings)
+            scored = _set_metrics(feature_model, classifier, real, twice, settings)
             metrics.update({f"ff_{k}": v for k, v in scored.items()
                             if k not in ("num_samples", "num_real")})
     with announced("reconstructions and idempotence gaps of the held-out images", verbose
@@ -187,11 +188,12 @@ def _reconstruction_metrics(model, classifier, x_test, samples, twice):
     return metrics
 
 
-def _set_metrics(feature_model, classifier, x_real, x_other, settings):
+def _set_metrics(feature_model, classifier, real_features, x_other, settings):
     """FID, KID, precision / recall, coverage and class coverage of `x_other`
-    against the real images: the part the model rows and the data floor share."""
-    metrics = {"num_samples": int(len(x_other)), "num_real": int(len(x_real))}
-    metrics.update(sample_metrics(embed(feature_model, x_real), embed(feature_model, x_other),
+    against the real images (given as their features in `feature_model`'s space):
+    the part the model rows and the data floor share."""
+    metrics = {"num_samples": int(len(x_other)), "num_real": int(len(real_features))}
+    metrics.update(sample_metrics(real_features, embed(feature_model, x_other),
                                   settings.k, settings.kid_subsets, settings.kid_subset_size,
                                   settings.seed))
     if classifier is not None:
@@ -210,7 +212,8 @@ def evaluate_data(feature_model, classifier, test, train, **settings):
     settings = ScoreSettings(**settings)
     x_test, y_test = test
     x_train, y_train = train
-    metrics = _set_metrics(feature_model, classifier, x_test, x_train, settings)
+    metrics = _set_metrics(feature_model, classifier, embed(feature_model, x_test), x_train,
+                           settings)
     examples = settings.probe_examples
     if y_train is not None and y_test is not None and examples:
         metrics["probe_pixels"] = pixel_probe(train, test, examples, settings.probe)
