@@ -108,13 +108,18 @@ def _walk(network):
             yield from _walk(layer)
 
 
+def _installed(layer):
+    """Whether `install` gave this layer its gradient (an attribute of the object)."""
+    return "call" in vars(layer) or "convolution_op" in vars(layer)
+
+
 def install(network):
     """Gives every qualifying convolution of `network` (a Keras model, nested
     models included) the filter gradient as a forward convolution; returns how
     many layers changed. Idempotent."""
     changed = 0
     for layer in _walk(network):
-        if not qualifies(layer) or "call" in vars(layer) or "convolution_op" in vars(layer):
+        if not qualifies(layer) or _installed(layer):
             continue
         if isinstance(layer, layers.Conv2DTranspose):
             layer.call = _transpose_call(layer)
@@ -129,13 +134,13 @@ def install(network):
 def uninstall(network):
     """Back to Keras's own convolution for every layer `install` changed."""
     for layer in _walk(network):
-        for name in ("call", "convolution_op"):
-            if qualifies(layer) and name in vars(layer):
-                delattr(layer, name)
+        if qualifies(layer) and _installed(layer):
+            for name in ("call", "convolution_op"):
+                if name in vars(layer):
+                    delattr(layer, name)
 
 
 def installed(network):
     """The number of layers of `network` that run `install`'s gradient."""
-    return sum(1 for layer in _walk(network)
-               if "call" in vars(layer) or "convolution_op" in vars(layer))
+    return sum(1 for layer in _walk(network) if _installed(layer))
 

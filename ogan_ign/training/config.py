@@ -23,11 +23,11 @@ JIT_COMPILE = {"auto": "auto", "on": True, "off": False}
 # reports too; "auto" resolves to bf16 or fp32 (`devices.resolve_precision`).
 PRECISIONS = ("fp32", "bf16", "fp16")
 PRECISION_CHOICES = ("auto",) + PRECISIONS
-# Older spellings, read from the command line (flagfiles) and from the
-# config.json of runs made before the words above.
 # --filter_gradient: how the convolutions' filter gradients are computed
 # (ogan_ign.conv_gradient); "auto" resolves per machine (`devices.resolve_filter_gradient`).
 FILTER_GRADIENTS = ("auto",) + conv_gradient.KINDS
+# Older spellings, read from the command line (flagfiles) and from the
+# config.json of runs made before the words above.
 PRECISION_ALIASES = {"off": "fp32", "float32": "fp32", "mixed_bfloat16": "bf16",
                      "mixed_float16": "fp16"}
 # Settings that may differ when a run is resumed: they change how a run is
