@@ -2,6 +2,12 @@
 # training run and its validation scores, each skipped when it exists.
 #
 #   train_and_score <name> <steps> <seed> <script and flags...>
+#   extend_and_score <from> <name> <steps> <seed> <script and flags...>
+#
+# extend_and_score continues the finished run <from> to <steps> in a copy named
+# <name> (a resumed run: same weights, average, optimizer and data position, so
+# with the constant learning rate of every script it is the run that would have
+# trained <steps> from the start, at the cost of the extra steps only).
 #
 # Sets PY (the venv's python), R (the results folder) and DATA (docs/sampling/run.sh's
 # training folder, which must exist); train_and_score needs the runner's COMMON (flags
@@ -20,4 +26,17 @@ train_and_score() {
   mkdir -p "$R/$EVAL"
   [ -f "$R/$EVAL/$name.json" ] || nice -n 10 $PY evaluate.py --run_dir "$R/$name" \
     --dataset fashion_mnist --reference validation $EVAL_FLAGS --output "$R/$EVAL/$name.json"
+}
+
+extend_and_score() {
+  local from=$1 name=$2
+  [ -f "$R/$from/model.keras" ] || { echo "extend_and_score: $R/$from has not finished"; exit 2; }
+  if [ ! -d "$R/$name" ]; then
+    rm -rf "$R/$name.copy"
+    cp -r "$R/$from" "$R/$name.copy"
+    rm -f "$R/$name.copy/model.keras" "$R/$name.copy/metrics.json" "$R/$name.copy/.lock"
+    mv "$R/$name.copy" "$R/$name"
+  fi
+  shift 2
+  train_and_score "$name" "$@"
 }

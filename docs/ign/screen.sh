@@ -47,12 +47,25 @@ case "${1:-screen}" in
     done
     ;;
   confirm)
+    # CHOSEN (the winner's training flags), CHOSEN_EVAL (its evaluate.py flags, e.g.
+    # --standing_stats 64), TAG (its name): width 64, seeds 0 and 1, 3,000 steps and
+    # the same runs continued to 6,000, the DCGAN beside it; PAPER=1 adds the
+    # script's defaults (the paper's recipe) at seed 0.
     CHOSEN=${CHOSEN:?"set CHOSEN to the winning flags"}
     TAG=${TAG:?"set TAG to a name for the winner"}
-    for seed in 0 1; do for steps in 3000 6000; do
-      run "gan_w64_${steps}_seed$seed" $steps $seed $GAN --width 64
-      run "ign_w64_${steps}_seed$seed" $steps $seed $IGN --width 64
-      run "ign_${TAG}_w64_${steps}_seed$seed" $steps $seed $IGN --width 64 $CHOSEN
-    done; done
+    for seed in 0 1; do
+      run "gan_w64_3000_seed$seed" 3000 $seed $GAN --width 64
+      EVAL_FLAGS="$EVAL_FLAGS ${CHOSEN_EVAL:-}" \
+        run "ign_${TAG}_w64_3000_seed$seed" 3000 $seed $IGN --width 64 $CHOSEN
+      extend_and_score "gan_w64_3000_seed$seed" "gan_w64_6000_seed$seed" 6000 $seed \
+        $GAN --width 64
+      EVAL_FLAGS="$EVAL_FLAGS ${CHOSEN_EVAL:-}" extend_and_score \
+        "ign_${TAG}_w64_3000_seed$seed" "ign_${TAG}_w64_6000_seed$seed" 6000 $seed \
+        $IGN --width 64 $CHOSEN
+    done
+    if [ "${PAPER:-0}" = 1 ]; then
+      run ign_w64_3000_seed0 3000 0 $IGN --width 64
+      extend_and_score ign_w64_3000_seed0 ign_w64_6000_seed0 6000 0 $IGN --width 64
+    fi
     ;;
 esac
