@@ -99,8 +99,10 @@ def final_metrics(model, config, classifier, accuracy):
     with evaluation.announced("final metrics: idempotence gaps on 1000 noise images"):
         z = one_loss.float32(model.make_noise(1000, config.seed,
                                               stream=one_loss.METRICS)).numpy()
-        metrics = {"gap_ff_z": evaluation.idempotence_gap(model.project, z),
-                   "gap_f_z": evaluation.rms_distance(evaluation.batched(model.project, z), z)}
+        f_z = evaluation.batched(model.generate, z)  # the sampler's f(z)
+        metrics = {"gap_ff_z": evaluation.rms_distance(evaluation.batched(model.project, f_z),
+                                                       f_z),
+                   "gap_f_z": evaluation.rms_distance(f_z, z)}
     if classifier is not None and FLAGS.coverage_samples:
         print(f"final metrics: class coverage of {FLAGS.coverage_samples} samples", flush=True)
         x = model.generate(FLAGS.coverage_samples, seed=config.seed + 1).numpy()

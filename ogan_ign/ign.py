@@ -101,11 +101,18 @@ class IGN(one_loss.OneLossModel):
         moving statistics average both, and for N(0, I) noise they misfit z at
         evaluation (docs/ign/RESULTS.md).
       seed: base seed of the training noise, a pure function of (seed, replica, step).
+      f_sampling: None while training; after `standing_targets` (an export with
+        standing statistics), a copy of f's weights whose BatchNorm statistics are
+        those of noise: the `sampler`, while f keeps projecting images with
+        statistics of images. A BatchNorm f normalises its two inputs, noise and
+        images, by statistics far apart (docs/ign/RESULTS.md), so one set of
+        moving statistics serves one of the two badly.
     """
 
     def __init__(self, f, lambda_rec=IGNSettings.lambda_rec, lambda_idem=IGNSettings.lambda_idem,
                  lambda_tight=IGNSettings.lambda_tight, tight_clamp=IGNSettings.tight_clamp,
-                 distance=IGNSettings.distance, noise=IGNSettings.noise, seed=0, **kwargs):
+                 distance=IGNSettings.distance, noise=IGNSettings.noise, seed=0, f_sampling=None,
+                 **kwargs):
         super().__init__(**kwargs)
         losses.IGNLoss(tight_clamp=tight_clamp, distance=distance)  # fails early on bad values
         if noise not in NOISES:
@@ -115,6 +122,10 @@ class IGN(one_loss.OneLossModel):
         if tuple(f.output_shape[1:]) != self.image_shape:
             raise ValueError(f"f must map images to images of the same shape, got "
                              f"{f.input_shape} → {f.output_shape}")
+        if f_sampling is not None and [w.shape for w in f_sampling.weights] != [
+                w.shape for w in f.weights]:
+            raise ValueError("f_sampling must be a copy of f (the same weights' shapes)")
+        self.f_sampling = f_sampling
         self.lambda_rec = float(lambda_rec)
         self.lambda_idem = float(lambda_idem)
         self.lambda_tight = float(lambda_tight)
@@ -187,8 +198,18 @@ class IGN(one_loss.OneLossModel):
 
     @property
     def sampler(self):
-        """The network that maps noise to samples."""
-        return self.f
+        """The network that maps noise to samples: f, or its copy `f_sampling`."""
+        return self.f if self.f_sampling is None else self.f_sampling
+
+    def standing_targets(self):
+        """((f_sampling, "noise"), (f, "data")): makes `f_sampling`, a copy of f's
+        weights as they are now, the sampler, so that standing statistics can be
+        set on noise for sampling and on images for projection
+        (`standing.set_for_export`)."""
+        copy = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(self.f))
+        copy.set_weights(self.f.get_weights())
+        self.f_sampling = copy
+        return ((self.f_sampling, "noise"), (self.f, "data"))
 
     @property
     def noise_dtype(self):
@@ -211,7 +232,8 @@ class IGN(one_loss.OneLossModel):
         return standing.sample(self, n_or_z, seed, training, standing_stats, standing_batch)
 
     def apply(self, x, k=1, training=False):
-        """f applied k times: [f(x), f(f(x)), …], a list of k float32 batches."""
+        """f applied k times: [f(x), f(f(x)), …], a list of k float32 batches (f:
+        the projecting network, also on noise; `generate` samples)."""
         outputs = []
         for _ in range(k):
             x = self.f(x, training=training)
@@ -229,19 +251,22 @@ class IGN(one_loss.OneLossModel):
 
     def serving_endpoints(self):
         """`export`'s signatures, images (batch, S, S, C) in and out: generate,
-        z → f(z); sample (OneLossModel's); apply, (x, k) → f applied k times (the
-        last of `apply(x, k)`); project, x → f(x)."""
+        z → the sampler's f(z); sample (OneLossModel's); apply, (x, k) → f applied
+        k times (the last of `apply(x, k)`); project, x → f(x)."""
         image = one_loss.float_spec(self.image_shape)
 
         def f(x):  # f's layers cast float32 inputs to their compute dtype
             return one_loss.float32(self.f(tf.cast(x, tf.float32), training=False))
+
+        def sample_f(z):
+            return one_loss.float32(self.sampler(tf.cast(z, tf.float32), training=False))
 
         def apply_k(x, k):
             _, y = tf.while_loop(lambda i, y: i < k, lambda i, y: (i + 1, f(y)),
                                  [tf.constant(0), tf.cast(x, tf.float32)])
             return y
 
-        return {"generate": (f, [image]),
+        return {"generate": (sample_f, [image]),
                 **super().serving_endpoints(),
                 "apply": (apply_k, [image, one_loss.COUNT_SPEC]),
                 "project": (f, [image])}
@@ -259,10 +284,14 @@ class IGN(one_loss.OneLossModel):
             "noise": self.noise,
             "seed": self.seed,
         })
+        if self.f_sampling is not None:
+            config["f_sampling"] = keras.saving.serialize_keras_object(self.f_sampling)
         return config
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        config["f"] = keras.saving.deserialize_keras_object(config["f"])
+        for key in ("f", "f_sampling"):
+            if config.get(key) is not None:
+                config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)

@@ -289,6 +289,13 @@ class OneLossModel(keras.Model):
         self.optimizer.build(self.trainable_for_step())
 
     # ------------------------------------------------------------ export
+    def standing_targets(self):
+        """The networks an export's standing statistics are set on, each with the
+        input it normalises at inference, "noise" or "data" (images):
+        ((sampler, "noise"),) — a generator only samples. A model whose network
+        also takes images (IGN) overrides this."""
+        return ((self.sampler, "noise"),)
+
     def serving_endpoints(self):
         """{name: (fn, input signature)} of `export`, float32 in and out. Each model
         puts its own generation first (it is also "serving_default"), then this

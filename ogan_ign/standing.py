@@ -73,6 +73,19 @@ def set_standing_statistics(net, make_noise, batches):
     return before
 
 
+def set_for_export(model, batches, make_noise, make_images):
+    """Standing statistics over `batches` batches on each of
+    `model.standing_targets()`: on `make_noise(k)` for a network that samples,
+    on `make_images(k)` (training images) for one that takes images. Returns
+    the networks set, in that order."""
+    _check_batches(batches)
+    feeds = {"noise": make_noise, "data": make_images}
+    targets = model.standing_targets()
+    for net, source in targets:
+        set_standing_statistics(net, feeds[source], batches)
+    return [net for net, _ in targets]
+
+
 def restore(net, statistics):
     """Puts back what `set_standing_statistics` returned."""
     for bn, (mean, variance) in zip(measured_layers(net), statistics):

@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from ogan_ign import gan, networks
+from ogan_ign import gan, networks, standing
 from tiny_models import three_models
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -82,6 +82,22 @@ class ExportTest(tf.test.TestCase):
                         self.assertEqual(got.dtype, tf.float32)
                         self.assertEqual(want.dtype, tf.float32)
                         self.assertAllClose(got, want, atol=2e-2)
+
+    def test_an_ign_with_a_sampling_copy_of_f_serves_it_for_generate_only(self):
+        rng = np.random.default_rng(2)
+        x = rng.uniform(-1, 1, (3, 28, 28, 1)).astype("float32")
+        i = three_models()[2]
+        for w in i.f.trainable_weights:  # an output away from 0
+            w.assign(rng.normal(0.0, 0.3, w.shape).astype("float32"))
+        (sampling, _), (f, _) = i.standing_targets()
+        for bn in standing.measured_layers(sampling):  # statistics of its own
+            bn.moving_mean.assign(bn.moving_mean + 0.5)
+        self.assertGreater(np.abs(i.generate(x) - i.project(x)).max(), 1e-3)
+        loaded = tf.saved_model.load(i.export(os.path.join(self.get_temp_dir(), "ign")))
+        self.assertAllClose(loaded.generate(x), i.generate(x), atol=1e-5)
+        self.assertAllClose(loaded.project(x), f(x, training=False), atol=1e-5)
+        self.assertAllClose(loaded.sample(tf.constant(3), tf.constant(7, tf.int64)),
+                            i.generate(3, seed=7), atol=1e-5)
 
     def test_export_refuses_other_formats(self):
         single = gan.SingleLossGAN(networks.dcgan_generator(28, 1, z_dim=4, width=2),

@@ -12,7 +12,7 @@ import pytest
 import numpy as np
 import tensorflow as tf
 
-from ogan_ign import averaging, evaluation, standing, training
+from ogan_ign import averaging, data, evaluation, ign, networks, standing, training
 from replicas import mirrored
 from test_evaluation import run_evaluate
 from tiny_models import three_models
@@ -54,6 +54,12 @@ def hand_statistics(net, batches):
             h = gamma * (h - mu) / np.sqrt(var + layer.epsilon) + beta
     return [tuple(np.mean(np.stack(v), 0) for v in zip(*moments))
             for moments in per_layer.values()]
+
+
+def build_tiny_ign(config, spec):
+    f = networks.dcgan_autoencoder(spec.image_size, spec.channels, latent=8,
+                                   width=config.model["width"])
+    return ign.IGN(f, noise="gaussian", seed=config.seed)
 
 
 def statistics(net):
@@ -257,6 +263,38 @@ class SamplingTest(tf.test.TestCase):
         self.assertFalse(any(any(np.array_equal(mean, a) for a in averaged)
                              for mean, _ in stored))
         self.assert_equal_statistics(statistics(exported.sampler), before)
+
+    def test_an_ign_export_samples_with_noise_statistics_and_projects_with_image_statistics(self):
+        root = tempfile.mkdtemp(prefix="test_standing_")
+        self.addCleanup(shutil.rmtree, root, ignore_errors=True)
+        folder = write_folder(os.path.join(root, "images"), n=16)
+        out = os.path.join(root, "run")
+        config = tiny_config(folder, out, steps=2, ckpt_every=2, ema=0.5, standing_stats=3,
+                             batch_size=4)
+        model = training.train(config, build_tiny_ign)
+        self.assertIsNot(model.sampler, model.f)
+        exported = keras.saving.load_model(os.path.join(out, "model.keras"))
+        self.assertIsNot(exported.sampler, exported.f)
+        self.assert_equal_statistics(statistics(exported.sampler), statistics(model.sampler))
+        self.assert_equal_statistics(statistics(exported.f), statistics(model.f))
+        for a, b in zip(exported.sampler.weights, exported.f.weights, strict=True):
+            if "moving" not in a.path:  # one set of weights, two of statistics
+                self.assertAllEqual(a.numpy(), b.numpy())
+        # The sampler's: noise batches, as a generator's are.
+        before = statistics(exported.sampler)
+        with standing.standing(exported, 3, config.batch_size, seed=config.seed):
+            self.assert_equal_statistics(statistics(exported.sampler), before)
+        # f's: batches of the training images in the run's seeded order.
+        spec = data.resolve(folder, image_size=32)
+        batches = iter(data.make_dataset(spec, 4, shuffle=True, repeat=True, seed=config.seed))
+        with standing.standing_statistics(exported.f, lambda k: next(batches), 3):
+            self.assert_equal_statistics(statistics(exported.f), statistics(model.f))
+        # Sampling and projecting the same input now differ, by the statistics only.
+        z = exported.make_noise(4, seed=0)
+        self.assertGreater(np.abs(exported.generate(z) - exported.project(z)).max(), 1e-3)
+        with standing.standing_statistics(exported.f, lambda k: exported.make_noise(
+                4, config.seed, stream=standing.one_loss.STANDING - k), 3):
+            self.assertAllClose(exported.project(z), exported.generate(z), atol=1e-5)
 
     def test_a_negative_count_is_a_config_error(self):
         config = tiny_config("some_folder", "some_run", standing_stats=-1)

@@ -117,7 +117,9 @@ class Config:
     standing_stats: int = hparam(0, "standing statistics (BigGAN): the generator samples with "
                                     "each BatchNorm layer's batch statistics averaged over this "
                                     "many batches of noise (of the run's --batch_size); a "
-                                    "training run exports them in model.keras, evaluate.py "
+                                    "training run exports them in model.keras (IGN: in a "
+                                    "sampling copy of f, while f projects with statistics of "
+                                    "as many batches of training images), evaluate.py "
                                     "samples with them; 0 = off")
     model: Any = None
 

@@ -278,21 +278,35 @@ def fit(run, saver, writer, samples):
     model.fit(dataset, epochs=1, verbose=0, shuffle=False, callbacks=order)
 
 
+def training_images(run):
+    """make_images(k) for standing statistics: batch k of the training images in
+    an order seeded by --seed (the pipeline is built at the first call)."""
+    batches = []
+
+    def make_images(k):
+        if not batches:
+            batches.append(iter(data.make_dataset(run.spec, run.config.batch_size, shuffle=True,
+                                                  repeat=True, seed=run.config.seed)))
+        return next(batches[0])
+    return make_images
+
+
 def finish(run, folder, writer):
     """Exports model.keras with the averaged weights in (the checkpoint keeps
-    the raw ones), and with --standing_stats the sampler's standing statistics
-    on those weights (batches of --batch_size noise, seeded by --seed); flushes
-    TensorBoard."""
+    the raw ones), and with --standing_stats standing statistics on those
+    weights (`standing.set_for_export`: batches of --batch_size noise for the
+    sampler, of training images for IGN's projecting f, both seeded by --seed);
+    flushes TensorBoard."""
     config, model = run.config, run.model
     if run.average is not None:
         run.average.assign()
     if config.standing_stats:
         # Seconds to minutes of eager passes on a CPU: said before it starts.
         print(f"standing statistics for the export: {config.standing_stats} batches of "
-              f"{config.batch_size} noise draws", flush=True)
-        standing.set_standing_statistics(
-            model.sampler, standing.model_noise(model, config.batch_size, config.seed),
-            config.standing_stats)
+              f"{config.batch_size}", flush=True)
+        standing.set_for_export(model, config.standing_stats,
+                                standing.model_noise(model, config.batch_size, config.seed),
+                                training_images(run))
     if run.chief:
         rf.export(model, folder.join("model.keras"))
         writer.flush()
