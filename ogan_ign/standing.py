@@ -86,6 +86,33 @@ def set_for_export(model, batches, make_noise, make_images):
     return [net for net, _ in targets]
 
 
+def exported_copy(model, batches, make_noise, make_images):
+    """A copy of `model` (its class, settings and weights) with `set_for_export`
+    applied: the model as a training run with --standing_stats exports it.
+    `model` itself is not changed."""
+    copy = type(model).from_config(model.get_config())
+    copy.set_weights(model.get_weights())
+    set_for_export(copy, batches, make_noise, make_images)
+    return copy
+
+
+def image_batches(images, batch_size, seed=0):
+    """make_images(k) of `images` (a numpy array N × …): batches of `batch_size`
+    drawn without replacement in an order seeded by `seed`, again from the
+    start after N // batch_size batches."""
+    _check_batch_size(batch_size)
+    if len(images) < batch_size:
+        raise ValueError(f"standing statistics need at least one batch of {batch_size} "
+                         f"images, got {len(images)}")
+    order = np.random.default_rng(seed).permutation(len(images))
+    per_pass = len(images) // batch_size
+
+    def make_images(k):
+        start = (k % per_pass) * batch_size
+        return tf.constant(images[order[start:start + batch_size]])
+    return make_images
+
+
 def restore(net, statistics):
     """Puts back what `set_standing_statistics` returned."""
     for bn, (mean, variance) in zip(measured_layers(net), statistics):

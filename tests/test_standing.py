@@ -310,6 +310,51 @@ class SamplingTest(tf.test.TestCase):
             self.assertAllClose(v, v0, atol=1e-6)
 
 
+class ExportedCopyTest(tf.test.TestCase):
+
+    def test_image_batches_walk_one_seeded_permutation_then_start_again(self):
+        images = np.arange(10, dtype=np.float32).reshape(10, 1)
+        make = standing.image_batches(images, 3, seed=4)
+        drawn = np.concatenate([make(k).numpy()[:, 0] for k in range(3)])
+        self.assertAllEqual(drawn, np.random.default_rng(4).permutation(10)[:9])
+        self.assertAllEqual(make(3), make(0))
+        with self.assertRaisesRegex(ValueError, "at least one batch of 3"):
+            standing.image_batches(images[:2], 3)
+
+    def test_an_ign_is_scored_as_its_export_and_is_left_as_it_was(self):
+        model = three_models(width=2)[2]
+        randomise(model.f)
+        before = statistics(model.f)
+        rng = np.random.default_rng(3)
+        train = (rng.uniform(-1, 1, (12, 28, 28, 1)).astype(np.float32), None)
+        settings = evaluation.ScoreSettings(standing_stats=2, standing_batch=4, seed=5)
+        copy = evaluation.scores.exported(model, settings, train)
+        self.assertIsNone(model.f_sampling)  # the model scored is untouched
+        self.assert_statistics(statistics(model.f), before)
+        want = hand_statistics_of(model.f, [standing.image_batches(train[0], 4, 5)(k)
+                                            for k in range(2)])
+        self.assert_statistics(statistics(copy.f), want)
+        noise = standing.model_noise(model, 4, 5)
+        self.assert_statistics(statistics(copy.sampler),
+                               hand_statistics_of(model.f, [noise(k) for k in range(2)]))
+        with self.assertRaisesRegex(evaluation.EvaluationError, "need the training images"):
+            evaluation.scores.exported(model, settings, None)
+
+    def assert_statistics(self, got, expected):
+        self.assertLen(got, len(expected))
+        for (mean, var), (mean_e, var_e) in zip(got, expected):
+            self.assertAllClose(mean, mean_e, atol=1e-4)
+            self.assertAllClose(var, var_e, atol=1e-4)
+
+
+def hand_statistics_of(net, batches):
+    """Standing statistics of `net` on `batches`, measured on a copy of it."""
+    copy = keras.models.clone_model(net)
+    copy.set_weights(net.get_weights())
+    standing.set_standing_statistics(copy, lambda k: batches[k], len(batches))
+    return statistics(copy)
+
+
 @pytest.mark.slow
 class EvaluateScriptTest(tf.test.TestCase):
 

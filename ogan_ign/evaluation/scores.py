@@ -56,6 +56,21 @@ def generate_samples(model, n, seed=0, batch_size=500, standing_stats=0,
                        batch_size)
 
 
+def exported(model, settings, train):
+    """`model` as a training run with --standing_stats exports it
+    (`standing.exported_copy`): standing statistics of noise draws (seeded by
+    settings.seed) for its sampler and, for IGN's f, of the training images."""
+    if train is not None:
+        make_images = standing.image_batches(train[0], settings.standing_batch, settings.seed)
+    else:
+        def make_images(k):
+            raise EvaluationError(f"standing statistics of {type(model).__name__} need the "
+                                  "training images")
+    return standing.exported_copy(
+        model, settings.standing_stats,
+        standing.model_noise(model, settings.standing_batch, settings.seed), make_images)
+
+
 def hold_out(arrays, count):
     """(rest, held out) of an (images, labels or None) pair: the last `count` images
     are held out, the others kept, both in the source's order. The validation
@@ -105,7 +120,10 @@ def evaluate_model(model, feature_model, classifier, test, train=None, verbose=F
     O-GAN: `encoder_probes` (probe_encoder, probe_untrained, probe_pixels: the
       `probe` of E(x), of the encoder untrained and of pixels); reconstruction = G(0.9·N(E(x)))
       of the test images: recon_agreement (same classifier label as x), recon_rms, recon_l1.
-    Standing statistics (`standing_stats` > 0) are for the samples only.
+    Standing statistics (`standing_stats` > 0): an ogan_ign model is scored as
+      its export with --standing_stats would be (`exported`: the sampler's of
+      noise, IGN's f's of the `train` images, so its reconstructions too); a bare
+      generator samples with them.
     IGN: reconstruction f(x) of the test images (recon_agreement, recon_rms,
       recon_l1) and the idempotence gaps RMS(f(f(y)), f(y)) for y = its noise z
       (idem_gap, the generated samples' gap) and y = test images (idem_gap_data);
@@ -114,9 +132,14 @@ def evaluate_model(model, feature_model, classifier, test, train=None, verbose=F
     """
     settings = ScoreSettings(**settings)
     x_test, y_test = test
+    standing_stats = settings.standing_stats
+    if standing_stats and isinstance(model, one_loss.OneLossModel):
+        with announced(f"standing statistics: {standing_stats} batches", verbose):
+            model = exported(model, settings, train)
+        standing_stats = 0  # in the copy's statistics now
     with announced(f"generating {settings.num_samples} samples", verbose):
         samples = generate_samples(model, settings.num_samples, settings.seed,
-                                   standing_stats=settings.standing_stats,
+                                   standing_stats=standing_stats,
                                    standing_batch=settings.standing_batch)
     coverage = ", class coverage" if classifier is not None else ""
     with announced(f"FID, KID, precision / recall of the samples against {len(x_test)} "
