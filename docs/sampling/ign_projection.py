@@ -1,8 +1,9 @@
 """What standing statistics do to IGN's projection of real images: the mean
 RMS and L1 distance between f(x) and x for validation images x (Fashion-MNIST
 train[50000:55000], docs/sampling/run.sh's split), with f's BatchNorm moving
-statistics and with standing statistics over 64 batches of its noise (what
-`--standing_stats 64` would export in model.keras).
+statistics, with standing statistics over 64 batches of its noise (what the
+sampler gets), and over 64 batches of training images (train[:50000], what
+`--standing_stats 64` sets in the exported f, which projects).
 
     PYTHONPATH=. python docs/sampling/ign_projection.py runs/sampling/ign_50000_off_seed0 ...
 """
@@ -24,7 +25,8 @@ def distances(model, x):
 def main(run_dirs):
     if not run_dirs:
         sys.exit(__doc__)
-    x = data.load_arrays(data.resolve("fashion_mnist", image_size=32))[0][50000:55000]
+    images = data.load_arrays(data.resolve("fashion_mnist", image_size=32))[0]
+    x, train = images[50000:55000], images[:50000]
     print("| run | statistics | RMS f(x) − x | L1 f(x) − x |\n|---|---|---|---|")
     for run_dir in run_dirs:
         model = keras.saving.load_model(os.path.join(run_dir, "model.keras"))
@@ -33,6 +35,10 @@ def main(run_dirs):
         with standing.standing_statistics(model.f, standing.model_noise(model, 64, 0), 64):
             rms, l1 = distances(model, x)
         print(f"| {run_dir} | standing, 64 batches of noise | {rms:.3f} | {l1:.3f} |", flush=True)
+        with standing.standing_statistics(model.f, standing.image_batches(train, 64, 0), 64):
+            rms, l1 = distances(model, x)
+        print(f"| {run_dir} | standing, 64 batches of training images | {rms:.3f} | {l1:.3f} |",
+              flush=True)
 
 
 if __name__ == "__main__":
