@@ -35,12 +35,14 @@ def layer_classes(model):
 
 def role(op_name, op_type):
     """forward; or, under the gradient tape, filter gradient (the conv's weight
-    gradient), input gradient (a conv computing the gradient of its input: a
-    transposed conv's is a Conv2D), matmul gradient (a Dense's, both kinds) or
-    other gradient (element-wise ops, reductions, casts)."""
+    gradient: TensorFlow's BackpropFilter kernel, or every op of
+    `ogan_ign.conv_gradient`'s "filter_gradient" scope), input gradient (a conv
+    computing the gradient of its input: a transposed conv's is a Conv2D), matmul
+    gradient (a Dense's, both kinds) or other gradient (element-wise ops,
+    reductions, casts)."""
     if not op_name.startswith("gradient_tape/"):
         return "forward"
-    if "BackpropFilter" in op_type:
+    if "BackpropFilter" in op_type or "/filter_gradient/" in op_name:
         return "filter gradient"
     if op_type.endswith(("Conv2D", "Conv2DBackpropInput")):
         return "input gradient"

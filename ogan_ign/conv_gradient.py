@@ -44,14 +44,26 @@ def filter_gradient_as_conv(large, small, kernel_size, stride):
     return tf.transpose(dw, [1, 2, 0, 3])
 
 
+def _gradient_scope(forward_scope):
+    """The name scope of a custom gradient's ops: "gradient_tape/<the forward
+    op's scope>/", where a tape puts the ops of TensorFlow's own gradients (a
+    custom gradient's would land at the graph's root), so that profiles
+    (bench/op_trace.py) file them under their layer. Names only: no value changes."""
+    return f"gradient_tape/{forward_scope}/" if forward_scope else "gradient_tape/"
+
+
 def conv2d(x, kernel, stride):
     """tf.nn.conv2d(x, kernel, stride, "SAME") whose filter gradient is
-    `filter_gradient_as_conv`."""
+    `filter_gradient_as_conv` (its ops in a "filter_gradient" name scope)."""
+    scope = _gradient_scope(tf.get_current_name_scope())
+
     @tf.custom_gradient
     def conv(x, kernel):
         def grad(dy):
-            dx = tf.nn.conv2d_transpose(dy, kernel, tf.shape(x), stride, "SAME")
-            return dx, filter_gradient_as_conv(x, dy, kernel.shape[0], stride)
+            with tf.name_scope(scope):
+                dx = tf.nn.conv2d_transpose(dy, kernel, tf.shape(x), stride, "SAME")
+                with tf.name_scope("filter_gradient"):
+                    return dx, filter_gradient_as_conv(x, dy, kernel.shape[0], stride)
         return tf.nn.conv2d(x, kernel, stride, "SAME"), grad
     # The kernel's value (in the layer's compute dtype), read outside: the
     # gradient is the value's, which the tape passes on to the variable.
@@ -60,15 +72,19 @@ def conv2d(x, kernel, stride):
 
 def conv2d_transpose(x, kernel, stride):
     """tf.nn.conv2d_transpose(x, kernel, (n, s·H, s·W, kernel's outputs), stride,
-    "SAME") whose filter gradient is `filter_gradient_as_conv`."""
+    "SAME") whose filter gradient is `filter_gradient_as_conv` (named as `conv2d`'s)."""
+    scope = _gradient_scope(tf.get_current_name_scope())
+
     @tf.custom_gradient
     def conv_transpose(x, kernel):
         shape = tf.stack([tf.shape(x)[0], x.shape[1] * stride, x.shape[2] * stride,
                           kernel.shape[2]])
 
         def grad(dy):
-            dx = tf.nn.conv2d(dy, kernel, stride, "SAME")
-            return dx, filter_gradient_as_conv(dy, x, kernel.shape[0], stride)
+            with tf.name_scope(scope):
+                dx = tf.nn.conv2d(dy, kernel, stride, "SAME")
+                with tf.name_scope("filter_gradient"):
+                    return dx, filter_gradient_as_conv(dy, x, kernel.shape[0], stride)
         return tf.nn.conv2d_transpose(x, kernel, shape, stride, "SAME"), grad
     return conv_transpose(x, tf.convert_to_tensor(kernel))
 

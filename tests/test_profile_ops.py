@@ -13,6 +13,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
 import op_trace  # noqa: E402  (bench/ is not a package)
+from ogan_ign import conv_gradient  # noqa: E402
 
 
 class NameTest(tf.test.TestCase):
@@ -31,6 +32,10 @@ class NameTest(tf.test.TestCase):
         self.assertEqual(op_trace.role("gradient_tape/generator_1/deconv0_1/conv_transpose/"
                                           "Conv2D", "_MklNativeConv2D"), "input gradient")
         self.assertEqual(op_trace.role("gradient_tape/x/Mul", "Mul"), "other gradient")
+        # ogan_ign.conv_gradient's filter gradient: a Conv2D and transposes.
+        scope = "gradient_tape/encoder_1/conv1_1/filter_gradient/"
+        for name, op_type in (("Conv2D", "_MklNativeConv2D"), ("transpose_1", "Transpose")):
+            self.assertEqual(op_trace.role(scope + name, op_type), "filter gradient")
 
     def test_where(self):
         classes = {("encoder", "conv1"): "Conv2D", ("encoder", "bn1"): "BatchNormalization"}
@@ -67,3 +72,31 @@ class TraceTest(tf.test.TestCase):
                  for name, op_type, _ in events if "Conv2D" in op_type}
         self.assertEqual(found, {(("net", "Conv2D"), role) for role in
                                  ("forward", "input gradient", "filter gradient")})
+
+    def test_the_filter_gradient_as_a_conv_is_filed_under_its_layer(self):
+        keras.utils.set_random_seed(0)
+        net = keras.Sequential([keras.Input((8, 8, 2)),
+                                keras.layers.Conv2D(4, 3, strides=2, padding="same",
+                                                    name="conv"),
+                                keras.layers.Conv2DTranspose(2, 3, strides=2, padding="same",
+                                                             name="deconv")], name="net")
+        self.assertEqual(conv_gradient.install(net), 2)
+        x = tf.random.normal((2, 8, 8, 2))
+
+        @tf.function
+        def run():
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                loss = tf.reduce_sum(tf.square(net(x)))
+            grads = tape.gradient(loss, [x] + net.trainable_weights)
+            return loss + tf.add_n([tf.reduce_sum(g) for g in grads])
+
+        run()
+        _, events = op_trace.traced_ops(run, 2)
+        classes = op_trace.layer_classes(keras.Sequential([net]))
+        found = {(op_trace.where(name, classes), op_trace.role(name, op_type))
+                 for name, op_type, _ in events
+                 if "Conv2D" in op_type and "BackpropFilter" not in op_type}
+        self.assertEqual(found, {((net.name, kind), role)
+                                 for kind in ("Conv2D", "Conv2DTranspose")
+                                 for role in ("forward", "input gradient", "filter gradient")})
