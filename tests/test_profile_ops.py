@@ -16,6 +16,24 @@ import op_trace  # noqa: E402  (bench/ is not a package)
 from ogan_ign import conv_gradient  # noqa: E402
 
 
+def traced_step(net):
+    """op_trace.traced_ops of two forward and backward passes of `net` on a
+    (2, 8, 8, 2) batch, the gradients of its input and of its weights."""
+    x = tf.random.normal((2, 8, 8, 2))
+
+    @tf.function
+    def run():
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(tf.square(net(x)))
+        grads = tape.gradient(loss, [x] + net.trainable_weights)
+        # Every result is used, so that no kernel is pruned from the graph.
+        return loss + tf.add_n([tf.reduce_sum(g) for g in grads])
+
+    run()
+    return op_trace.traced_ops(run, 2)
+
+
 class NameTest(tf.test.TestCase):
 
     def test_roles(self):
@@ -53,19 +71,7 @@ class TraceTest(tf.test.TestCase):
         keras.utils.set_random_seed(0)
         net = keras.Sequential([keras.Input((8, 8, 2)), keras.layers.Conv2D(4, 3, name="conv")],
                                name="net")
-        x = tf.random.normal((2, 8, 8, 2))
-
-        @tf.function
-        def run():
-            with tf.GradientTape() as tape:
-                tape.watch(x)
-                loss = tf.reduce_sum(tf.square(net(x)))
-            grads = tape.gradient(loss, [x] + net.trainable_weights)
-            # Every result is used, so that no kernel is pruned from the graph.
-            return loss + tf.add_n([tf.reduce_sum(g) for g in grads])
-
-        run()
-        wall_ms, events = op_trace.traced_ops(run, 2)
+        wall_ms, events = traced_step(net)
         self.assertGreater(wall_ms, 0)
         classes = op_trace.layer_classes(keras.Sequential([net]))
         found = {(op_trace.where(name, classes), op_trace.role(name, op_type))
@@ -81,18 +87,7 @@ class TraceTest(tf.test.TestCase):
                                 keras.layers.Conv2DTranspose(2, 3, strides=2, padding="same",
                                                              name="deconv")], name="net")
         self.assertEqual(conv_gradient.install(net), 2)
-        x = tf.random.normal((2, 8, 8, 2))
-
-        @tf.function
-        def run():
-            with tf.GradientTape() as tape:
-                tape.watch(x)
-                loss = tf.reduce_sum(tf.square(net(x)))
-            grads = tape.gradient(loss, [x] + net.trainable_weights)
-            return loss + tf.add_n([tf.reduce_sum(g) for g in grads])
-
-        run()
-        _, events = op_trace.traced_ops(run, 2)
+        _, events = traced_step(net)
         classes = op_trace.layer_classes(keras.Sequential([net]))
         found = {(op_trace.where(name, classes), op_trace.role(name, op_type))
                  for name, op_type, _ in events
