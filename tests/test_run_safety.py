@@ -30,8 +30,8 @@ import tensorflow as tf
 
 from ogan_ign import cli, images, training
 from ogan_ign.training import run_folder
-from tests.test_training import (REPO, build_tiny, checkpoint_values, subprocess_env,
-                                 tiny_config, write_folder)
+from tests.tiny_runs import (REPO, build_tiny, checkpoint_values, subprocess_env,
+                             tiny_config, write_folder)
 
 
 class Killed(Exception):

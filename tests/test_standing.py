@@ -16,7 +16,7 @@ from ogan_ign import averaging, data, evaluation, ign, networks, standing, train
 from replicas import mirrored
 from test_evaluation import run_evaluate
 from tiny_models import three_models
-from test_training import build_tiny, tiny_config, write_folder
+from tiny_runs import build_tiny, tiny_config, write_folder
 
 
 def dense_bn(depth=1):

@@ -1,0 +1,128 @@
+"""Tests of bad input to a training run: every invalid setting, missing data or
+model and a run folder another config owns fail with one line before any file
+is written; flags become the config, flagfiles included. Runs:
+tests/tiny_runs.py."""
+
+import dataclasses
+import os
+
+from absl import flags
+import tensorflow as tf
+
+from ogan_ign import data, training
+from ogan_ign import cli as common
+from tiny_runs import RunTestCase, build_tiny, tiny_config
+
+class InputTest(RunTestCase):
+
+    # ------------------------------------------------------------ bad input
+
+    def assert_config_error(self, config, pattern, error=training.ConfigError, build=build_tiny):
+        with self.assertRaisesRegex(error, pattern) as raised:
+            training.train(config, build)
+        self.assertNotIn("\n", str(raised.exception))
+        self.assertFalse(os.path.exists(config.out_dir), f"{config.out_dir} was written")
+
+    def test_every_invalid_value_fails_with_one_line_before_any_file(self):
+        out = self.run_dir("never")
+        cases = [
+            (dict(dataset=""), "--dataset is required"),
+            (dict(out_dir=""), "--out_dir is required"),
+            (dict(image_size=0), "--image_size must be a positive integer, got 0"),
+            (dict(batch_size=0), "--batch_size must be a positive integer, got 0"),
+            (dict(batch_size=-8), "--batch_size must be a positive integer, got -8"),
+            (dict(steps=-1), "--steps must be a positive integer, got -1"),
+            (dict(ckpt_every=0), "--ckpt_every must be a positive integer"),
+            (dict(log_every=-5), "--log_every must be a positive integer"),
+            (dict(num_samples=0), "--num_samples must be a positive integer"),
+            (dict(sample_every=-1), "--sample_every must be >= 0, got -1"),
+            (dict(seed=-3), "--seed must be >= 0, got -3"),
+            (dict(channels=2), "--channels must be 1 or 3, got 2"),
+            (dict(lr=0.0), "--lr must be positive, got 0.0"),
+            (dict(lr=-1e-4), "--lr must be positive"),
+            (dict(lr=float("nan")), "--lr must be positive, got nan"),
+            (dict(ema=1.0), r"--ema must be in \[0, 1\)"),
+            (dict(ema=-0.5), r"--ema must be in \[0, 1\)"),
+            (dict(strategy="gpus"), "--strategy must be one of auto, default, mirrored"),
+            (dict(jit_compile="yes"), "--jit_compile must be one of auto, on, off, got 'yes'"),
+            (dict(mixed_precision="fp8"), "--mixed_precision must be one of auto, fp32, bf16, fp16"),
+            (dict(model={"width": 8, "z_dim": 8, "bad": object()}), "not JSON-able"),
+        ]
+        for overrides, pattern in cases:
+            with self.subTest(**{k: str(v) for k, v in overrides.items()}):
+                config = dataclasses.replace(tiny_config(self.folder, out), **overrides)
+                if config.out_dir:
+                    self.assert_config_error(config, pattern)
+                else:
+                    with self.assertRaisesRegex(training.ConfigError, pattern):
+                        training.train(config, build_tiny)
+
+    def test_data_model_and_run_folder_errors_fail_before_any_file(self):
+        out = self.run_dir("never2")
+        self.assert_config_error(tiny_config(os.path.join(self.root, "missing"), out),
+                                 "no such folder", error=data.DataError)
+        self.assert_config_error(tiny_config("no_such_dataset_xyz", out), "",
+                                 error=data.DataError)
+        self.assert_config_error(tiny_config(self.folder, out, image_size=30),
+                                 "image size 30 is not supported", error=data.DataError)
+        self.assert_config_error(tiny_config(self.folder, out, model={"width": 0, "z_dim": 8}),
+                                 "width must be positive")
+        self.assert_config_error(tiny_config(self.folder, out, strategy="tpu"),
+                                 "--strategy=tpu: no TPU found")
+
+        # A folder with a checkpoint: --noresume refuses it, so does another config.
+        done = self.run_dir("done")
+        training.train(tiny_config(self.folder, done, steps=1), build_tiny)
+        before = sorted(os.listdir(os.path.join(done, "checkpoints")))
+        with self.assertRaisesRegex(training.ConfigError, "already holds checkpoints"):
+            training.train(tiny_config(self.folder, done, steps=2, resume=False), build_tiny)
+        with self.assertRaisesRegex(training.ConfigError,
+                                    r"another config \(lr: 0\.0001 → 0\.001\)"):
+            training.train(tiny_config(self.folder, done, steps=2, lr=1e-3), build_tiny)
+        self.assertEqual(sorted(os.listdir(os.path.join(done, "checkpoints"))), before)
+
+    # ------------------------------------------------------------ flags
+
+    def parse(self, *argv):
+        values = flags.FlagValues()
+        common.define_common_flags(values, out_dir="runs/test", lr=2e-4)
+        values(["prog", *argv])
+        return common.config_from_flags(values, model={"width": 8, "z_dim": 8})
+
+    def test_flags_become_the_config_and_flagfile_works(self):
+        config = self.parse(f"--dataset={self.folder}", "--steps=7", "--noresume",
+                            "--strategy=default", "--ema=0.999")
+        self.assertEqual(config, training.Config(
+            dataset=self.folder, out_dir="runs/test", lr=2e-4, steps=7, resume=False,
+            strategy="default", ema=0.999, model={"width": 8, "z_dim": 8}))
+        flagfile = os.path.join(self.root, "test.flags")
+        with open(flagfile, "w") as f:
+            f.write(f"--dataset={self.folder}\n--batch_size=16\n--mixed_precision=bf16\n")
+        config = self.parse(f"--flagfile={flagfile}", "--seed=3")
+        self.assertEqual((config.batch_size, config.mixed_precision, config.seed),
+                         (16, "bf16", 3))
+        # An older flagfile's word is read as this vocabulary's.
+        self.assertEqual(self.parse(f"--dataset={self.folder}", "--mixed_precision=off")
+                         .mixed_precision, "fp32")
+        with self.assertRaises(TypeError):
+            common.define_common_flags(flags.FlagValues(), stepz=3)
+
+    def test_invalid_flags_fail_at_parse_or_validation(self):
+        for argv in (["--steps=many"], ["--lr=fast"], ["--resume=maybe"], ["--nosuchflag=1"]):
+            with self.subTest(argv=argv), self.assertRaises(flags.Error):
+                self.parse(f"--dataset={self.folder}", *argv)
+        dataset = f"--dataset={self.folder}"
+        for argv, pattern in (([dataset, "--steps=-1"], "--steps must be a positive"),
+                              ([dataset, "--ema=1"], "--ema must be in"),
+                              ([dataset, "--strategy=tpus"], "--strategy must be one of"),
+                              ([dataset, "--jit_compile=1"], "--jit_compile must be one of"),
+                              ([dataset, "--mixed_precision=fp64"],
+                               "--mixed_precision must be one of auto, fp32, bf16, fp16"),
+                              ([], "--dataset is required")):
+            with self.subTest(argv=argv):
+                with self.assertRaisesRegex(training.ConfigError, pattern):
+                    training.validate(self.parse(*argv))
+
+
+if __name__ == "__main__":
+    tf.test.main()
