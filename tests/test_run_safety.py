@@ -16,7 +16,6 @@ import glob
 import io
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -30,8 +29,8 @@ import tensorflow as tf
 
 from ogan_ign import cli, images, training
 from ogan_ign.training import run_folder
-from tests.tiny_runs import (REPO, build_tiny, checkpoint_values, subprocess_env,
-                             tiny_config, write_folder)
+from tests.tiny_runs import (REPO, RunTestCase, build_tiny, checkpoint_values, subprocess_env,
+                             tiny_config)
 
 
 class Killed(Exception):
@@ -60,21 +59,10 @@ def snapshot(run_dir):
     return files
 
 
-class RunSafetyTest(tf.test.TestCase):
+class RunSafetyTest(RunTestCase):
 
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.root = tempfile.mkdtemp(prefix="test_run_safety_")
-        cls.folder = write_folder(os.path.join(cls.root, "images"), n=16)
-
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.root, ignore_errors=True)
-        super().tearDownClass()
-
-    def run_dir(self, name):
-        return os.path.join(self.root, name)
+    n_images = 16
+    prefix = "test_run_safety_"
 
     def config(self, name, **overrides):
         settings = dict(steps=12, ckpt_every=4, sample_every=4, log_every=4)

@@ -66,14 +66,17 @@ def run_python(code, *args, timeout=300):
 
 class RunTestCase(tf.test.TestCase):
     """A test case whose runs share one temporary folder (`root`) with a folder
-    of 48 images (`folder`) in it; `reference()` trains the uninterrupted
-    12-step run once per class."""
+    of images (`folder`) in it; `reference()` trains the uninterrupted
+    12-step run once per class. A subclass may set `n_images` and `prefix`."""
+
+    n_images = 48              # in the shared folder
+    prefix = "test_training_"  # of the temporary folder's name
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.root = tempfile.mkdtemp(prefix="test_training_")
-        cls.folder = write_folder(os.path.join(cls.root, "images"))
+        cls.root = tempfile.mkdtemp(prefix=cls.prefix)
+        cls.folder = write_folder(os.path.join(cls.root, "images"), n=cls.n_images)
         cls._reference = None
 
     @classmethod
