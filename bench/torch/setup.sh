@@ -40,6 +40,6 @@ else
   "${PIP[@]}" install --quiet -r bench/torch/requirements.txt "$TORCH_SPEC"
 fi
 "${PIP[@]}" install --quiet --no-deps -e .
-"$VENV/bin/python" -c "import tensorflow as tf, torch; print('setup (torch): tensorflow',
-tf.__version__, '+ torch', torch.__version__, '(CUDA built:', torch.version.cuda, ')')"
+"$VENV/bin/python" -c "import tensorflow as tf, torch; print(f'setup (torch): tensorflow \
+{tf.__version__} + torch {torch.__version__}, CUDA build: {torch.version.cuda or \"no\"}')"
 echo "setup (torch): done; run PYTHONPATH=. $VENV/bin/python bench/bench_torch.py --help"
