@@ -47,24 +47,18 @@ path as fit() (model.train_step in a tf.function, jit_compile as resolved).
 
 import time
 
-import keras
 import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
-from flops import define_list, load_average, matmul_peak, prepared_step
+from flops import (auto_settings, define_list, define_timing_flags, load_average, matmul_peak,
+                   prepared_step)
 from ogan_ign import training
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("sizes", "32,64", "image sides")
-flags.DEFINE_integer("batch_size", 64, "images per step")
-flags.DEFINE_integer("steps", 5, "timed steps per configuration and round")
-flags.DEFINE_integer("rounds", 3, "rounds of timing, settings interleaved; the median is kept")
-define_list("models", "gan,ogan,ign", ("gan", "ogan", "ign"), "which models")
+define_timing_flags(models="gan,ogan,ign", precision="auto")
 define_list("xla", "auto", ("auto", "off", "on"),
             "XLA settings to time; auto: what --jit_compile auto gives here")
-define_list("precision", "auto", ("auto", "fp32", "bf16"),
-            "precisions to time; auto: what --mixed_precision auto picks here")
 flags.DEFINE_integer("matmul_n", 2048, "side of the peak matmul")
 define_list("batchnorm", "keras", ("keras", "fused"),
             "keras: the networks as built; fused: their BatchNorm on TensorFlow's fused kernel")
@@ -72,15 +66,6 @@ define_list("filter_gradient", "auto", ("auto", "native", "as_conv"),
             "native: Keras's convolutions; as_conv: their filter gradient as a forward "
             "convolution (ogan_ign.conv_gradient); auto: what --filter_gradient auto picks "
             "here for the row's precision")
-
-
-def auto_settings():
-    """(xla, precision) the training scripts' `auto` flags resolve to here:
-    Keras's jit_compile="auto" for a model built outside any strategy, and
-    --mixed_precision auto (fp32 / bf16)."""
-    probe = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-    probe.compile(jit_compile="auto")
-    return "on" if probe.jit_compile else "off", training.resolve_precision("auto")[0]
 
 
 def settings_to_time():

@@ -3,9 +3,10 @@ the timed models with their training FLOPs (bench_scale.py's docstring has the
 formula), the matmul peak, the machine's load (printed before and after a run,
 to judge its figures), a switch that runs the networks' BatchNorm on
 TensorFlow's fused kernel, comma-list flags checked before any work starts, and
-the warmed-up training step that bench_scale.py times and profile_ops.py traces,
+the settings the scripts' `auto` flags resolve to, the warmed-up training step
+that bench_scale.py and bench_torch.py time and profile_ops.py traces,
 and the filter gradient as a forward convolution (bench_conv.py's comparison).
-Defines no flag itself, so gpu_check and bench_scale each keep their own."""
+Defines a flag only when called to (`define_list`, `define_timing_flags`)."""
 
 import contextlib
 import time
@@ -79,6 +80,20 @@ def define_list(name, default, choices, help):
         message=f"--{name} takes a comma-separated list of {', '.join(choices)}")
 
 
+def define_timing_flags(models, precision):
+    """The flags bench_scale.py and bench_torch.py share, with the defaults
+    `models` and `precision` (comma lists): --sizes, --batch_size, --steps,
+    --rounds (settings timed in turn each round, the median kept), --models,
+    --precision."""
+    flags.DEFINE_string("sizes", "32,64", "image sides")
+    flags.DEFINE_integer("batch_size", 64, "images per step")
+    flags.DEFINE_integer("steps", 5, "timed steps per setting and round")
+    flags.DEFINE_integer("rounds", 3, "rounds of timing, settings interleaved; the median is kept")
+    define_list("models", models, ("gan", "ogan", "ign"), "which models")
+    define_list("precision", precision, ("auto", "fp32", "bf16"),
+                "precisions to time; auto: what --mixed_precision auto picks here")
+
+
 def matmul_peak(dtype, n, repeats=5):
     """Best FLOP/s of an n×n matmul chain in graph mode."""
     a = tf.random.normal((n, n), dtype=tf.float32)
@@ -98,6 +113,15 @@ def matmul_peak(dtype, n, repeats=5):
         run(a).numpy()
         best = max(best, chain * 2 * n**3 / (time.perf_counter() - start))
     return best
+
+
+def auto_settings():
+    """(xla, precision) the training scripts' `auto` flags resolve to here:
+    Keras's jit_compile="auto" for a model built outside any strategy, and
+    --mixed_precision auto (fp32 / bf16)."""
+    probe = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    probe.compile(jit_compile="auto")
+    return "on" if probe.jit_compile else "off", training.resolve_precision("auto")[0]
 
 
 def build(kind, size):
