@@ -1,0 +1,65 @@
+"""Sample grids of finished runs side by side, each as its export with
+`--standing_stats N` would sample (IGN: its sampling copy of f; see
+docs/sampling/README.md), from the same fixed noise seed.
+
+    PYTHONPATH=. python docs/ign/sample_grids.py --out docs/ign/figures/w64.png \
+        RUN_DIR[:N] [RUN_DIR[:N] ...]
+
+RUN_DIR:N samples with standing statistics over N batches of the run's batch
+size (noise seeded by --seed; IGN's f also gets N batches of the run's training
+images, which only `project` uses); RUN_DIR alone samples with the exported
+statistics. Each run gives an 8 × 8 grid; the grids are laid left to right in
+the order given, a blank column between them.
+"""
+
+import argparse
+import json
+import os
+
+import keras
+import numpy as np
+
+import ogan_ign  # noqa: F401  (registers the model classes with Keras)
+from ogan_ign import data, images, one_loss, standing
+
+ROWS = 8
+
+
+def samples(run_dir, batches, seed):
+    """ROWS² float32 samples of the run's model.keras, with standing statistics
+    over `batches` batches when > 0."""
+    model = keras.saving.load_model(os.path.join(run_dir, "model.keras"))
+    with open(os.path.join(run_dir, "config.json")) as f:
+        config = json.load(f)
+    if batches:
+        spec = data.resolve(config["dataset"], image_size=config["image_size"],
+                            channels=config["channels"])
+        train = data.load_arrays(spec, limit=10000)[0]
+        model = standing.exported_copy(
+            model, batches, standing.model_noise(model, config["batch_size"], seed),
+            standing.image_batches(train, config["batch_size"], seed))
+    z = model.make_noise(ROWS * ROWS, seed, stream=one_loss.FIGURES)
+    return np.asarray(model.generate(z), np.float32)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", help="RUN_DIR or RUN_DIR:N")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    pictures = []
+    for item in args.runs:
+        run_dir, _, batches = item.partition(":")
+        pictures.append(images.table(images.grid(samples(run_dir, int(batches or 0),
+                                                         args.seed))))
+        print(f"{run_dir}: {ROWS * ROWS} samples"
+              + (f", standing statistics over {batches} batches" if batches else ""), flush=True)
+    gap = np.full(pictures[0].shape[:1] + (8,) + pictures[0].shape[2:], 255, np.uint8)
+    row = [p for picture in pictures for p in (picture, gap)][:-1]
+    images.save_png(args.out, np.concatenate(row, axis=1))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
