@@ -42,6 +42,12 @@ class IGNSettings:
                                  "(mean (·)²)")
     noise: str = hparam("gaussian", "gaussian: N(0, I) images (the paper's); fourier: the "
                                     "data's per-frequency spectrum statistics")
+    tight_target: Optional[float] = hparam(
+        None, "γ of an equilibrium control of λ_tight (BEGAN's k_t): after every step "
+              "λ_tight ← max(0, λ_tight + tight_gain·(γ − δ(f(z)) / δ(x))), batch means, "
+              "starting at --lambda_tight; none: λ_tight stays constant (the paper)")
+    tight_gain: float = hparam(0.01, "the gain of the λ_tight control per step "
+                                     "(with --tight_target)")
 
 
 # ------------------------------------------------------------ Fourier noise
@@ -89,6 +95,21 @@ def fourier_noise(statistics, batch_size, seed):
 
 
 # ------------------------------------------------------------------ model
+def tight_control(lambda_tight, delta_fake, delta_real, target, gain):
+    """The next λ_tight of the equilibrium control (BEGAN's k_t, Berthelot et
+    al. 2017, eq. 4, on IGN's tight term):
+
+        λ_tight ← max(0, λ_tight + gain · (γ − δ(f(z)) / δ(x)))
+
+    δ(f(z)) and δ(x) the batch means of the critic's distance on fakes and on
+    real images. When f reconstructs its own samples better than γ times its
+    real images, the tight term (which pushes δ(f(z)) up) weighs more, and less
+    in the other case. Divided by δ(x), unlike BEGAN's γ·L(x) − L(G(z)), so the
+    gain does not depend on the scale of the distance. No gradient."""
+    ratio = tf.stop_gradient(delta_fake / delta_real)
+    return tf.maximum(tf.cast(lambda_tight, ratio.dtype) + gain * (target - ratio), 0.0)
+
+
 @keras.saving.register_keras_serializable(package="ogan_ign")
 class IGN(one_loss.OneLossModel):
     """Idempotent Generative Network: f is both the generator and (via δ) the critic.
@@ -101,6 +122,8 @@ class IGN(one_loss.OneLossModel):
         moving statistics average both, and for N(0, I) noise they misfit z at
         evaluation (docs/ign/RESULTS.md).
       seed: base seed of the training noise, a pure function of (seed, replica, step).
+      tight_target, tight_gain: with a target γ, λ_tight is a weight the step
+        controls (`tight_control`), starting at lambda_tight; None: constant.
       f_sampling: None while training; after `standing_targets` (an export with
         standing statistics), a copy of f's weights whose BatchNorm statistics are
         those of noise: the `sampler`, while f keeps projecting images with
@@ -112,6 +135,7 @@ class IGN(one_loss.OneLossModel):
     def __init__(self, f, lambda_rec=IGNSettings.lambda_rec, lambda_idem=IGNSettings.lambda_idem,
                  lambda_tight=IGNSettings.lambda_tight, tight_clamp=IGNSettings.tight_clamp,
                  distance=IGNSettings.distance, noise=IGNSettings.noise, seed=0, f_sampling=None,
+                 tight_target=IGNSettings.tight_target, tight_gain=IGNSettings.tight_gain,
                  **kwargs):
         super().__init__(**kwargs)
         losses.IGNLoss(tight_clamp=tight_clamp, distance=distance)  # fails early on bad values
@@ -133,6 +157,17 @@ class IGN(one_loss.OneLossModel):
         self.distance = distance
         self.noise = noise
         self.seed = int(seed)
+        self.tight_target = None if tight_target is None else float(tight_target)
+        self.tight_gain = float(tight_gain)
+        if self.tight_target is not None:
+            if self.tight_target <= 0 or self.tight_gain <= 0:
+                raise ValueError(f"the λ_tight control needs tight_target > 0 and tight_gain > 0, "
+                                 f"got {tight_target} and {tight_gain}")
+            # The controlled λ_tight: a weight, so that checkpoints resume it; every
+            # replica computes the same value from all-reduced batch means.
+            self.tight_weight = self.add_weight(
+                shape=(), initializer=keras.initializers.Constant(self.lambda_tight),
+                trainable=False, aggregation="mean", name="lambda_tight")
         if noise == "fourier":
             # A weight, so that .keras files and checkpoints carry the statistics.
             self.spectrum = self.add_weight(shape=(4,) + self.image_shape, initializer="zeros",
@@ -140,9 +175,9 @@ class IGN(one_loss.OneLossModel):
         self.trackers = {name: keras.metrics.Mean(name=name) for name in self.metric_names()}
         self.built = True  # f is built; lets fit() trace under a strategy
 
-    @staticmethod
-    def metric_names():
-        return ["loss/total", "ign/rec", "ign/idem", "ign/tight", "gap/ff_z", "gap/f_z"]
+    def metric_names(self):
+        control = [] if self.tight_target is None else ["ign/lambda_tight"]
+        return ["loss/total", "ign/rec", "ign/idem", "ign/tight", "gap/ff_z", "gap/f_z"] + control
 
     @staticmethod
     def default_optimizer():
@@ -180,9 +215,24 @@ class IGN(one_loss.OneLossModel):
         return (self.f,)
 
     def loss_fn(self):
-        """This step's loss: `losses.IGNLoss` with the model's hyper-parameters."""
-        return losses.IGNLoss(self.lambda_rec, self.lambda_idem, self.lambda_tight,
+        """This step's loss: `losses.IGNLoss` with the model's hyper-parameters
+        (λ_tight: the controlled weight's value with `tight_target`)."""
+        lambda_tight = (self.lambda_tight if self.tight_target is None
+                        else tf.convert_to_tensor(self.tight_weight))
+        return losses.IGNLoss(self.lambda_rec, self.lambda_idem, lambda_tight,
                               self.tight_clamp, self.distance, batch_mean=self.clamp_scale)
+
+    def compute_terms(self, x_real, z):
+        """The loss terms; with `tight_target` the step's λ_tight too
+        ("ign/lambda_tight"), after which `tight_control` sets the next."""
+        terms = super().compute_terms(x_real, z)
+        if self.tight_target is not None:
+            terms["ign/lambda_tight"] = tf.convert_to_tensor(self.tight_weight)
+            following = tight_control(
+                terms["ign/lambda_tight"], self.batch_statistic(terms["ign/idem"]),
+                self.batch_statistic(terms["ign/rec"]), self.tight_target, self.tight_gain)
+            self.tight_weight.assign(tf.cast(following, self.tight_weight.dtype))
+        return terms
 
     def clamp_scale(self, delta_real):
         """The clamp's L_rec: the mean of δ(x) over the global batch (over the
@@ -283,6 +333,8 @@ class IGN(one_loss.OneLossModel):
             "distance": self.distance,
             "noise": self.noise,
             "seed": self.seed,
+            "tight_target": self.tight_target,
+            "tight_gain": self.tight_gain,
         })
         if self.f_sampling is not None:
             config["f_sampling"] = keras.saving.serialize_keras_object(self.f_sampling)

@@ -307,7 +307,7 @@ class IGNLoss:
     """
     lambda_rec: float = 20.0
     lambda_idem: float = 20.0
-    lambda_tight: float = 2.5
+    lambda_tight: float = 2.5  # or a scalar tensor (IGN.tight_weight)
     tight_clamp: Optional[float] = 1.5
     distance: str = "l1"
     batch_mean: Callable = tf.reduce_mean
@@ -336,9 +336,10 @@ class IGNLoss:
         l_tight = tightness_clamp(-delta_fake_sg, l_rec, self.tight_clamp)
         idem_pair = delta_fake - delta_fake_sg
         # Means taken term by term: x and z batches need not be the same size.
+        # λ_tight may be a tensor (IGN's controlled weight): in the loss's dtype.
         total = (self.lambda_rec * tf.reduce_mean(delta_real)
                  + self.lambda_idem * tf.reduce_mean(idem_pair)
-                 + self.lambda_tight * tf.reduce_mean(l_tight))
+                 + tf.cast(self.lambda_tight, l_tight.dtype) * tf.reduce_mean(l_tight))
         return total, {"ign/rec": tf.reduce_mean(delta_real),
                        "ign/idem": tf.reduce_mean(delta_fake),
                        "ign/tight": tf.reduce_mean(l_tight),

@@ -67,12 +67,15 @@ def build(kind, tight_clamp=1.5, seed=0):
             return gan.SingleLossGAN(_mlp(Z_DIM, X_DIM, "generator"), _mlp(X_DIM, 1, "critic"))
         if kind == "ogan":
             return ogan.OGAN(_mlp(X_DIM, Z_DIM, "encoder"), _mlp(Z_DIM, X_DIM, "generator"))
-        return ign.IGN(_mlp(X_DIM, X_DIM, "f", tanh=True), tight_clamp=tight_clamp)
+        # "ign_control": λ_tight controlled, a weight the step assigns.
+        control = dict(tight_target=0.5, tight_gain=0.1) if kind == "ign_control" else {}
+        return ign.IGN(_mlp(X_DIM, X_DIM, "f", tanh=True), tight_clamp=tight_clamp, **control)
 
 
 def batch(kind, n=BATCH, seed=1):
     """(x, z) whose two halves differ: per-replica statistics matter."""
-    return reference.halves_batch(n, (X_DIM,), (X_DIM if kind == "ign" else Z_DIM,), seed)
+    return reference.halves_batch(n, (X_DIM,), (X_DIM if kind.startswith("ign") else Z_DIM,),
+                                  seed)
 
 
 def dataset(x, z, global_batch=BATCH):
@@ -171,6 +174,15 @@ class MirroredStepTest(tf.test.TestCase):
 
     def test_ign_xla_on(self):
         self.check_xla_on("ign")
+
+    def test_ign_with_the_lambda_tight_control(self):
+        # The controlled λ_tight is assigned inside the step: from global batch
+        # means with XLA off, per replica and averaged with XLA on (the ghost
+        # batch), like BatchNorm's statistics.
+        self.check_xla_off("ign_control")
+        self.check_xla_on("ign_control")
+        model, _ = mirrored_step("ign_control", *batch("ign_control"), jit_compile=False)
+        self.assertNotAllClose(model.tight_weight, model.lambda_tight)
 
     def test_two_player_baseline_xla_off(self):
         """The alternating baseline synchronizes BatchNorm too: two replicas take

@@ -170,6 +170,29 @@ class GradientEquivalenceTest(tf.test.TestCase):
         f = networks.dcgan_autoencoder(32, 1, latent=32, width=4, code="spatial")
         self.check(f, 1.5, 32, 1)
 
+    def test_controlled_lambda_tight_keeps_the_paper_gradients(self):
+        # With the control on, the step's λ_tight is the weight's value: the
+        # gradients are still the paper's form with that λ_tight.
+        keras.utils.set_random_seed(3)
+        f = small_f()
+        f_copy = keras.models.clone_model(f)
+        f_copy.set_weights(f.get_weights())
+        model = ign.IGN(f, lambda_tight=3.0, tight_target=0.7, tight_gain=0.05)
+        rng = np.random.default_rng(0)
+        x_real = tf.constant(rng.uniform(-1, 1, (4, 8, 8, 1)))
+        z = tf.constant(rng.normal(size=(4, 8, 8, 1)))
+        with tf.GradientTape(persistent=True) as tape:
+            terms = model.compute_terms(x_real, z)
+            theirs = paper_loss(f, f_copy, x_real, z, model)  # model.lambda_tight = 3.0
+        self.assertAllClose(terms["ign/lambda_tight"], 3.0)
+        for a, b in zip(tape.gradient(terms["loss/total"], f.trainable_variables),
+                        tape.gradient(theirs, f.trainable_variables)):
+            self.assertAllClose(a, b, rtol=1e-8, atol=1e-12)
+        # … and the weight moved by the control, by hand.
+        ratio = float(terms["ign/idem"]) / float(terms["ign/rec"])
+        self.assertAllClose(model.tight_weight, 3.0 + 0.05 * (0.7 - ratio), rtol=1e-12)
+        self.assertNotAllClose(model.tight_weight, 3.0)
+
 
 class FourierNoiseTest(tf.test.TestCase):
 
@@ -259,6 +282,36 @@ class ModelTest(tf.test.TestCase):
         self.assertAllClose(outs[2], model.f(model.f(model.f(z))))
         self.assertAllClose(model.project(z), outs[0])
 
+    def test_tight_control_by_hand(self):
+        # λ ← max(0, λ + gain·(γ − δ(f(z)) / δ(x))).
+        self.assertAllClose(ign.tight_control(2.5, 0.04, 0.08, 0.7, 0.01), 2.5 + 0.01 * 0.2)
+        self.assertAllClose(ign.tight_control(2.5, 0.12, 0.08, 0.7, 0.01), 2.5 - 0.01 * 0.8)
+        self.assertAllClose(ign.tight_control(0.001, 0.12, 0.08, 0.5, 0.01), 0.0)
+
+    def test_the_controlled_lambda_tight_trains_saves_and_reports(self):
+        keras.utils.set_random_seed(0)
+        model = ign.IGN(networks.dcgan_autoencoder(28, 1, latent=8, width=4),
+                        tight_target=0.5, tight_gain=0.1)
+        model.compile()
+        x = tf.constant(np.random.default_rng(0).uniform(-1, 1, (4, 28, 28, 1)), tf.float32)
+        weights = [float(model.tight_weight)]
+        for _ in range(2):
+            logs = model.train_step(x)
+            weights.append(float(model.tight_weight))
+        self.assertEqual(weights[0], model.lambda_tight)
+        self.assertNotEqual(weights[1], weights[0])
+        # The logs average the λ_tight of each step: the two used ones.
+        self.assertAllClose(logs["ign/lambda_tight"], (weights[0] + weights[1]) / 2)
+        path = os.path.join(self.get_temp_dir(), "controlled.keras")
+        model.save(path)
+        loaded = keras.saving.load_model(path)
+        self.assertEqual((loaded.tight_target, loaded.tight_gain), (0.5, 0.1))
+        self.assertAllClose(loaded.tight_weight, weights[-1])
+        # Off (the paper): no weight, no extra log.
+        plain = ign.IGN(networks.dcgan_autoencoder(28, 1, latent=8, width=4))
+        self.assertNotIn("ign/lambda_tight", plain.metric_names())
+        self.assertFalse(hasattr(plain, "tight_weight"))
+
     def test_rejects_bad_arguments(self):
         f = networks.dcgan_autoencoder(28, 1, latent=8, width=4)
         with self.assertRaisesRegex(ValueError, "distance"):
@@ -267,6 +320,9 @@ class ModelTest(tf.test.TestCase):
             ign.IGN(f, noise="uniform")
         with self.assertRaisesRegex(ValueError, "tight_clamp"):
             ign.IGN(f, tight_clamp=-1.0)
+        for target, gain in ((0.0, 0.01), (0.5, 0.0), (-1.0, 0.01)):
+            with self.assertRaisesRegex(ValueError, "tight_target > 0 and tight_gain > 0"):
+                ign.IGN(f, tight_target=target, tight_gain=gain)
 
 
 class CoverageTest(tf.test.TestCase):
