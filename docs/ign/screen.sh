@@ -7,6 +7,7 @@
 #
 #   bash docs/ign/screen.sh screen     # width 32, seed 0, 3,000 steps: which setting
 #   bash docs/ign/screen.sh seeds      # the λ_tight 5 row: seed 1, and standing statistics
+#   bash docs/ign/screen.sh control    # λ_tight controlled (BEGAN's k_t), width 32, seed 0
 #   bash docs/ign/screen.sh confirm    # CHOSEN=... TAG=...: width 64, 2 seeds, 3k and 6k
 #   python docs/ign/screen_table.py    # the table
 #
@@ -44,6 +45,15 @@ case "${1:-screen}" in
       [ -f "$out" ] || nice -n 10 $PY evaluate.py --run_dir "$R/ign_tight5_seed$seed" \
         --dataset fashion_mnist --reference validation --probe_examples 0 \
         --standing_stats 64 --output "$out"
+    done
+    ;;
+  control)
+    # λ_tight under the equilibrium control (--tight_target γ, gain 0.01, from
+    # λ_tight 2.5) at width 32, seed 0, beside the screen's constant λ_tight rows;
+    # scored with standing statistics as the λ_tight 5 row.
+    for target in 0.8 1.0; do
+      EVAL_FLAGS="$EVAL_FLAGS --standing_stats 64" \
+        run "ign_control${target}_seed0_standing64" 3000 0 $IGN --width 32 --tight_target $target
     done
     ;;
   confirm)
