@@ -90,7 +90,7 @@ def define_settings_flags(settings_class, flag_values=flags.FLAGS, exclude=(), i
         if optional:
             flags.DEFINE_string(field.name, "none" if default is None else str(default),
                                 help_of(field) + " ('none': unset)", flag_values=flag_values)
-            continue
+            continue  # its choices, if any, are checked by settings_from_flags
         if "choices" in field.metadata:
             flags.DEFINE_enum(field.name, default, field.metadata["choices"], help_of(field),
                               flag_values=flag_values)
@@ -120,6 +120,10 @@ def settings_from_flags(settings_class, flag_values=flags.FLAGS, exclude=()):
                     word = {int: "an integer", float: "a number"}.get(kind, kind.__name__)
                     raise training.ConfigError(f"--{field.name} must be {word} or 'none', "
                                                f"got {value!r}") from None
+                choices = field.metadata.get("choices")
+                if choices and value not in choices:
+                    raise training.ConfigError(f"--{field.name} must be one of "
+                                               f"{', '.join(choices)} or 'none', got {value!r}")
         values[field.name] = value
     return settings_class(**values)
 

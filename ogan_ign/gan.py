@@ -34,9 +34,10 @@ class CriticInputSettings:
 @dataclasses.dataclass(frozen=True)
 class GANSettings(CriticInputSettings):
     """SingleLossGAN's hyper-parameters: each default and help, once."""
-    objective: str = hparam("wgan", "wgan | hinge | ns (losses.OBJECTIVES)")
+    objective: str = hparam("wgan", "wgan | hinge | ns (losses.OBJECTIVES)",
+                            choices=losses.OBJECTIVES)
     penalty: Optional[str] = hparam("qp", "qp (GAN-QP, the original O-GAN code) | gp (WGAN-GP) "
-                                          "| none")
+                                          "| none", choices=[p for p in losses.PENALTIES if p])
     penalty_weight: Optional[float] = hparam(None, "weight of the penalty; default 1 for qp "
                                                    "(its 0.25 is built in), 10 for gp")
 

@@ -29,6 +29,7 @@ class Run:
     sharp: bool = hparam(False, "sharper")
     clamp: Optional[float] = hparam(1.5, "a clamp")
     limit: Optional[int] = hparam(None, "a limit")
+    kind: Optional[str] = hparam("qp", "a kind", choices=("qp", "gp"))
 
 
 def script_flags(**run_defaults):
@@ -121,6 +122,22 @@ class ParseTest(tf.test.TestCase):
         with self.assertRaisesRegex(training.ConfigError,
                                     r"^--limit must be an integer or 'none', got '2\.5'$"):
             cli.settings_from_flags(Run, self.parsed("--limit=2.5"))
+        with self.assertRaisesRegex(training.ConfigError,
+                                    r"^--kind must be one of qp, gp or 'none', got 'qq'$"):
+            cli.settings_from_flags(Run, self.parsed("--kind=qq"))
+        self.assertIsNone(cli.settings_from_flags(Run, self.parsed("--kind=none")).kind)
+        self.assertEqual(cli.settings_from_flags(Run, self.parsed("--kind=gp")).kind, "gp")
+
+    def test_the_gan_losses_are_checked_when_parsed(self):
+        values = flags.FlagValues()
+        cli.define_settings_flags(gan.GANSettings, values)
+        with self.assertRaises(flags.IllegalFlagValueError):
+            values(["prog", "--objective=lsgan"])
+        values = flags.FlagValues()
+        cli.define_settings_flags(gan.GANSettings, values)
+        values(["prog", "--penalty=wgp"])
+        with self.assertRaisesRegex(training.ConfigError, "--penalty must be one of qp, gp"):
+            cli.settings_from_flags(gan.GANSettings, values)
 
 
 class ErrorTest(tf.test.TestCase):
