@@ -369,7 +369,10 @@ class ScriptTest(tf.test.TestCase):
             metrics = json.load(f)
         self.assertEqual(metrics["steps"], 4)
         self.assertTrue(np.isfinite(metrics["gap_ff_z"]) and np.isfinite(metrics["gap_f_z"]))
-        self.assertTrue(os.path.exists(os.path.join(out, "model.keras")))
+        # The script's default export: a sampling copy of f with its own statistics.
+        exported = keras.saving.load_model(os.path.join(out, "model.keras"))
+        self.assertIsNotNone(exported.f_sampling)
+        self.assertEqual(exported.lambda_tight, 5.0)
 
 
 if __name__ == "__main__":

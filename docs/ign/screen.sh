@@ -19,6 +19,9 @@ source docs/research_run.sh
 COMMON="--image_size 32 --channels 1 --batch_size 64 --mixed_precision bf16
         --sample_every 0 --ckpt_every 1000 --dataset $DATA"
 IGN="train_ign.py --coverage_samples 0"
+# train_ign.py's defaults before this issue chose λ_tight 5 and standing statistics:
+# the rows named "defaults" below (ign_50000_off_*, ign_w64_*) and their variations.
+BEFORE="--lambda_tight 2.5 --standing_stats 0"
 GAN="train_gan.py --objective ns --penalty none --lr 2e-4"
 
 EVAL=eval24 EVAL_FLAGS="--probe_examples 0"
@@ -27,19 +30,19 @@ run() { train_and_score "$@"; }
 case "${1:-screen}" in
   screen)
     # The defaults at width 32 (docs/sampling/run.sh's IGN row, re-scored) and the DCGAN.
-    run ign_50000_off_seed0 3000 0 $IGN --width 32
+    run ign_50000_off_seed0 3000 0 $IGN $BEFORE --width 32
     run gan_50000_off_seed0 3000 0 $GAN --width 32
-    run ign_group_seed0 3000 0 $IGN --width 32 --norm group
-    run ign_spatial_seed0 3000 0 $IGN --width 32 --code spatial
-    run ign_tight5_seed0 3000 0 $IGN --width 32 --lambda_tight 5
-    run ign_tight1.25_seed0 3000 0 $IGN --width 32 --lambda_tight 1.25
+    run ign_group_seed0 3000 0 $IGN $BEFORE --width 32 --norm group
+    run ign_spatial_seed0 3000 0 $IGN $BEFORE --width 32 --code spatial
+    run ign_tight5_seed0 3000 0 $IGN $BEFORE --width 32 --lambda_tight 5
+    run ign_tight1.25_seed0 3000 0 $IGN $BEFORE --width 32 --lambda_tight 1.25
     ;;
   seeds)
     # The strongest screen row again: a second seed, and with standing statistics
     # (samples only; docs/sampling/README.md) on both.
-    run ign_tight5_seed1 3000 1 $IGN --width 32 --lambda_tight 5
+    run ign_tight5_seed1 3000 1 $IGN $BEFORE --width 32 --lambda_tight 5
     run gan_50000_off_seed1 3000 1 $GAN --width 32
-    run ign_50000_off_seed1 3000 1 $IGN --width 32
+    run ign_50000_off_seed1 3000 1 $IGN $BEFORE --width 32
     for seed in 0 1; do
       out="$R/eval24/ign_tight5_seed${seed}_standing64.json"
       [ -f "$out" ] || nice -n 10 $PY evaluate.py --run_dir "$R/ign_tight5_seed$seed" \
@@ -53,7 +56,8 @@ case "${1:-screen}" in
     # scored with standing statistics as the λ_tight 5 row.
     for target in 0.8 1.0; do
       EVAL_FLAGS="$EVAL_FLAGS --standing_stats 64" \
-        run "ign_control${target}_seed0_standing64" 3000 0 $IGN --width 32 --tight_target $target
+        run "ign_control${target}_seed0_standing64" 3000 0 $IGN $BEFORE --width 32 \
+          --tight_target $target
     done
     ;;
   confirm)
@@ -66,16 +70,16 @@ case "${1:-screen}" in
     for seed in 0 1; do
       run "gan_w64_3000_seed$seed" 3000 $seed $GAN --width 64
       EVAL_FLAGS="$EVAL_FLAGS ${CHOSEN_EVAL:-}" \
-        run "ign_${TAG}_w64_3000_seed$seed" 3000 $seed $IGN --width 64 $CHOSEN
+        run "ign_${TAG}_w64_3000_seed$seed" 3000 $seed $IGN $BEFORE --width 64 $CHOSEN
       extend_and_score "gan_w64_3000_seed$seed" "gan_w64_6000_seed$seed" 6000 $seed \
         $GAN --width 64
       EVAL_FLAGS="$EVAL_FLAGS ${CHOSEN_EVAL:-}" extend_and_score \
         "ign_${TAG}_w64_3000_seed$seed" "ign_${TAG}_w64_6000_seed$seed" 6000 $seed \
-        $IGN --width 64 $CHOSEN
+        $IGN $BEFORE --width 64 $CHOSEN
     done
     if [ "${PAPER:-0}" = 1 ]; then
-      run ign_w64_3000_seed0 3000 0 $IGN --width 64
-      extend_and_score ign_w64_3000_seed0 ign_w64_6000_seed0 6000 0 $IGN --width 64
+      run ign_w64_3000_seed0 3000 0 $IGN $BEFORE --width 64
+      extend_and_score ign_w64_3000_seed0 ign_w64_6000_seed0 6000 0 $IGN $BEFORE --width 64
     fi
     ;;
 esac
