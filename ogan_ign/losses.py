@@ -246,15 +246,27 @@ class OGANLoss(GANLoss):
     E maps images to (batch, nz); ρ (`pearson`) reaches E and G through E(G(z)).
     Under DiffAugment ρ reads E of the un-augmented G(z) (one more encoder
     pass): E must encode G(z) itself, as reconstruction uses it on clean images.
+
+    encoder_corr_weight λ_E > 0 adds −λ_E·ρ(z, E(sg G(z))) (one more encoder
+    pass): the encoder is pulled towards inverting G with λ + λ_E, the generator
+    towards being invertible with λ alone; its value equals ρ's, so the loss
+    reads −(λ + λ_E)·ρ.
     """
     corr_weight: float = 0.5
+    encoder_corr_weight: float = 0.0
 
     def __call__(self, generator, encoder, x_real, z):
         total, terms, x_fake, e_fake = self.gan_terms(generator, encoder, x_real, z)
         if self.diffaugment:
             e_fake = encoder(x_fake, training=True)
-        rho = tf.reduce_mean(pearson(tf.cast(z, total.dtype), tf.cast(e_fake, total.dtype)))
-        return total - self.corr_weight * rho, {**terms, "corr/z": rho}
+        z = tf.cast(z, total.dtype)
+        rho = tf.reduce_mean(pearson(z, tf.cast(e_fake, total.dtype)))
+        total = total - self.corr_weight * rho
+        if self.encoder_corr_weight:
+            e_fixed = encoder(tf.stop_gradient(x_fake), training=True)
+            total -= self.encoder_corr_weight * tf.reduce_mean(
+                pearson(z, tf.cast(e_fixed, total.dtype)))
+        return total, {**terms, "corr/z": rho}
 
 
 # ------------------------------------------------------------------ IGN

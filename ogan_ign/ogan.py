@@ -28,6 +28,9 @@ class OGANSettings(GANSettings):
     corr_weight: float = hparam(0.5, "λ of −λ·ρ(z, E(G(z))); 0.5 in the original code, 1.0 "
                                      "in its 256 px variant")
     recon_scale: float = hparam(0.9, "reconstruction = G(recon_scale · N(E(x)))")
+    encoder_corr_weight: float = hparam(0.0, "λ_E of −λ_E·ρ(z, E(sg G(z))): the correlation "
+                                             "once more, for the encoder only (0: the "
+                                             "original's one λ)")
 
 
 @keras.saving.register_keras_serializable(package="ogan_ign")
@@ -38,7 +41,7 @@ class OGAN(SingleLossGAN):
       encoder: keras.Model x → (batch, z_dim). It is the critic: score = avg(E(x)).
       generator: keras.Model z → x.
       z_dim: noise size (default: the generator's input size).
-      corr_weight, recon_scale: see `OGANSettings`.
+      corr_weight, recon_scale, encoder_corr_weight: see `OGANSettings`.
       objective, penalty, penalty_weight, seed, diffaugment: as in SingleLossGAN;
         the defaults ("wgan", "qp", 1, off) are the original code's loss.
     """
@@ -46,7 +49,8 @@ class OGAN(SingleLossGAN):
     def __init__(self, encoder, generator, z_dim=None, corr_weight=OGANSettings.corr_weight,
                  recon_scale=OGANSettings.recon_scale, objective=OGANSettings.objective,
                  penalty=OGANSettings.penalty, penalty_weight=OGANSettings.penalty_weight, seed=0,
-                 diffaugment=OGANSettings.diffaugment, **kwargs):
+                 diffaugment=OGANSettings.diffaugment,
+                 encoder_corr_weight=OGANSettings.encoder_corr_weight, **kwargs):
         kwargs.pop("critic", None)  # the critic is the encoder, never a separate net
         super().__init__(generator=generator, critic=encoder, z_dim=z_dim,
                          objective=objective, penalty=penalty,
@@ -57,6 +61,9 @@ class OGAN(SingleLossGAN):
                              f"but z_dim is {self.z_dim}")
         self.corr_weight = float(corr_weight)
         self.recon_scale = float(recon_scale)
+        if encoder_corr_weight < 0:
+            raise ValueError(f"encoder_corr_weight must be >= 0, got {encoder_corr_weight}")
+        self.encoder_corr_weight = float(encoder_corr_weight)
 
     @property
     def encoder(self):
@@ -69,7 +76,8 @@ class OGAN(SingleLossGAN):
         """This step's loss: `losses.OGANLoss` with the model's hyper-parameters."""
         return losses.OGANLoss(self.objective, self.penalty, self.penalty_weight,
                                seed=self.penalty_seed(), diffaugment=self.diffaugment,
-                               augment_seed=self.augment_seed(), corr_weight=self.corr_weight)
+                               augment_seed=self.augment_seed(), corr_weight=self.corr_weight,
+                               encoder_corr_weight=self.encoder_corr_weight)
 
     # ------------------------------------------------------------ for users
     def encode(self, x, training=False):
@@ -120,7 +128,8 @@ class OGAN(SingleLossGAN):
     def get_config(self):
         config = super().get_config()
         config["encoder"] = config.pop("critic")
-        config.update({"corr_weight": self.corr_weight, "recon_scale": self.recon_scale})
+        config.update({"corr_weight": self.corr_weight, "recon_scale": self.recon_scale,
+                       "encoder_corr_weight": self.encoder_corr_weight})
         return config
 
     @classmethod

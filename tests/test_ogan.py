@@ -146,6 +146,34 @@ class Float64Test(tf.test.TestCase):
         self.assertAllClose(heavier["loss/total"] - base["loss/total"], -0.5 * base["corr/z"])
 
 
+    def test_the_encoder_side_weight_trains_the_encoder_only(self):
+        m = self.model
+        plain = m.compute_terms(self.x, self.z)
+        m.encoder_corr_weight = 2.0
+        try:
+            both = m.compute_terms(self.x, self.z)
+            # Its value: ρ once more, weighted by λ_E.
+            self.assertAllClose(both["loss/total"] - plain["loss/total"],
+                                -2.0 * plain["corr/z"], atol=1e-10)
+            # Its gradient: the encoder's moves, the generator's does not.
+            for net, reaches in ((m.generator, False), (m.encoder, True)):
+                _, with_e = self.gradients(
+                    lambda: m.compute_terms(self.x, self.z)["loss/total"],
+                    net.trainable_variables)
+                m.encoder_corr_weight = 0.0
+                _, without = self.gradients(
+                    lambda: m.compute_terms(self.x, self.z)["loss/total"],
+                    net.trainable_variables)
+                m.encoder_corr_weight = 2.0
+                moved = max(float(tf.reduce_max(tf.abs(a - b))) for a, b in zip(with_e, without))
+                if reaches:
+                    self.assertGreater(moved, 1e-6)
+                else:
+                    self.assertLess(moved, 1e-12)
+        finally:
+            m.encoder_corr_weight = 0.0
+
+
 class ApiTest(tf.test.TestCase):
 
     def setUp(self):
