@@ -8,6 +8,7 @@
 #   CHOSEN=... SAME=... TAG=... bash docs/ogan/equal_gan.sh confirm
 #                                          # the chosen pair: 2 seeds, 3,000 and 6,000 steps
 #   TAG=... bash docs/ogan/equal_gan.sh test  # once, the chosen pair on the test split
+#   bash docs/ogan/equal_gan.sh encoder    # the default with an encoder-only correlation
 #   python docs/ogan/equal_gan_table.py     # the table
 #
 # The single-loss GAN (ns, no penalty) and O-GAN (wgan + GAN-QP, λ 1) rows at
@@ -34,6 +35,15 @@ case "${1:-screen}" in
     run gan_ema_seed0 3000 0 $GAN --ema 0.999
     run ogan_ns_l1_z256_seed0 3000 0 $OGAN --objective ns --penalty none --corr_weight 1.0 \
       --z_dim 256
+    ;;
+  encoder)
+    # The default (the confirmation's winner) with the correlation once more for the
+    # encoder only (--encoder_corr_weight λ_E), seed 0, 3,000 steps, beside
+    # ogan_best_seed0: does E invert G better (reconstruction, probe) at no FID cost?
+    for weight in 0.5 2.0; do
+      run "ogan_best_e${weight}_seed0" 3000 0 $OGAN --objective ns --penalty none \
+        --corr_weight 0.5 --z_dim 256 --ema 0.999 --encoder_corr_weight $weight
+    done
     ;;
   confirm)
     # The screen's winner against the GAN given the same generator input and average:
