@@ -256,7 +256,7 @@ class IGN(one_loss.OneLossModel):
         weights as they are now, the sampler, so that standing statistics can be
         set on noise for sampling and on images for projection
         (`standing.set_for_export`)."""
-        copy = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(self.f))
+        copy = keras.models.clone_model(self.f)
         copy.set_weights(self.f.get_weights())
         self.f_sampling = copy
         return ((self.f_sampling, "noise"), (self.f, "data"))

@@ -76,14 +76,11 @@ def set_standing_statistics(net, make_noise, batches):
 def set_for_export(model, batches, make_noise, make_images):
     """Standing statistics over `batches` batches on each of
     `model.standing_targets()`: on `make_noise(k)` for a network that samples,
-    on `make_images(k)` (training images) for one that takes images. Returns
-    the networks set, in that order."""
+    on `make_images(k)` (training images) for one that takes images."""
     _check_batches(batches)
     feeds = {"noise": make_noise, "data": make_images}
-    targets = model.standing_targets()
-    for net, source in targets:
+    for net, source in model.standing_targets():
         set_standing_statistics(net, feeds[source], batches)
-    return [net for net, _ in targets]
 
 
 def exported_copy(model, batches, make_noise, make_images):

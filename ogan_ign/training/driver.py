@@ -281,13 +281,14 @@ def fit(run, saver, writer, samples):
 def training_images(run):
     """make_images(k) for standing statistics: batch k of the training images in
     an order seeded by --seed (the pipeline is built at the first call)."""
-    batches = []
+    images = None
 
     def make_images(k):
-        if not batches:
-            batches.append(iter(data.make_dataset(run.spec, run.config.batch_size, shuffle=True,
-                                                  repeat=True, seed=run.config.seed)))
-        return next(batches[0])
+        nonlocal images
+        if images is None:
+            images = iter(data.make_dataset(run.spec, run.config.batch_size, shuffle=True,
+                                            repeat=True, seed=run.config.seed))
+        return next(images)
     return make_images
 
 
@@ -303,7 +304,8 @@ def finish(run, folder, writer):
     if config.standing_stats:
         # Seconds to minutes of eager passes on a CPU: said before it starts.
         print(f"standing statistics for the export: {config.standing_stats} batches of "
-              f"{config.batch_size}", flush=True)
+              f"{config.batch_size} noise draws (and, for a network that also projects "
+              "images, of training images)", flush=True)
         standing.set_for_export(model, config.standing_stats,
                                 standing.model_noise(model, config.batch_size, config.seed),
                                 training_images(run))
