@@ -1,7 +1,7 @@
 """Per-layer training cost of one network: where a model's step time goes.
 
     PYTHONPATH=. nice python bench/bench_layers.py [--net ign|encoder|generator]
-        [--size 32] [--precision fp32|bf16] [--batch_size 64] [--batchnorm keras|fused]
+        [--size 32] [--precision fp32|bf16] [--batch_size 64] [--batchnorm auto|keras|fused]
 
 Each layer of the network (the library's default at width 64) runs alone in a
 tf.function, forward and backward (gradients of the input and the weights),
@@ -10,8 +10,8 @@ printed with the FLOP rate of the conv and dense layers (6 × multiply-adds per
 image, as in bench_scale.py). The last line compares the sum of the layers
 with the whole network, forward and backward, timed the same way. Run it for
 fp32 and bf16 to see which layers gain from bf16 and which lose. The default
-runs the networks as built (Keras's BatchNormalization); `--batchnorm fused`
-runs their BatchNorm on TensorFlow's fused kernel instead, for comparison.
+runs BatchNorm as the training scripts do (`--batchnorm`'s default: TensorFlow's
+fused kernel, ogan_ign.fused_batchnorm); `--batchnorm keras` as Keras's own ops.
 """
 
 import time
@@ -20,16 +20,17 @@ import keras
 import numpy as np
 import tensorflow as tf
 from absl import app, flags
-from flops import batchnorm_kind, layer_macs
-from ogan_ign import networks, training
+from flops import auto_settings, layer_macs
+from ogan_ign import fused_batchnorm, kernels, networks, training
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("net", "ign", ["ign", "encoder", "generator"], "which network")
 flags.DEFINE_integer("size", 32, "image side")
 flags.DEFINE_enum("precision", "fp32", ["fp32", "bf16"], "compute precision")
 flags.DEFINE_integer("batch_size", 64, "images per call")
-flags.DEFINE_enum("batchnorm", "keras", ["keras", "fused"],
-                  "keras: the networks as built; fused: BatchNorm on TensorFlow's fused kernel")
+flags.DEFINE_enum("batchnorm", "auto", ["auto", "keras", "fused"],
+                  "keras: BatchNorm as Keras's ops; fused: on TensorFlow's fused kernel; auto: "
+                  "--batchnorm's default in the scripts")
 
 
 def median_ms(fn, repeats=15):
@@ -54,17 +55,15 @@ def forward_backward(fn, x, variables):
 
 
 def main(_):
-    with batchnorm_kind(FLAGS.batchnorm):  # every function is traced inside
-        profile()
-
-
-def profile():
     batch = FLAGS.batch_size
+    batchnorm = auto_settings()[2] if FLAGS.batchnorm == "auto" else FLAGS.batchnorm
     with training.precision_policy(FLAGS.precision):
         keras.utils.set_random_seed(0)
         net = {"ign": lambda: networks.dcgan_autoencoder(FLAGS.size, 3, latent=512),
                "encoder": lambda: networks.dcgan_encoder(FLAGS.size, 3, z_dim=128),
                "generator": lambda: networks.dcgan_generator(FLAGS.size, 3, z_dim=128)}[FLAGS.net]()
+        if batchnorm == "fused":
+            kernels.install(net, fused_batchnorm.KERNEL)
         total = 0.0
         print(f"{'layer':18} {'type':20} {'input':22} {'ms':>7} {'GFLOP/s':>8}")
         for layer in net.layers[1:]:
@@ -81,7 +80,7 @@ def profile():
                                            net.trainable_variables))
         print(f"sum of the layers {total:.2f} ms; the whole network {whole:.2f} ms "
               f"({FLAGS.net}, {FLAGS.size} px, {FLAGS.precision}, batch {batch}, "
-              f"{FLAGS.batchnorm} BatchNorm)")
+              f"{batchnorm} BatchNorm)")
 
 
 if __name__ == "__main__":

@@ -4,21 +4,21 @@ other setting as a named comparison row.
 
     PYTHONPATH=. nice python bench/bench_scale.py [--sizes 32,64] [--batch_size 64]
         [--steps 5] [--rounds 3] [--models gan,ogan,ign] [--xla auto,off,on]
-        [--precision auto,fp32,bf16] [--batchnorm keras,fused]
+        [--precision auto,fp32,bf16] [--batchnorm auto,keras,fused]
         [--filter_gradient native,as_conv]
 
-Every flag's default is `auto` / `keras`: the networks as the library builds them
-(Keras's BatchNormalization), `--mixed_precision auto`, `--jit_compile auto` and
-`--filter_gradient auto` resolved on this machine as the scripts resolve them (bf16
+Every flag's default is `auto`: the step as the training scripts run it, with
+`--mixed_precision auto`, `--jit_compile auto`, `--filter_gradient auto` and
+`--batchnorm`'s default resolved on this machine as the scripts resolve them (bf16
 where the CPU or GPU computes in bfloat16 natively; XLA off on the CPU; the filter
-gradient as a convolution for bf16 on CPUs with AVX512-BF16 and no AMX). That row
-is marked `default` in the table. Listing more values adds rows: `--precision auto,fp32,bf16` times
-both precisions, `--xla auto,on` XLA as well, `--batchnorm keras,fused` the same
-networks with their BatchNorm run by TensorFlow's fused kernel (a comparison the
-networks do not use: a saved network stays plain Keras), `--filter_gradient
-native,as_conv` the same step with every convolution's filter gradient computed
-as a forward convolution (`ogan_ign.conv_gradient`). Settings that resolve to
-the same step are timed once.
+gradient as a convolution for bf16 on CPUs with AVX512-BF16 and no AMX; BatchNorm
+on TensorFlow's fused kernel). That row is marked `default` in the table. Listing
+more values adds rows: `--precision auto,fp32,bf16` times both precisions, `--xla
+auto,on` XLA as well, `--batchnorm auto,keras` the same networks with BatchNorm as
+Keras's own ops, `--filter_gradient native,as_conv` the same step with every
+convolution's filter gradient computed by TensorFlow's kernel and as a forward
+convolution (`ogan_ign.conv_gradient`). Settings that resolve to the same step are
+timed once.
 
 Peak: the best of a few tf.matmul of n×n float32 (and bfloat16) matrices in
 graph mode, 2n³ FLOPs each, measured in the same process just before the models.
@@ -60,8 +60,9 @@ define_timing_flags(models="gan,ogan,ign", precision="auto")
 define_list("xla", "auto", ("auto", "off", "on"),
             "XLA settings to time; auto: what --jit_compile auto gives here")
 flags.DEFINE_integer("matmul_n", 2048, "side of the peak matmul")
-define_list("batchnorm", "keras", ("keras", "fused"),
-            "keras: the networks as built; fused: their BatchNorm on TensorFlow's fused kernel")
+define_list("batchnorm", "auto", ("auto", "keras", "fused"),
+            "keras: BatchNorm as Keras's ops; fused: on TensorFlow's fused kernel "
+            "(ogan_ign.fused_batchnorm); auto: --batchnorm's default in the scripts")
 define_list("filter_gradient", "auto", ("auto", "native", "as_conv"),
             "native: Keras's convolutions; as_conv: their filter gradient as a forward "
             "convolution (ogan_ign.conv_gradient); auto: what --filter_gradient auto picks "
@@ -72,7 +73,7 @@ def settings_to_time():
     """The (xla, precision, batchnorm, filter gradient) settings of the flags with
     `auto` resolved, each once, in flag order, and the scripts' own setting among
     them."""
-    xla_auto, precision_auto = auto_settings()
+    xla_auto, precision_auto, bn_auto = auto_settings()
     resolved = []
     for xla in FLAGS.xla.split(","):
         for precision in FLAGS.precision.split(","):
@@ -81,11 +82,12 @@ def settings_to_time():
                     p = precision_auto if precision == "auto" else precision
                     if dw == "auto":
                         dw = training.resolve_filter_gradient("auto", p)[0]
-                    setting = (xla_auto if xla == "auto" else xla, p, bn, dw)
+                    setting = (xla_auto if xla == "auto" else xla, p,
+                               bn_auto if bn == "auto" else bn, dw)
                     if setting not in resolved:
                         resolved.append(setting)
     dw_auto = training.resolve_filter_gradient("auto", precision_auto)[0]
-    return resolved, (xla_auto, precision_auto, "keras", dw_auto)
+    return resolved, (xla_auto, precision_auto, bn_auto, dw_auto)
 
 
 def seconds_per_step(step, x):
@@ -147,8 +149,8 @@ def summary_line(kind, size, rates, default):
 def main(_):
     print(f"load average before: {load_average()}", flush=True)
     settings, default = settings_to_time()
-    print(f"default (the scripts' auto settings here): XLA {default[0]}, {default[1]}, "
-          f"Keras BatchNormalization, {default[3]} filter gradient", flush=True)
+    print(f"default (the scripts' default settings here): XLA {default[0]}, {default[1]}, "
+          f"{default[2]} BatchNorm, {default[3]} filter gradient", flush=True)
     peak = {"fp32": matmul_peak(tf.float32, FLAGS.matmul_n),
             "bf16": matmul_peak(tf.bfloat16, FLAGS.matmul_n)}
     print(f"matmul peak ({FLAGS.matmul_n}²): fp32 {peak['fp32'] / 1e9:.1f} GFLOP/s, "

@@ -168,12 +168,13 @@ def check_model(kind, size):
 def settings_to_time():
     """The project's (xla, precision, batchnorm, filter gradient) per precision
     of --precision, each once, and the scripts' default among them: bench_scale's
-    rows with its other flags at `auto` / `keras`."""
-    xla, precision_auto = auto_settings()
+    rows with its other flags at `auto`."""
+    xla, precision_auto, batchnorm = auto_settings()
 
     def setting(precision):
         precision = precision_auto if precision == "auto" else precision
-        return (xla, precision, "keras", training.resolve_filter_gradient("auto", precision)[0])
+        return (xla, precision, batchnorm,
+                training.resolve_filter_gradient("auto", precision)[0])
 
     settings = []
     for precision in FLAGS.precision.split(","):

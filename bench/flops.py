@@ -1,14 +1,11 @@
 """Shared by the benchmarks: multiply-add counts of the conv and dense layers,
 the timed models with their training FLOPs (bench_scale.py's docstring has the
 formula), the matmul peak, the machine's load (printed before and after a run,
-to judge its figures), a switch that runs the networks' BatchNorm on
-TensorFlow's fused kernel, comma-list flags checked before any work starts, and
-the settings the scripts' `auto` flags resolve to, the warmed-up training step
-that bench_scale.py and bench_torch.py time and profile_ops.py traces,
-and the filter gradient as a forward convolution (bench_conv.py's comparison).
+to judge its figures), comma-list flags checked before any work starts, and
+the settings the scripts' default flags resolve to, the warmed-up training step
+that bench_scale.py and bench_torch.py time and profile_ops.py traces.
 Defines a flag only when called to (`define_list`, `define_timing_flags`)."""
 
-import contextlib
 import time
 
 import keras
@@ -17,7 +14,7 @@ import tensorflow as tf
 from absl import flags
 from keras import layers
 
-from ogan_ign import conv_gradient, gan, ign, networks, ogan, training
+from ogan_ign import gan, ign, kernels, networks, ogan, training
 
 
 def layer_macs(layer):
@@ -44,30 +41,6 @@ def load_average():
     """The 1, 5 and 15 minute load averages, as /proc/loadavg gives them."""
     with open("/proc/loadavg") as f:
         return f.read().split()[:3]
-
-
-@contextlib.contextmanager
-def batchnorm_kind(kind):
-    """`fused`: every Keras BatchNormalization traced inside runs networks.BatchNorm's
-    fused kernel where it can; `keras`: Keras's own ops (what the networks use)."""
-    if kind == "keras":
-        yield
-        return
-    keras_call = layers.BatchNormalization.call
-    fusable = networks.BatchNorm._fusable  # pylint: disable=protected-access
-
-    def fused_call(self, inputs, training=None, mask=None):
-        if fusable(self, inputs, mask):  # BatchNorm.call takes its fused path
-            return networks.BatchNorm.call(self, inputs, training=training, mask=mask)
-        return keras_call(self, inputs, training=training, mask=mask)
-
-    layers.BatchNormalization._fusable = fusable  # pylint: disable=protected-access
-    layers.BatchNormalization.call = fused_call
-    try:
-        yield
-    finally:
-        layers.BatchNormalization.call = keras_call
-        del layers.BatchNormalization._fusable  # pylint: disable=protected-access
 
 
 def define_list(name, default, choices, help):
@@ -116,12 +89,13 @@ def matmul_peak(dtype, n, repeats=5):
 
 
 def auto_settings():
-    """(xla, precision) the training scripts' `auto` flags resolve to here:
-    Keras's jit_compile="auto" for a model built outside any strategy, and
-    --mixed_precision auto (fp32 / bf16)."""
+    """(xla, precision, batchnorm) the training scripts' default flags resolve to
+    here: Keras's jit_compile="auto" for a model built outside any strategy,
+    --mixed_precision auto (fp32 / bf16) and --batchnorm's default."""
     probe = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     probe.compile(jit_compile="auto")
-    return "on" if probe.jit_compile else "off", training.resolve_precision("auto")[0]
+    return ("on" if probe.jit_compile else "off", training.resolve_precision("auto")[0],
+            training.Config().batchnorm)
 
 
 def build(kind, size):
@@ -143,19 +117,17 @@ def build(kind, size):
 def prepared_step(kind, size, setting, batch_size):
     """(step, x, model, training FLOPs per image): the model's train_step as fit()
     runs it, traced and warmed up on one fixed batch; setting = (xla on|off,
-    precision fp32|bf16, batchnorm keras|fused, filter gradient native|as_conv:
-    Keras's convolutions or `conv_gradient.install`'s)."""
+    precision fp32|bf16, batchnorm keras|fused, filter gradient native|as_conv),
+    its kernels installed as the training driver installs them."""
     xla, precision, batchnorm, filter_gradient = setting
     with training.precision_policy(precision):
         model, flops_per_image = build(kind, size)
         model.compile(jit_compile=xla == "on")
-    if filter_gradient == "as_conv":
-        for net in model.nets:
-            conv_gradient.install(net)
+    for net in model.nets:  # as the training driver does
+        kernels.install(net, *training.training_kernels(filter_gradient, batchnorm))
     step = tf.function(model.train_step, jit_compile=xla == "on")
     rng = np.random.default_rng(0)
     x = tf.constant(rng.uniform(-1, 1, (batch_size, size, size, 3)).astype("float32"))
-    with batchnorm_kind(batchnorm):  # the step is traced here
-        for _ in range(2):
-            float(step(x)["loss/total"])
+    for _ in range(2):
+        float(step(x)["loss/total"])
     return step, x, model, flops_per_image

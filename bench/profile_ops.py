@@ -3,7 +3,7 @@ TensorFlow's own profiler: the step exactly as bench_scale.py's default row runs
 it (the training scripts' step; precision and XLA as `auto` resolves them here).
 
     PYTHONPATH=. nice python bench/profile_ops.py [--model ogan] [--size 32]
-        [--precision auto|fp32|bf16] [--batchnorm keras|fused]
+        [--precision auto|fp32|bf16] [--batchnorm auto|keras|fused]
         [--filter_gradient auto|native|as_conv] [--steps 10] [--top 15]
 
 `--steps` steps are traced after two warm-up steps; the trace's op events (the
@@ -30,7 +30,7 @@ import collections
 
 from absl import app, flags
 
-from flops import load_average, prepared_step
+from flops import auto_settings, load_average, prepared_step
 from ogan_ign import training
 from op_trace import layer_classes, role, traced_ops, where
 
@@ -39,9 +39,9 @@ flags.DEFINE_enum("model", "ogan", ["gan", "ogan", "ign"], "which model's step")
 flags.DEFINE_integer("size", 32, "image side")
 flags.DEFINE_enum("precision", "auto", ["auto", "fp32", "bf16"],
                   "compute precision; auto: what --mixed_precision auto picks here")
-flags.DEFINE_enum("batchnorm", "keras", ["keras", "fused"],
-                  "keras: the networks as built; fused: their BatchNorm on TensorFlow's "
-                  "fused kernel (a comparison)")
+flags.DEFINE_enum("batchnorm", "auto", ["auto", "keras", "fused"],
+                  "keras: BatchNorm as Keras's ops; fused: on TensorFlow's fused kernel "
+                  "(ogan_ign.fused_batchnorm); auto: --batchnorm's default in the scripts")
 flags.DEFINE_enum("filter_gradient", "auto", ["auto", "native", "as_conv"],
                   "native: Keras's convolutions; as_conv: their filter gradient as a forward "
                   "convolution (ogan_ign.conv_gradient); auto: what the scripts pick here")
@@ -51,14 +51,15 @@ flags.DEFINE_integer("top", 15, "rows of each table")
 
 
 def profile():
-    """((precision, filter gradient), wall ms per step, op events, layer classes) of
-    the default step."""
+    """((precision, batchnorm, filter gradient), wall ms per step, op events, layer
+    classes) of the default step."""
     precision = training.resolve_precision(FLAGS.precision)[0]
     dw = training.resolve_filter_gradient(FLAGS.filter_gradient, precision)[0]
-    setting = ("off", precision, FLAGS.batchnorm, dw)
+    batchnorm = auto_settings()[2] if FLAGS.batchnorm == "auto" else FLAGS.batchnorm
+    setting = ("off", precision, batchnorm, dw)
     step, x, model, _ = prepared_step(FLAGS.model, FLAGS.size, setting, FLAGS.batch_size)
     wall_ms, events = traced_ops(lambda: step(x)["loss/total"], FLAGS.steps)
-    return (precision, dw), wall_ms, events, layer_classes(model)
+    return (precision, batchnorm, dw), wall_ms, events, layer_classes(model)
 
 
 def table(title, totals, total, rows):
@@ -76,7 +77,7 @@ def table(title, totals, total, rows):
 
 def main(_):
     print(f"load average before: {load_average()}", flush=True)
-    (precision, dw), wall_ms, events, classes = profile()
+    (precision, batchnorm, dw), wall_ms, events, classes = profile()
     by_type, by_layer, by_name = (collections.Counter() for _ in range(3))
     for name, op_type, ps in events:
         by_type[op_type] += ps
@@ -84,7 +85,7 @@ def main(_):
         by_name[f"{name} ({op_type})"] += ps
     total = sum(by_type.values())
     print(f"{FLAGS.model} {FLAGS.size} px, batch {FLAGS.batch_size}, {precision}, "
-          f"{FLAGS.batchnorm} BatchNorm, {dw} filter gradient, XLA off: {wall_ms:.1f} ms per step "
+          f"{batchnorm} BatchNorm, {dw} filter gradient, XLA off: {wall_ms:.1f} ms per step "
           f"({FLAGS.batch_size / wall_ms * 1e3:.1f} img/s, profiled), op time summed over "
           f"threads {total / 1e9 / FLAGS.steps:.1f} ms per step")
     table("by op type:", by_type, total, FLAGS.top)

@@ -15,17 +15,17 @@ The same sums are one forward convolution: a VALID convolution of L_pad with its
 batch and channel axes swapped (c_L as the batch, n as the channels) by l as the
 filter (its p, q as the taps, n in, o out), dilated by s.
 
-`install(network)` gives each Conv2D and Conv2DTranspose of a network that
-qualifies (SAME padding, one square stride and kernel, no dilation or groups,
-channels last) this gradient, on the layer object only: the layers' class,
-config and weights stay Keras's, so a saved network is plain Keras and loads
-without ogan_ign; `uninstall` restores Keras's path. The forward values are
-Keras's; the gradients are the same sums in another order.
+`kernels.install(network, KERNEL)` gives each Conv2D and Conv2DTranspose of a
+network that qualifies (SAME padding, one square stride and kernel, no dilation
+or groups, channels last) this gradient, on the layer object only (ogan_ign.
+kernels: a saved network is plain Keras). The forward values are Keras's; the
+gradients are the same sums in another order.
 """
 
-import keras
 import tensorflow as tf
 from keras import layers
+
+from ogan_ign import kernels
 
 KINDS = ("native", "as_conv")
 
@@ -94,7 +94,7 @@ def _square(pair):
 
 
 def qualifies(layer):
-    """Whether `install` changes this layer's gradient (see the module docstring)."""
+    """Whether KERNEL changes this layer's gradient (see the module docstring)."""
     if type(layer) not in (layers.Conv2D, layers.Conv2DTranspose):
         return False
     plain = (layer.padding == "same" and layer.data_format == "channels_last"
@@ -105,58 +105,18 @@ def qualifies(layer):
     return plain and layer.groups == 1
 
 
-def _transpose_call(layer):
+def _make(layer):
+    """A Conv2D's convolution_op, or a Conv2DTranspose's call, with this gradient."""
     stride = layer.strides[0]
+    if not isinstance(layer, layers.Conv2DTranspose):
+        return "convolution_op", lambda inputs, kernel: conv2d(inputs, kernel, stride)
 
     def call(inputs):
         outputs = conv2d_transpose(inputs, layer.kernel, stride)
         if layer.use_bias:
             outputs = outputs + layer.bias
         return layer.activation(outputs)
-    return call
+    return "call", call
 
 
-def _walk(network):
-    """Every layer of a Keras model, the layers of nested models included."""
-    for layer in network.layers:
-        yield layer
-        if isinstance(layer, keras.Model):
-            yield from _walk(layer)
-
-
-def _installed(layer):
-    """Whether `install` gave this layer its gradient (an attribute of the object)."""
-    return "call" in vars(layer) or "convolution_op" in vars(layer)
-
-
-def install(network):
-    """Gives every qualifying convolution of `network` (a Keras model, nested
-    models included) the filter gradient as a forward convolution; returns how
-    many layers changed. Idempotent."""
-    changed = 0
-    for layer in _walk(network):
-        if not qualifies(layer) or _installed(layer):
-            continue
-        if isinstance(layer, layers.Conv2DTranspose):
-            layer.call = _transpose_call(layer)
-        else:
-            stride = layer.strides[0]
-            layer.convolution_op = lambda inputs, kernel, stride=stride: conv2d(
-                inputs, kernel, stride)
-        changed += 1
-    return changed
-
-
-def uninstall(network):
-    """Back to Keras's own convolution for every layer `install` changed."""
-    for layer in _walk(network):
-        if qualifies(layer) and _installed(layer):
-            for name in ("call", "convolution_op"):
-                if name in vars(layer):
-                    delattr(layer, name)
-
-
-def installed(network):
-    """The number of layers of `network` that run `install`'s gradient."""
-    return sum(1 for layer in _walk(network) if _installed(layer))
-
+KERNEL = kernels.Kernel("as_conv", qualifies, _make)

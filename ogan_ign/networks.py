@@ -14,8 +14,9 @@ are the original code's (S·8 at the smallest map) for S = 32 … 256.
 import math
 
 import keras
-import tensorflow as tf
 from keras import layers
+
+from ogan_ign import fused_batchnorm
 
 SUPPORTED_SIZES = (28, 32, 64, 128, 256)
 NORMS = ("batch", "group")  # f's normalisation (dcgan_autoencoder)
@@ -48,56 +49,17 @@ def dcgan_plan(image_size, width=64):
 
 @keras.saving.register_keras_serializable(package="ogan_ign")
 class BatchNorm(layers.BatchNormalization):
-    """Keras BatchNormalization run by TensorFlow's fused kernel where it can be;
-    kept, registered, so that .keras files saved before the networks used
-    Keras's own layer (their config says "ogan_ign>BatchNorm") still load after
-    `import ogan_ign`. The builders use Keras's layer, so a sub-network saved
-    now is plain Keras; what that costs in speed: docs/DESIGN_NOTES.md.
-
-    The fused kernel does the forward and the backward in one op each, in the
-    input's dtype with float32 statistics. Same function, same weights, same
-    moving statistics as Keras's layer (Keras's biased batch variance; the
-    kernel's unbiased one is scaled back by (n − 1)/n). It takes NHWC maps in
-    float32/bfloat16/float16 on one replica; the layer falls back to Keras's ops
-    for anything else: float64, other ranks, masks, renorm, ε below the
-    kernel's minimum, and synchronized statistics.
-    """
-
-    def _fusable(self, inputs, mask):
-        return (keras.backend.backend() == "tensorflow" and mask is None
-                and not self.synchronized and not self.renorm
-                and self.epsilon >= 1.001e-5
-                and len(inputs.shape) == 4 and self.axis in (3, -1)
-                and keras.backend.standardize_dtype(inputs.dtype)
-                in ("float32", "bfloat16", "float16"))
+    """Keras BatchNormalization run by TensorFlow's fused kernel where it can be
+    (ogan_ign.fused_batchnorm); kept, registered, so that .keras files saved
+    before the networks used Keras's own layer (their config says
+    "ogan_ign>BatchNorm") still load after `import ogan_ign`. The builders use
+    Keras's layer, so a sub-network saved now is plain Keras; training runs the
+    same kernel on it (fused_batchnorm.KERNEL, --batchnorm)."""
 
     def call(self, inputs, training=None, mask=None):
-        if not self._fusable(inputs, mask):
+        if not fused_batchnorm.fusable(self, inputs, mask):
             return super().call(inputs, training=training, mask=mask)
-        channels = inputs.shape[-1]
-        gamma = (keras.ops.cast(self.gamma, "float32") if self.scale
-                 else tf.ones([channels], tf.float32))
-        beta = (keras.ops.cast(self.beta, "float32") if self.center
-                else tf.zeros([channels], tf.float32))
-        if training and self.trainable:
-            outputs, mean, variance = tf.compat.v1.nn.fused_batch_norm(
-                inputs, gamma, beta, epsilon=self.epsilon, is_training=True)
-            shape = tf.shape(inputs)
-            count = tf.cast(shape[0] * shape[1] * shape[2], tf.float32)
-            variance = variance * (count - 1.0) / count
-            momentum = self.momentum
-            self.moving_mean.assign(
-                keras.ops.cast(self.moving_mean, "float32") * momentum + mean * (1.0 - momentum))
-            self.moving_variance.assign(
-                keras.ops.cast(self.moving_variance, "float32") * momentum
-                + variance * (1.0 - momentum))
-        else:
-            outputs, _, _ = tf.compat.v1.nn.fused_batch_norm(
-                inputs, gamma, beta,
-                mean=keras.ops.cast(self.moving_mean, "float32"),
-                variance=keras.ops.cast(self.moving_variance, "float32"),
-                epsilon=self.epsilon, is_training=False)
-        return keras.ops.cast(outputs, self.compute_dtype)
+        return fused_batchnorm.fused_call(self, inputs, training)
 
 
 def _batch_norm(h, name):

@@ -1,7 +1,8 @@
 """conv_gradient: the filter gradient as a forward convolution equals
 TensorFlow's Conv2DBackpropFilter on the networks' geometries (5×5 and 4×4
 kernels, stride 2, SAME padding, even and odd map sides); the convolutions that
-use it have Keras's values and the tape's gradients (float64); `install` leaves
+use it have Keras's values and the tape's gradients (float64); installing it
+(ogan_ign.kernels) leaves
 the networks plain Keras and their training step unchanged."""
 
 import os
@@ -12,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from ogan_ign import conv_gradient, ign, networks, ogan
+from ogan_ign import conv_gradient, ign, kernels, networks, ogan
 from tests.float64 import float64
 
 
@@ -93,11 +94,11 @@ class InstallTest(tf.test.TestCase):
         for net in self.nets():
             convs = [l for l in net.layers if isinstance(l, (layers.Conv2D,
                                                              layers.Conv2DTranspose))]
-            self.assertEqual(conv_gradient.install(net), len(convs), net.name)
-            self.assertEqual(conv_gradient.install(net), 0)  # idempotent
-            self.assertEqual(conv_gradient.installed(net), len(convs))
-            conv_gradient.uninstall(net)
-            self.assertEqual(conv_gradient.installed(net), 0)
+            self.assertEqual(kernels.install(net, conv_gradient.KERNEL), len(convs), net.name)
+            self.assertEqual(kernels.install(net, conv_gradient.KERNEL), 0)  # idempotent
+            self.assertEqual(kernels.installed(net), len(convs))
+            kernels.uninstall(net)
+            self.assertEqual(kernels.installed(net), 0)
 
     def test_valid_padding_is_left_alone(self):
         self.assertFalse(conv_gradient.qualifies(layers.Conv2D(2, 3, padding="valid")))
@@ -112,9 +113,9 @@ class InstallTest(tf.test.TestCase):
                 with self.subTest(net=net.name):
                     x = tf.constant(rng.normal(size=(3,) + net.input_shape[1:]))
                     before = self.value_and_gradients(net, x)
-                    conv_gradient.install(net)
+                    kernels.install(net, conv_gradient.KERNEL)
                     after = self.value_and_gradients(net, x)
-                    conv_gradient.uninstall(net)
+                    kernels.uninstall(net)
                     self.assertAllClose(after[0], before[0], rtol=1e-12, atol=1e-12)
                     for a, b in zip(after[1], before[1]):
                         self.assertAllClose(a, b, rtol=1e-9, atol=1e-12)
@@ -132,13 +133,13 @@ class InstallTest(tf.test.TestCase):
     def test_saved_network_is_plain_keras(self):
         net = networks.dcgan_generator(32, 3, z_dim=8, width=4)
         config = net.get_config()
-        conv_gradient.install(net)
+        kernels.install(net, conv_gradient.KERNEL)
         self.assertEqual(net.get_config(), config)
         with tempfile.TemporaryDirectory() as folder:
             path = os.path.join(folder, "g.keras")
             net.save(path)
             loaded = keras.saving.load_model(path)  # no custom objects
-        self.assertEqual(conv_gradient.installed(loaded), 0)
+        self.assertEqual(kernels.installed(loaded), 0)
         self.assertTrue(all(type(l) in (layers.Conv2DTranspose, layers.Dense,
                                         layers.BatchNormalization, layers.ReLU,
                                         layers.Reshape, layers.Activation, layers.InputLayer)
@@ -160,7 +161,7 @@ class InstallTest(tf.test.TestCase):
         x = tf.constant(rng.uniform(-1, 1, (4, 32, 32, 3)), tf.float32)
         exact = self.value_and_gradients(reference, x)[1]
         native = self.value_and_gradients(net, x)
-        conv_gradient.install(net)
+        kernels.install(net, conv_gradient.KERNEL)
         ours = self.value_and_gradients(net, x)
         self.assertAllClose(ours[0], native[0], atol=1e-6)  # the forward is Keras's
         for a, b, r, v in zip(ours[1], native[1], exact, net.trainable_variables):

@@ -1,11 +1,14 @@
 """Every builder, every supported size and channel count: shapes and ranges."""
 
+import os
+import tempfile
+
 import keras
 import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from ogan_ign import networks
+from ogan_ign import fused_batchnorm, kernels, networks
 from tests.float64 import float64
 
 
@@ -92,13 +95,17 @@ def _op_types(fn, *args):
 class BatchNormTest(tf.test.TestCase):
     """networks.BatchNorm runs TF's fused kernel; it must be Keras's BatchNorm."""
 
+    @staticmethod
+    def fused(**kwargs):
+        return networks.BatchNorm(**kwargs)
+
     def pair(self, channels=3, **kwargs):
         """The library's layer and Keras's, with the same random weights and
         moving statistics (so the moving updates start from non-trivial values)."""
         rng = np.random.default_rng(channels)
         weights = [rng.uniform(0.5, 1.5, channels), rng.normal(size=channels),
                    rng.normal(size=channels), rng.uniform(0.5, 2.0, channels)]
-        ours = networks.BatchNorm(momentum=0.9, **kwargs)
+        ours = self.fused(momentum=0.9, **kwargs)
         theirs = layers.BatchNormalization(momentum=0.9, **kwargs)
         for layer in (ours, theirs):
             layer.build((None, 2, 2, channels))
@@ -160,7 +167,7 @@ class BatchNormTest(tf.test.TestCase):
             x64, dy64 = tf.cast(x, tf.float64), tf.cast(dy, tf.float64)
             for a, b in zip(self.step(ours, x64, dy64), self.step(theirs, x64, dy64)):
                 self.assertAllClose(a, b, rtol=1e-12, atol=1e-12)
-        flat = networks.BatchNorm()  # rank 2
+        flat = self.fused()  # rank 2
         self.assertAllClose(flat(tf.ones((2, 5)), training=True), tf.zeros((2, 5)))
 
     def test_xla_and_stateless_call(self):
@@ -243,6 +250,45 @@ class BatchNormTest(tf.test.TestCase):
             networks.dcgan_autoencoder(32, 3, latent=8, width=4, norm="instance")
         with self.assertRaisesRegex(ValueError, "unknown code 'conv'; expected one of"):
             networks.dcgan_autoencoder(32, 3, latent=8, width=4, code="conv")
+
+
+class FusedKernelTest(BatchNormTest):
+    """The same checks for what training runs (--batchnorm fused): Keras's own
+    layer with fused_batchnorm.KERNEL installed on the object."""
+
+    @staticmethod
+    def fused(**kwargs):
+        layer = layers.BatchNormalization(**kwargs)
+        if kernels.install(layer, fused_batchnorm.KERNEL) != 1:
+            raise AssertionError("the kernel was not installed")
+        return layer
+
+    def test_only_kerass_own_layer_qualifies_and_uninstall_restores_it(self):
+        self.assertFalse(fused_batchnorm.qualifies(networks.BatchNorm()))
+        self.assertFalse(fused_batchnorm.qualifies(layers.LayerNormalization()))
+        x = tf.ones((4, 2, 2, 3))
+        layer = self.fused()
+        self.assertIn("FusedBatchNormV3", _op_types(lambda t: layer(t, training=True), x))
+        kernels.uninstall(layer)
+        self.assertEqual(kernels.installed(layer), 0)
+        self.assertNotIn("FusedBatchNormV3", _op_types(lambda t: layer(t, training=True), x))
+
+    def test_saved_network_is_plain_keras(self):
+        net = networks.dcgan_encoder(32, 3, z_dim=8, width=4)
+        config = net.get_config()
+        norms = [l for l in net.layers if isinstance(l, layers.BatchNormalization)]
+        self.assertEqual(kernels.install(net, fused_batchnorm.KERNEL), len(norms))
+        self.assertEqual(net.get_config(), config)
+        x = np.random.default_rng(5).uniform(-1, 1, (4, 32, 32, 3)).astype(np.float32)
+        net(x, training=True)  # moves the statistics through the kernel
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, "e.keras")
+            net.save(path)
+            loaded = keras.saving.load_model(path)  # no custom objects
+        self.assertEqual(kernels.installed(loaded), 0)
+        self.assertTrue(all(type(l) is layers.BatchNormalization for l in loaded.layers
+                            if isinstance(l, layers.BatchNormalization)))
+        self.assertAllClose(loaded(x), net(x), atol=1e-5)
 
 
 class MlpTest(tf.test.TestCase):

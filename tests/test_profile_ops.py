@@ -13,7 +13,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
 import op_trace  # noqa: E402  (bench/ is not a package)
-from ogan_ign import conv_gradient  # noqa: E402
+from ogan_ign import conv_gradient, kernels  # noqa: E402
 
 
 def traced_step(net):
@@ -86,7 +86,7 @@ class TraceTest(tf.test.TestCase):
                                                     name="conv"),
                                 keras.layers.Conv2DTranspose(2, 3, strides=2, padding="same",
                                                              name="deconv")], name="net")
-        self.assertEqual(conv_gradient.install(net), 2)
+        self.assertEqual(kernels.install(net, conv_gradient.KERNEL), 2)
         _, events = traced_step(net)
         classes = op_trace.layer_classes(keras.Sequential([net]))
         found = {(op_trace.where(name, classes), op_trace.role(name, op_type))

@@ -64,18 +64,28 @@ class DevicesTest(RunTestCase):
         # weights match a native run's to float32 rounding, and the choice is
         # recorded in config.json's "run".
         from ogan_ign import conv_gradient
+        self.check_same_step("filter_gradient", conv_gradient.KERNEL, "native", "as_conv")
+
+    def test_fused_batchnorm_trains_the_same_step(self):
+        # --batchnorm fused (the default) runs every BatchNorm of the nets on
+        # TensorFlow's fused kernel: the same step as Keras's ops to float32
+        # rounding, recorded in config.json's "run".
+        from ogan_ign import fused_batchnorm
+        self.check_same_step("batchnorm", fused_batchnorm.KERNEL, "keras", "fused")
+
+    def check_same_step(self, flag, kernel, off, on):
+        from ogan_ign import kernels
         weights = {}
-        for kind in ("native", "as_conv"):
-            out = self.run_dir(f"dw_{kind}")
+        for kind in (off, on):
+            out = self.run_dir(f"{flag}_{kind}")
             model = training.train(tiny_config(self.folder, out, steps=2, mixed_precision="fp32",
-                                               filter_gradient=kind), build_tiny)
-            convs = conv_gradient.installed(model.generator) + conv_gradient.installed(
-                model.critic)
-            self.assertEqual(convs > 0, kind == "as_conv")
+                                               **{flag: kind}), build_tiny)
+            changed = sum(kernels.installed(net, kernel) for net in model.nets)
+            self.assertEqual(changed > 0, kind == on)
             weights[kind] = model.get_weights()
             with open(os.path.join(out, "config.json")) as f:
-                self.assertEqual(json.load(f)["run"]["filter_gradient"], kind)
-        for a, b in zip(weights["as_conv"], weights["native"]):
+                self.assertEqual(json.load(f)["run"][flag], kind)
+        for a, b in zip(weights[on], weights[off]):
             self.assertAllClose(a, b, rtol=1e-4, atol=1e-5)
 
     def test_bf16_runs_and_restores_the_global_policy(self):
@@ -106,7 +116,7 @@ class DevicesTest(RunTestCase):
                                                mixed_precision="off"), build_tiny)
         self.assertEqual(training.global_step(model), 4)
         self.assertIn("precision fp32 (as asked); filter gradient native (auto: fp32 step); "
-                      "resuming at step 2", printed.getvalue())
+                      "fused BatchNorm; resuming at step 2", printed.getvalue())
         with open(path) as f:
             self.assertEqual(json.load(f)["mixed_precision"], "fp32")
         with self.assertRaisesRegex(training.ConfigError, "mixed_precision: 'fp32' → 'bf16'"):

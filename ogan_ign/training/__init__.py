@@ -88,7 +88,7 @@ from ogan_ign.training.config import (ALLOWED_CHANGES, JIT_COMPILE, PRECISION_CH
 from ogan_ign.training.devices import (PRECISION_POLICIES, cpu_flags, is_chief, make_strategy,
                                        model_batch_statistics, precision_policy,
                                        resolve_filter_gradient, resolve_precision,
-                                       run_record)
+                                       run_record, training_kernels)
 from ogan_ign.training.driver import (KEEP_CHECKPOINTS, RunComplete, Trained,
                                       configure_optimizer, has_average, inner_optimizer,
                                       session, train)

@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 import tensorflow as tf
 
-from ogan_ign import conv_gradient, data
+from ogan_ign import conv_gradient, data, fused_batchnorm
 from ogan_ign.settings import hparam
 
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
@@ -36,7 +36,7 @@ PRECISION_ALIASES = {"off": "fp32", "float32": "fp32", "mixed_bfloat16": "bf16",
 RESUMABLE_CHANGES = frozenset({"steps", "sample_every", "ckpt_every", "log_every", "resume",
                                "strategy", "jit_compile", "data_dir", "out_dir", "num_samples",
                                "allow_change", "standing_stats", "cache_dir",
-                               "filter_gradient"})
+                               "filter_gradient", "batchnorm"})
 # Settings a resumed run may change when the user names them in --allow_change
 # (the rescue of a diverged run). Both live outside the checkpoint's shapes: the
 # learning rate is one optimizer variable, set again after the restore; the EMA
@@ -111,6 +111,12 @@ class Config:
                                           "conv_gradient); auto = as_conv where measured "
                                           "faster (bf16 on CPUs with AVX512-BF16 without AMX), "
                                           "else native", choices=FILTER_GRADIENTS)
+    batchnorm: str = hparam("fused", "how the networks' BatchNormalization layers run in "
+                                     "training and sampling: fused (TensorFlow's fused kernel, "
+                                     "ogan_ign.fused_batchnorm; Keras's ops where it cannot "
+                                     "run, e.g. synchronized statistics) or keras (Keras's "
+                                     "own ops); the same function either way, and the saved "
+                                     "networks are plain Keras", choices=fused_batchnorm.KINDS)
     ema: float = hparam(0.0, "decay of the moving average of every weight, BatchNorm statistics "
                              "included, warmed up as min(ema, (1+t)/(10+t)) (e.g. 0.999); "
                              "samples and model.keras use it; 0 = off")

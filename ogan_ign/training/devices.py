@@ -17,7 +17,7 @@ import os
 import keras
 import tensorflow as tf
 
-from ogan_ign import one_loss
+from ogan_ign import conv_gradient, fused_batchnorm, one_loss
 from ogan_ign.training.config import STRATEGIES, ConfigError, precision_word
 
 # Keras's dtype policy for each precision word (config.PRECISIONS).
@@ -131,6 +131,13 @@ def resolve_filter_gradient(name, precision, strategy=None, gpus=None, cpu=None)
     return "native", "CPU without bfloat16 instructions"
 
 
+def training_kernels(filter_gradient, batchnorm):
+    """The ogan_ign.kernels a run installs on its networks for a resolved
+    --filter_gradient ("native" | "as_conv") and --batchnorm ("keras" | "fused")."""
+    return ((conv_gradient.KERNEL,) if filter_gradient == "as_conv" else ()) + (
+        (fused_batchnorm.KERNEL,) if batchnorm == "fused" else ())
+
+
 @contextlib.contextmanager
 def precision_policy(name):
     """Sets Keras's global dtype policy of a precision (fp32, bf16, fp16, or an
@@ -155,11 +162,12 @@ def package_version():
         return "unknown"
 
 
-def run_record(model, strategy, precision, filter_gradient="native"):
+def run_record(model, strategy, precision, filter_gradient="native", batchnorm="keras"):
     """What the flags resolved to on this machine, for config.json's "run"."""
     return {
         "precision": precision,
         "filter_gradient": filter_gradient,
+        "batchnorm": batchnorm,
         "strategy": type(strategy).__name__,
         "replicas": strategy.num_replicas_in_sync,
         "jit_compile": bool(model.jit_compile),

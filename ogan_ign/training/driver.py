@@ -15,7 +15,7 @@ from typing import Any, Optional
 import keras
 import tensorflow as tf
 
-from ogan_ign import averaging, conv_gradient, data, images, standing
+from ogan_ign import averaging, data, images, kernels, standing
 from ogan_ign.training import callbacks as cb
 from ogan_ign.training import config as cfg
 from ogan_ign.training import devices
@@ -149,11 +149,11 @@ def build(run, build_model):
         run.average = averaging.WeightAverage(run.model, config.ema) if config.ema > 0 else None
     run.filter_gradient = devices.resolve_filter_gradient(config.filter_gradient,
                                                           run.precision[0], run.strategy)
-    if run.filter_gradient[0] == "as_conv":
-        for net in run.model.nets:
-            conv_gradient.install(net)
+    chosen = devices.training_kernels(run.filter_gradient[0], config.batchnorm)
+    for net in run.model.nets:
+        kernels.install(net, *chosen)
     run.record = devices.run_record(run.model, run.strategy, run.precision[0],
-                                    run.filter_gradient[0])
+                                    run.filter_gradient[0], config.batchnorm)
 
 
 def configure_optimizer(model, config):
@@ -252,7 +252,8 @@ def start_line(run, step):
         kind_why = f"auto: {kind_why}"
     return (f"{spec.name}: {spec.num_examples} images of {spec.image_size}px × "
             f"{spec.channels}; {run.strategy.num_replicas_in_sync} replica(s); precision "
-            f"{precision} ({why}); filter gradient {kind} ({kind_why}); "
+            f"{precision} ({why}); filter gradient {kind} ({kind_why}); {config.batchnorm} "
+            "BatchNorm; "
             + (f"resuming at step {step}" if step else "starting") + f" in {config.out_dir}")
 
 
