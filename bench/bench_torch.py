@@ -265,8 +265,8 @@ def main(_):
         print(f"warning: other processes hold {busy:.2f} cores; torch's OpenMP threads slow "
               "down far more than TensorFlow's pool then, so the ratios are not comparable "
               "(time on an idle machine)", flush=True)
-    print(f"default (the scripts' auto settings here): XLA {default[0]}, {default[1]}, "
-          f"{default[3]} filter gradient", flush=True)
+    print(f"default (the scripts' default settings here): XLA {default[0]}, {default[1]}, "
+          f"{default[2]} BatchNorm, {default[3]} filter gradient", flush=True)
     print(f"{'model':6} {'px':>3} {'prec':>5} {'dw':>7} {'project':>9} {'torch':>9} "
           f"{'ratio':>9} {'spread':>7} {'spread':>7}    (img/s; ratio project/torch; "
           "spread of the rounds project, torch)", flush=True)
