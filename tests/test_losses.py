@@ -149,3 +149,36 @@ class WholeLossTest(tf.test.TestCase):
 
 if __name__ == "__main__":
     tf.test.main()
+
+
+class FrozenCallTest(tf.test.TestCase):
+    """losses.frozen_call: net(x)'s value, a gradient for x only, BatchNorm
+    statistics moved as by net(x). (That the traced step then skips the weight
+    gradients is a matter of time: bench/profile_ops.py --model ign.)"""
+
+    @staticmethod
+    def net():
+        import keras
+        keras.utils.set_random_seed(0)
+        x_in = keras.Input((4, 4, 2))
+        h = keras.layers.Conv2D(3, 3, padding="same", name="conv")(x_in)
+        h = keras.layers.BatchNormalization(momentum=0.5, name="bn")(h)
+        return keras.Model(x_in, keras.layers.Conv2D(2, 3, padding="same", name="out")(h))
+
+    def test_value_gradient_and_statistics(self):
+        x = tf.constant(np.random.default_rng(0).normal(size=(3, 4, 4, 2)), tf.float32)
+        plain, frozen = self.net(), self.net()
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(x)
+            ours = tf.reduce_sum(tf.sin(losses.frozen_call(frozen, x)))
+        with tf.GradientTape(persistent=True) as tape2:
+            tape2.watch(x)
+            theirs = tf.reduce_sum(tf.sin(plain(x, training=True)))
+        self.assertAllClose(ours, theirs, atol=1e-6)
+        self.assertAllClose(tape.gradient(ours, x), tape2.gradient(theirs, x), atol=1e-6)
+        self.assertTrue(all(g is None for g in tape.gradient(ours, frozen.trainable_variables)))
+        self.assertTrue(all(g is not None
+                            for g in tape2.gradient(theirs, plain.trainable_variables)))
+        for a, b in zip(frozen.non_trainable_variables, plain.non_trainable_variables):
+            self.assertAllClose(a, b, atol=1e-6)
+        self.assertNotAllClose(frozen.get_layer("bn").moving_mean, tf.zeros(3))
