@@ -277,21 +277,24 @@ def l1_distance(a, b):
 def ign_loss(f, x_real, z, lambda_rec=20.0, lambda_idem=20.0, lambda_tight=2.5, clamp=1.5):
     """losses.IGNLoss with its defaults, δ(y) = l1(f(y), y):
 
-        L = λ_rec·δ(x) + λ_idem·(δ(f(z)) − δ(sg f(z))) + λ_tight·clamp(−δ(sg f(z))),
+        L = λ_rec·δ(x) + λ_idem·(δ′(f(z)) − sg δ′(f(z))) + λ_tight·clamp(−δ(sg f(z))),
         clamp(t) = tanh(t / (a·sg L_rec))·a·sg L_rec,   L_rec = mean δ(x)
-    """
+
+    δ′: the outer f with its weights detached (losses.frozen_call), as the
+    project's step computes it: the same work on both sides."""
     f_x = f(x_real)
     f_z = f(z)
     f_z_sg = f_z.detach()  # the fakes as the critic sees them: the inner f frozen
-    ff_z = f(f_z)          # outer f's gradients cancel in L_idem …
-    ff_z_sg = f(f_z_sg)    # … against this call's
+    frozen = {name: p.detach() for name, p in f.named_parameters()}
+    ff_z = torch.func.functional_call(f, frozen, (f_z,))  # the outer f frozen
+    ff_z_sg = f(f_z_sg)
     x_real, z = x_real.to(f_x.dtype), z.to(f_x.dtype)
     delta_real = l1_distance(f_x, x_real)
     delta_fake = l1_distance(ff_z, f_z)
     delta_fake_sg = l1_distance(ff_z_sg, f_z_sg)
     scale = clamp * delta_real.mean().detach()
     l_tight = torch.tanh(-delta_fake_sg / scale) * scale
-    return (lambda_rec * delta_real.mean() + lambda_idem * (delta_fake - delta_fake_sg).mean()
+    return (lambda_rec * delta_real.mean() + lambda_idem * (delta_fake - delta_fake.detach()).mean()
             + lambda_tight * l_tight.mean())
 
 
