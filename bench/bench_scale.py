@@ -25,14 +25,15 @@ graph mode, 2n³ FLOPs each, measured in the same process just before the models
 
 Training FLOPs per image (an estimate, stated so it can be checked):
 
-    FLOPs/image = 2 · 3 · Σ_passes MACs(net)
+    FLOPs/image = 2 · Σ_passes k_pass · MACs(net)
 
 MACs(net) counts the forward multiply-adds of every Conv2D (out_h·out_w·k²·c_in·
-c_out), Conv2DTranspose (in_h·in_w·k²·c_in·c_out) and Dense (in·out); the ×3
-is forward + backward (input and weight gradients), the ×2 turns MACs into
-FLOPs. Passes per real image: SingleLossGAN and O-GAN run G once and the critic
-three times (x, G(z), sg G(z)); IGN runs f four times (f(x), f(z), f(f(z)),
-f(sg f(z))). BatchNorm, activations and the losses are left out, so the
+c_out), Conv2DTranspose (in_h·in_w·k²·c_in·c_out) and Dense (in·out); k_pass is
+3 for forward + backward (input and weight gradients), 2 for a pass whose
+weights are frozen (forward and input gradient), the ×2 turns MACs into FLOPs.
+Passes per real image: SingleLossGAN and O-GAN run G once and the critic three
+times (x, G(z), sg G(z)), k = 3 each; IGN runs f four times (f(x), f(z), f(sg
+f(z)) with k = 3, and f(f(z)) with f's weights frozen, k = 2, `losses.frozen_call`). BatchNorm, activations and the losses are left out, so the
 achieved rate is a slight underestimate. The backward of a stopped pass needs
 no input gradient, so 3× slightly overcounts those passes.
 
