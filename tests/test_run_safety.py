@@ -1,52 +1,32 @@
-"""Nothing damages a run: a full disk or no permission at any write, two runs in
-one folder, a diverged run rescued on purpose, a kill at a step that both
-samples and checkpoints, a finished run re-run, and one error format for every
-user mistake (the command line's included).
+"""Nothing damages a run: a full disk or no permission at any write, a diverged
+run rescued on purpose, a kill at a step that both samples and checkpoints, a
+finished run re-run, a dataset's other spelling. (Two runs in one folder:
+test_run_lock.py; one error format for every user mistake: test_run_errors.py.)
 
 A full disk is simulated by patching one writer to raise what the real one
 raises (OSError ENOSPC, TensorFlow's ResourceExhaustedError), a kill by raising
-inside the checkpoint save; the lock is tested with a second process and SIGKILL.
-Tiny runs: 16 random 32 px PNGs, width 8, batch 8, a few steps.
+inside the checkpoint save. Tiny runs: 16 random 32 px PNGs, width 8, batch 8, a
+few steps.
 """
 
-import contextlib
 import dataclasses
 import errno
 import glob
-import io
 import json
 import os
-import signal
-import subprocess
-import sys
 import tempfile
 from unittest import mock
 
-from absl import flags
-import pytest
 import keras
 import tensorflow as tf
 
 from ogan_ign import cli, images, training
 from ogan_ign.training import run_folder
-from tests.tiny_runs import (REPO, RunTestCase, build_tiny, checkpoint_values, subprocess_env,
-                             tiny_config)
+from tests.tiny_runs import SafetyCase, build_tiny, checkpoint_values, exit_of
 
 
 class Killed(Exception):
     """Stands for a SIGKILL at that point of the run."""
-
-
-def exit_of(call):
-    """(exit status, stdout, stderr) of a cli call that ends in sys.exit."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            call()
-            status = None
-        except SystemExit as e:
-            status = e.code
-    return status, out.getvalue(), err.getvalue()
 
 
 def snapshot(run_dir):
@@ -59,23 +39,9 @@ def snapshot(run_dir):
     return files
 
 
-class RunSafetyTest(RunTestCase):
+class RunSafetyTest(SafetyCase):
 
-    n_images = 16
     prefix = "test_run_safety_"
-
-    def config(self, name, **overrides):
-        settings = dict(steps=12, ckpt_every=4, sample_every=4, log_every=4)
-        settings.update(overrides)
-        return tiny_config(self.folder, self.run_dir(name), **settings)
-
-    def assert_one_error_line(self, stderr, *parts):
-        lines = [line for line in stderr.splitlines() if line.strip()]
-        self.assertLen(lines, 1, stderr)
-        self.assertTrue(lines[0].startswith("error: "), lines[0])
-        for part in parts:
-            self.assertIn(part, lines[0])
-        return lines[0]
 
     # ----------------------------------------------------- #16.4 full disk
 
@@ -174,57 +140,6 @@ class RunSafetyTest(RunTestCase):
                 self.assertFalse(os.path.exists(os.path.join(out, "model.keras")))
         self.assertEqual(tf.train.latest_checkpoint(self.run_dir("full_export/checkpoints")),
                          self.run_dir("full_export/checkpoints/ckpt-2"))
-
-    # ----------------------------------------------------- #16.5 the lock
-
-    def test_a_second_run_into_a_locked_folder_stops_at_once_naming_the_pid(self):
-        config = self.config("locked", steps=2)
-        holder = subprocess.Popen(
-            [sys.executable, "-c", "import sys, time\n"
-             "from ogan_ign import training\n"
-             "training.lock_run_dir(sys.argv[1])\n"
-             "print('locked', flush=True)\n"
-             "time.sleep(600)\n", config.out_dir],
-            cwd=REPO, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            text=True)
-        try:
-            self.assertEqual(holder.stdout.readline().strip(), "locked")
-            built = []
-            with self.assertRaisesRegex(
-                    training.RunFolderError,
-                    rf"^{config.out_dir} is in use by another run \(pid {holder.pid}\); wait"):
-                training.train(config, lambda c, s: built.append(1) or build_tiny(c, s))
-            self.assertEqual(built, [])  # stopped before the model was built
-            self.assertEqual(os.listdir(config.out_dir), [training.LOCK_FILE])
-            status, _, stderr = exit_of(lambda: cli.train_or_exit(config, build_tiny))
-            self.assertEqual(status, 2)
-            self.assert_one_error_line(stderr, f"(pid {holder.pid})")
-        finally:
-            holder.send_signal(signal.SIGKILL)
-            holder.wait(timeout=60)
-            holder.stdout.close()
-        # The kernel dropped the lock with the killed process; the file stays.
-        self.assertEqual(holder.returncode, -signal.SIGKILL)
-        fd = training.lock_run_dir(config.out_dir)
-        with open(os.path.join(config.out_dir, training.LOCK_FILE)) as f:
-            self.assertEqual(f.read().strip(), str(os.getpid()))
-        # Held here, a run of this process is refused too, until it is released.
-        with self.assertRaisesRegex(training.RunFolderError, rf"pid {os.getpid()}"):
-            training.lock_run_dir(config.out_dir)
-        training.unlock_run_dir(fd)
-        training.unlock_run_dir(training.lock_run_dir(config.out_dir))
-
-    def test_a_session_holds_the_lock_until_its_last_write(self):
-        config = self.config("session", steps=2, ckpt_every=2, sample_every=0, log_every=2)
-        with contextlib.redirect_stdout(io.StringIO()), \
-                training.session(config, build_tiny) as trained:
-            self.assertEqual(training.global_step(trained.model), 2)
-            with self.assertRaisesRegex(training.RunFolderError, "in use by another run"):
-                training.train(config, build_tiny)
-            trained.folder.merge_json("metrics.json", {"steps": 2})
-        with open(os.path.join(config.out_dir, "metrics.json")) as f:
-            self.assertEqual(json.load(f), {"steps": 2})
-        training.unlock_run_dir(training.lock_run_dir(config.out_dir))  # released at the end
 
     # ----------------------------------------------------- #16.6 rescue
 
@@ -371,128 +286,6 @@ class RunSafetyTest(RunTestCase):
         self.assertEqual(extended["steps"], 6)
         self.assertEqual(extended["evaluation"], {"fid": 12.5})
         self.assertGreaterEqual(extended["wall_seconds"], first["wall_seconds"])
-
-    def test_the_lock_is_held_through_a_scripts_last_write(self):
-        # metrics.json, written after training by the scripts, is the run's last
-        # write: a second run must not be able to start before it is done.
-        config = self.config("held", steps=2)
-        merge, held = run_folder.RunFolder.merge_json, []
-
-        def merge_checking_the_lock(folder, name, values):
-            try:
-                run_folder.unlock_run_dir(run_folder.lock_run_dir(config.out_dir))
-                held.append((name, False))
-            except training.RunFolderError:
-                held.append((name, True))
-            return merge(folder, name, values)
-
-        def script():
-            with cli.training_run(config, build_tiny) as run:
-                run.metrics = {"final_metric": 2.5}
-
-        with mock.patch.object(run_folder.RunFolder, "merge_json", merge_checking_the_lock):
-            status, stdout, stderr = exit_of(script)
-        self.assertIsNone(status, stderr)
-        self.assertEqual(held, [("metrics.json", True)])
-        with open(os.path.join(config.out_dir, "metrics.json")) as f:
-            self.assertEqual(json.load(f)["final_metric"], 2.5)
-        self.assertIn("final_metric 2.5", stdout)
-        # ... and released once the script is done.
-        run_folder.unlock_run_dir(run_folder.lock_run_dir(config.out_dir))
-
-    # ----------------------------------------------------- #14.6 one error format
-
-    def flag_values(self):
-        values = flags.FlagValues()
-        cli.define_common_flags(values, dataset=self.folder)
-        return values
-
-    def test_flag_parse_errors_are_one_line_and_exit_2(self):
-        for argv, part in ((["--steps=abc"], "error: flag --steps=abc: invalid literal for int()"),
-                           (["--stepz=3"], "error: Unknown command line flag 'stepz'"),
-                           (["--flagfile=/no/such.flags"], "error: "),
-                           (["--resume=maybe"], "error: ")):
-            with self.subTest(argv=argv):
-                values = self.flag_values()
-                status, stdout, stderr = exit_of(lambda: cli.parse_flags(["prog", *argv], values))
-                self.assertEqual(status, 2)
-                self.assertEqual(stdout, "")
-                self.assertTrue(self.assert_one_error_line(stderr).startswith(part), stderr)
-        self.assertEqual(cli.parse_flags(["prog", "--steps=3", "extra"], self.flag_values()),
-                         ["prog", "extra"])
-
-    @pytest.mark.slow
-    def test_scripts_use_the_one_line_parser(self):
-        done = subprocess.run([sys.executable, "train_gan.py", "--steps=abc",
-                               f"--out_dir={self.run_dir('never_cli')}"], cwd=REPO,
-                              env=subprocess_env(), capture_output=True, text=True, timeout=300)
-        self.assertEqual(done.returncode, 2, done.stderr[-3000:])
-        self.assertEqual(done.stderr.strip().splitlines()[-1],
-                         "error: flag --steps=abc: invalid literal for int() with base 10: 'abc'")
-        self.assertNotIn("USAGE", done.stdout + done.stderr)
-        self.assertNotIn("--helpshort", done.stdout + done.stderr)
-        self.assertFalse(os.path.exists(self.run_dir("never_cli")))
-        for script in ("train_gan.py", "train_ogan.py", "train_ign.py", "evaluate.py"):
-            with open(os.path.join(REPO, script)) as f:
-                source = f.read()
-            self.assertIn("\n    cli.run(main)\n", source, script)
-            self.assertNotIn("app.run(", source, script)
-
-    def test_an_unusable_out_dir_or_multi_worker_without_tf_config_is_one_line(self):
-        a_file = os.path.join(self.root, "a_file")
-        with open(a_file, "w") as f:
-            f.write("x")
-        for out_dir, message in (
-                ("/proc/ogan_ign_run", "error: --out_dir /proc/ogan_ign_run is not usable: "
-                                       "cannot create a folder in /proc (No such file or "
-                                       "directory)"),
-                (a_file, f"error: --out_dir {a_file} is a file, not a folder"),
-                (os.path.join(a_file, "run"),
-                 f"error: --out_dir {a_file}/run: {a_file} is a file, not a folder")):
-            with self.subTest(out_dir=out_dir):
-                values = self.flag_values()
-                values(["prog", f"--out_dir={out_dir}"])
-                status, _, stderr = exit_of(lambda: cli.main_config(["prog"], NoSettings,
-                                                                    values))
-                self.assertEqual(status, 2)
-                self.assertEqual(self.assert_one_error_line(stderr), message)
-                # The library refuses it too, before building anything.
-                with self.assertRaisesRegex(training.ConfigError, "--out_dir"):
-                    training.train(dataclasses.replace(self.config("x"), out_dir=out_dir), None)
-        self.assertEqual(os.listdir("/proc").count("ogan_ign_run"), 0)
-
-        with mock.patch.dict(os.environ):
-            os.environ.pop("TF_CONFIG", None)
-            with self.assertRaisesRegex(training.ConfigError,
-                                        r"^--strategy=multi_worker needs the cluster in "
-                                        r"TF_CONFIG"):
-                training.make_strategy("multi_worker")
-            out = self.run_dir("multi_worker")
-            with self.assertRaises(training.ConfigError):
-                training.train(self.config("multi_worker", strategy="multi_worker"), build_tiny)
-            self.assertFalse(os.path.exists(out))
-
-    def test_no_write_permission_is_one_line_before_anything_is_built(self):
-        # Mode bits do not stop root (the suite may run as root) and the venv may not
-        # run as another user, so the refused mkdir is simulated where it happens.
-        parent = os.path.join(self.root, "read_only")
-        os.makedirs(parent)
-        values = self.flag_values()
-        values(["prog", f"--out_dir={parent}/run"])
-        with mock.patch.object(run_folder.tempfile, "mkdtemp",
-                               side_effect=PermissionError(errno.EACCES, "Permission denied")):
-            status, _, stderr = exit_of(lambda: cli.main_config(["prog"], NoSettings, values))
-        self.assertEqual(status, 2)
-        self.assertEqual(self.assert_one_error_line(stderr),
-                         f"error: --out_dir {parent}/run is not usable: cannot create a folder "
-                         f"in {parent} (Permission denied)")
-        self.assertEqual(os.listdir(parent), [])
-
-
-@dataclasses.dataclass(frozen=True)
-class NoSettings:
-    """A model without settings, for cli.main_config."""
-
 
 class DatasetSpellingTest(tf.test.TestCase):
     """#16.8: a run resumes under another spelling of the same dataset, not another dataset."""

@@ -1,7 +1,10 @@
 """Tiny training runs for the driver's tests: 32 px images from a folder of
 random PNGs, width 8, z_dim 8, batch 8, a dozen steps of a SingleLossGAN, and a
-test case with a folder of its own (`RunTestCase`)."""
+test case with a folder of its own (`RunTestCase`), and the run-safety tests'
+case (`SafetyCase`: runs that checkpoint and sample every 4 steps, one error line)."""
 
+import contextlib
+import io
 import os
 import shutil
 import subprocess
@@ -95,3 +98,35 @@ class RunTestCase(tf.test.TestCase):
             type(self)._reference = out
         return type(self)._reference
 
+
+def exit_of(call):
+    """(exit status, stdout, stderr) of a cli call that ends in sys.exit."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            call()
+            status = None
+        except SystemExit as e:
+            status = e.code
+    return status, out.getvalue(), err.getvalue()
+
+
+class SafetyCase(RunTestCase):
+    """RunTestCase for the run-safety tests (test_run_safety, test_run_lock,
+    test_run_errors): 16 images, 12-step runs that checkpoint and sample every 4
+    steps, and the check that a failure printed exactly one error line."""
+
+    n_images = 16
+
+    def config(self, name, **overrides):
+        settings = dict(steps=12, ckpt_every=4, sample_every=4, log_every=4)
+        settings.update(overrides)
+        return tiny_config(self.folder, self.run_dir(name), **settings)
+
+    def assert_one_error_line(self, stderr, *parts):
+        lines = [line for line in stderr.splitlines() if line.strip()]
+        self.assertLen(lines, 1, stderr)
+        self.assertTrue(lines[0].startswith("error: "), lines[0])
+        for part in parts:
+            self.assertIn(part, lines[0])
+        return lines[0]
