@@ -8,6 +8,7 @@
 #   bash docs/ign/screen.sh screen     # width 32, seed 0, 3,000 steps: which setting
 #   bash docs/ign/screen.sh seeds      # the λ_tight 5 row: seed 1, and standing statistics
 #   bash docs/ign/screen.sh control    # λ_tight controlled (BEGAN's k_t), width 32, seed 0
+#   bash docs/ign/screen.sh recon      # λ_rec 20 / 40 / 80 under the control (γ 0.8), width 32
 #   bash docs/ign/screen.sh confirm    # CHOSEN=... TAG=...: width 64, 2 seeds, 3k and 6k
 #   python docs/ign/screen_table.py    # the table
 #
@@ -58,6 +59,16 @@ case "${1:-screen}" in
       EVAL_FLAGS="$EVAL_FLAGS --standing_stats 64" \
         run "ign_control${target}_seed0_standing64" 3000 0 $IGN $BEFORE --width 32 \
           --tight_target $target
+    done
+    ;;
+  recon)
+    # Held-out reconstruction (the L1 ≤ 0.05) under the λ_tight control:
+    # λ_rec 20 (the paper's; this row re-runs the control screen's γ 0.8 row on
+    # the current code) against 40 and 80, width 32, seed 0, 3,000 steps.
+    for rec in 20 40 80; do
+      EVAL_FLAGS="$EVAL_FLAGS --standing_stats 64" \
+        run "ign_control0.8_rec${rec}_seed0_standing64" 3000 0 $IGN $BEFORE --width 32 \
+          --tight_target 0.8 --lambda_rec $rec
     done
     ;;
   confirm)
