@@ -20,9 +20,10 @@ source docs/research_run.sh
 COMMON="--image_size 32 --channels 1 --batch_size 64 --mixed_precision bf16
         --sample_every 0 --ckpt_every 1000 --dataset $DATA"
 IGN="train_ign.py --coverage_samples 0"
-# train_ign.py's defaults before this issue chose λ_tight 5 and standing statistics:
-# the rows named "defaults" below (ign_50000_off_*, ign_w64_*) and their variations.
-BEFORE="--lambda_tight 2.5 --standing_stats 0"
+# train_ign.py's defaults before this issue chose λ_tight 5 and standing statistics
+# (and then the λ_tight control): the rows named "defaults" below (ign_50000_off_*,
+# ign_w64_*) and their variations.
+BEFORE="--lambda_tight 2.5 --standing_stats 0 --tight_target none"
 GAN="train_gan.py --objective ns --penalty none --lr 2e-4"
 
 EVAL=eval24 EVAL_FLAGS="--probe_examples 0"
