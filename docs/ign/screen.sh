@@ -10,6 +10,7 @@
 #   bash docs/ign/screen.sh control    # λ_tight controlled (BEGAN's k_t), width 32, seed 0
 #   bash docs/ign/screen.sh recon      # λ_rec 20 / 40 / 80 under the control (γ 0.8), width 32
 #   bash docs/ign/screen.sh confirm    # CHOSEN=... TAG=...: width 64, 2 seeds, 3k and 6k
+#   bash docs/ign/screen.sh paper      # the paper's recipe at width 64, seed 0, 3k
 #   python docs/ign/screen_table.py    # the table
 #
 # Scores: evaluate.py --reference validation (10,000 samples; FID, precision, recall,
@@ -72,11 +73,18 @@ case "${1:-screen}" in
           --tight_target 0.8 --lambda_rec $rec
     done
     ;;
+  paper)
+    # The paper's recipe (Gaussian noise, Adam 1e-4, no average, λ_tight 2.5
+    # constant, no standing statistics) at width 64, seed 0, 3,000 steps: the
+    # sample grid beside the default's.
+    run ign_paper_w64_3000_seed0 3000 0 $IGN --width 64 --noise gaussian --lr 1e-4 \
+      --ema 0 --tight_target none --lambda_tight 2.5 --standing_stats 0
+    ;;
   confirm)
     # CHOSEN (the winner's training flags), CHOSEN_EVAL (its evaluate.py flags, e.g.
     # --standing_stats 64), TAG (its name): width 64, seeds 0 and 1, 3,000 steps and
     # the same runs continued to 6,000, the DCGAN beside it; PAPER=1 adds the
-    # script's defaults (the paper's recipe) at seed 0.
+    # former defaults ($BEFORE: λ_tight 2.5, no standing statistics) at seed 0.
     CHOSEN=${CHOSEN:?"set CHOSEN to the winning flags"}
     TAG=${TAG:?"set TAG to a name for the winner"}
     for seed in 0 1; do
