@@ -66,8 +66,9 @@ case "${1:-screen}" in
   recon)
     # Held-out reconstruction (the L1 ≤ 0.05) under the λ_tight control:
     # λ_rec 20 (the paper's; this row re-runs the control screen's γ 0.8 row on
-    # the current code) against 40 and 80, width 32, seed 0, 3,000 steps.
-    for rec in 20 40 80; do
+    # the current code) against 40 and 80, width 32, seed 0, 3,000 steps; RECS
+    # names a subset.
+    for rec in ${RECS:-20 40 80}; do
       EVAL_FLAGS="$EVAL_FLAGS --standing_stats 64" \
         run "ign_control0.8_rec${rec}_seed0_standing64" 3000 0 $IGN $BEFORE --width 32 \
           --tight_target 0.8 --lambda_rec $rec
