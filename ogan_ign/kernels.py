@@ -3,8 +3,9 @@ objects only.
 
 A `Kernel` names a replacement of one method of the layers it `qualifies`: a
 function `make(layer)` returns (the method's name, the function to run instead).
-`install(network, kernel)` sets that function as an attribute of each qualifying
-layer object of the network (nested models included). The layers' class, config
+`install(network, *kernels)` sets that function as an attribute of each qualifying
+layer object of the network (nested models included; one kernel per layer, the
+first that qualifies). The layers' class, config
 and weights stay Keras's: a saved network is plain Keras and loads without
 ogan_ign, and `uninstall` restores Keras's own method. The kernels here:
 
