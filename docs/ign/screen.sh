@@ -11,6 +11,7 @@
 #   bash docs/ign/screen.sh recon      # λ_rec 20 / 40 / 80 under the control (γ 0.8), width 32
 #   bash docs/ign/screen.sh confirm    # CHOSEN=... TAG=...: width 64, 2 seeds, 3k and 6k
 #   bash docs/ign/screen.sh paper      # the paper's recipe at width 64, seed 0, 3k
+#   bash docs/ign/screen.sh recon64    # REC=40: λ_rec under the control at width 64, seed 0, 3k
 #   python docs/ign/screen_table.py    # the table
 #
 # Scores: evaluate.py --reference validation (10,000 samples; FID, precision, recall,
@@ -73,6 +74,13 @@ case "${1:-screen}" in
         run "ign_control0.8_rec${rec}_seed0_standing64" 3000 0 $IGN $BEFORE --width 32 \
           --tight_target 0.8 --lambda_rec $rec
     done
+    ;;
+  recon64)
+    # The recon screen's λ_rec at width 64 (the script's width), seed 0, 3,000 steps,
+    # beside `confirm`'s γ 0.8 row: REC (default 40).
+    EVAL_FLAGS="$EVAL_FLAGS --standing_stats 64" \
+      run "ign_control0.8_rec${REC:-40}_w64_3000_seed0" 3000 0 $IGN $BEFORE --width 64 \
+        --tight_target 0.8 --lambda_rec "${REC:-40}"
     ;;
   paper)
     # The paper's recipe (Gaussian noise, Adam 1e-4, no average, λ_tight 2.5
