@@ -39,6 +39,8 @@ import contextlib
 import keras
 import tensorflow as tf
 
+from ogan_ign import kernels
+
 # The private Keras names this module relies on, each with why (tested in test_one_loss.py).
 KERAS_PRIVATE = {
     # fit() reduces a first batch across replicas to build compiled losses and
@@ -102,9 +104,7 @@ SEED_SPEC = keras.InputSpec(shape=(), dtype="int64")    # a fixed draw's seed
 
 def batchnorm_layers(layer):
     """Every keras BatchNormalization layer in `layer` and its sub-models."""
-    if isinstance(layer, keras.layers.BatchNormalization):
-        return [layer]
-    return [bn for sub in getattr(layer, "layers", []) for bn in batchnorm_layers(sub)]
+    return [bn for bn in kernels.walk(layer) if isinstance(bn, keras.layers.BatchNormalization)]
 
 
 @contextlib.contextmanager
