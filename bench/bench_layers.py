@@ -20,7 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 from absl import app, flags
-from flops import auto_settings, layer_macs
+from flops import layer_macs, resolve_batchnorm
 from ogan_ign import fused_batchnorm, kernels, networks, training
 
 FLAGS = flags.FLAGS
@@ -56,7 +56,7 @@ def forward_backward(fn, x, variables):
 
 def main(_):
     batch = FLAGS.batch_size
-    batchnorm = auto_settings()[2] if FLAGS.batchnorm == "auto" else FLAGS.batchnorm
+    batchnorm = resolve_batchnorm(FLAGS.batchnorm)
     with training.precision_policy(FLAGS.precision):
         keras.utils.set_random_seed(0)
         net = {"ign": lambda: networks.dcgan_autoencoder(FLAGS.size, 3, latent=512),

@@ -33,8 +33,9 @@ c_out), Conv2DTranspose (in_h·in_w·k²·c_in·c_out) and Dense (in·out); k_pa
 weights are frozen (forward and input gradient), the ×2 turns MACs into FLOPs.
 Passes per real image: SingleLossGAN and O-GAN run G once and the critic three
 times (x, G(z), sg G(z)), k = 3 each; IGN runs f four times (f(x), f(z), f(sg
-f(z)) with k = 3, and f(f(z)) with f's weights frozen, k = 2, `losses.frozen_call`). BatchNorm, activations and the losses are left out, so the
-achieved rate is a slight underestimate. The backward of a stopped pass needs
+f(z)) with k = 3, and f(f(z)) with f's weights frozen, k = 2, `losses.frozen_call`).
+BatchNorm, activations and the losses are left out, so the achieved rate is a
+slight underestimate. The backward of a stopped pass needs
 no input gradient, so 3× slightly overcounts those passes.
 
 Networks are the libraries' defaults at width 64: DCGAN G and E (z_dim 128;
@@ -53,7 +54,7 @@ import tensorflow as tf
 from absl import app, flags
 
 from flops import (auto_settings, define_list, define_timing_flags, load_average, matmul_peak,
-                   prepared_step)
+                   prepared_step, resolve_batchnorm)
 from ogan_ign import training
 
 FLAGS = flags.FLAGS
@@ -83,8 +84,7 @@ def settings_to_time():
                     p = precision_auto if precision == "auto" else precision
                     if dw == "auto":
                         dw = training.resolve_filter_gradient("auto", p)[0]
-                    setting = (xla_auto if xla == "auto" else xla, p,
-                               bn_auto if bn == "auto" else bn, dw)
+                    setting = (xla_auto if xla == "auto" else xla, p, resolve_batchnorm(bn), dw)
                     if setting not in resolved:
                         resolved.append(setting)
     dw_auto = training.resolve_filter_gradient("auto", precision_auto)[0]

@@ -88,6 +88,12 @@ def matmul_peak(dtype, n, repeats=5):
     return best
 
 
+def resolve_batchnorm(name):
+    """A bench's --batchnorm word: "auto" is the training scripts' default
+    (training.Config's --batchnorm), "keras" and "fused" themselves."""
+    return training.Config().batchnorm if name == "auto" else name
+
+
 def auto_settings():
     """(xla, precision, batchnorm) the training scripts' default flags resolve to
     here: Keras's jit_compile="auto" for a model built outside any strategy,
@@ -95,7 +101,7 @@ def auto_settings():
     probe = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     probe.compile(jit_compile="auto")
     return ("on" if probe.jit_compile else "off", training.resolve_precision("auto")[0],
-            training.Config().batchnorm)
+            resolve_batchnorm("auto"))
 
 
 def build(kind, size):

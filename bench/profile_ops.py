@@ -30,7 +30,7 @@ import collections
 
 from absl import app, flags
 
-from flops import auto_settings, load_average, prepared_step
+from flops import load_average, prepared_step, resolve_batchnorm
 from ogan_ign import training
 from op_trace import layer_classes, role, traced_ops, where
 
@@ -55,7 +55,7 @@ def profile():
     classes) of the default step."""
     precision = training.resolve_precision(FLAGS.precision)[0]
     dw = training.resolve_filter_gradient(FLAGS.filter_gradient, precision)[0]
-    batchnorm = auto_settings()[2] if FLAGS.batchnorm == "auto" else FLAGS.batchnorm
+    batchnorm = resolve_batchnorm(FLAGS.batchnorm)
     setting = ("off", precision, batchnorm, dw)
     step, x, model, _ = prepared_step(FLAGS.model, FLAGS.size, setting, FLAGS.batch_size)
     wall_ms, events = traced_ops(lambda: step(x)["loss/total"], FLAGS.steps)
