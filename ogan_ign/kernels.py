@@ -5,9 +5,9 @@ A `Kernel` names a replacement of one method of the layers it `qualifies`: a
 function `make(layer)` returns (the method's name, the function to run instead).
 `install(network, *kernels)` sets that function as an attribute of each qualifying
 layer object of the network (nested models included; one kernel per layer, the
-first that qualifies). The layers' class, config
-and weights stay Keras's: a saved network is plain Keras and loads without
-ogan_ign, and `uninstall` restores Keras's own method. The kernels here:
+first that qualifies). The layers' class, config and weights stay Keras's: a
+saved network is plain Keras and loads without ogan_ign, and `uninstall`
+restores Keras's own method. The kernels here:
 
 - ogan_ign.conv_gradient.KERNEL ("as_conv"): a convolution's filter gradient as a
   forward convolution;

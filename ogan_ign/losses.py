@@ -337,9 +337,9 @@ class IGNLoss:
     pair has value 0, and its gradient is the single loss's h(D(G)) − h(D(sg G))
     with D = δ, G = f, whose outer-f gradients cancel: the same gradients
     (tests/test_ign.py, float64), without computing the weight gradients of one of
-    f's four passes (a bf16 IGN step 1.10× faster at 64 px; README, speed).
-    "ign/idem" reports δ(f(z)). The clamp (`tightness_clamp`, a = `tight_clamp`, None for none) scales with
-    L_rec = batch_mean(δ(x)) (the global batch's under a strategy),
+    f's four passes (what that saves: docs/DESIGN_NOTES.md). "ign/idem" reports
+    δ(f(z)). The clamp (`tightness_clamp`, a = `tight_clamp`, None for none)
+    scales with L_rec = batch_mean(δ(x)) (the global batch's under a strategy),
     stop-gradiented: a gradient through the bound would reward worse reconstruction.
     """
     lambda_rec: float = 20.0

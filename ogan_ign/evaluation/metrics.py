@@ -3,7 +3,8 @@ functions they are given): FID (Heusel et al. 2017, arXiv 1706.08500), KID
 (Bińkowski et al. 2018, arXiv 1801.01401), improved precision / recall
 (Kynkäänniemi et al. 2019, arXiv 1904.06991), coverage (Naeem et al. 2020, arXiv
 2002.09797), a closed-form linear probe (for O-GAN's E(x), arXiv 1903.01931),
-and RMS distances with IGN's idempotence gap (arXiv 2311.01462). None of them builds or trains a network.
+and RMS distances with IGN's idempotence gap (arXiv 2311.01462). None of them
+builds or trains a network.
 """
 
 import numpy as np
