@@ -36,16 +36,10 @@ from ogan_ign import cli, data, evaluation, images, networks, one_loss
 from ogan_ign.ogan import OGAN, OGANSettings
 from ogan_ign.settings import hparam, subset
 
-GENERATORS = {"dcgan": networks.dcgan_generator, "selfmod": networks.selfmod_generator}
-
-
 @dataclasses.dataclass(frozen=True)
-class OGANRun(OGANSettings):
+class OGANRun(OGANSettings, networks.DCGANChoice):
     z_dim: int = hparam(256, "noise size = the encoder's outputs (128 in the original code)")
     width: int = hparam(64, "channels of the first encoder conv (doubling per stage)")
-    kernel_size: int = hparam(5, "5: the original code; 4: the later code")
-    generator: str = hparam("dcgan", "dcgan, or selfmod: the later code's self-modulated "
-                                     "BatchNorm generator")
 
 
 # The script's own choices (the module docstring says why).
@@ -62,14 +56,9 @@ INTERPOLATION_STEPS = 8
 
 def build_model(config, spec):
     hp = config.model
-    if hp.generator not in GENERATORS:
-        raise ValueError(f"--generator must be one of {', '.join(GENERATORS)}, got {hp.generator!r}")
-    if hp.kernel_size not in (4, 5):
-        raise ValueError(f"--kernel_size must be 4 or 5, got {hp.kernel_size}")
     encoder = networks.dcgan_encoder(spec.image_size, spec.channels, hp.z_dim, hp.width,
                                      hp.kernel_size)
-    generator = GENERATORS[hp.generator](spec.image_size, spec.channels, hp.z_dim, hp.width,
-                                         hp.kernel_size)
+    generator = networks.chosen_generator(hp, spec.image_size, spec.channels, hp.z_dim, hp.width)
     return OGAN(encoder=encoder, generator=generator, seed=config.seed,
                 **subset(hp, OGANSettings))
 

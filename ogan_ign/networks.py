@@ -11,12 +11,14 @@ ReLU, stride-2 transposed convolutions, tanh. With width = 64 the channel counts
 are the original code's (S·8 at the smallest map) for S = 32 … 256.
 """
 
+import dataclasses
 import math
 
 import keras
 from keras import layers
 
 from ogan_ign import fused_batchnorm
+from ogan_ign.settings import hparam
 
 SUPPORTED_SIZES = (28, 32, 64, 128, 256)
 NORMS = ("batch", "group")  # f's normalisation (dcgan_autoencoder)
@@ -201,6 +203,29 @@ def selfmod_generator(image_size=32, channels=3, z_dim=128, width=64, kernel_siz
 
     x_out = _up(_project(z_in, base, widths[-1]), widths, channels, kernel_size, norm=norm)
     return keras.Model(z_in, x_out, name=name)
+
+
+GENERATORS = {"dcgan": dcgan_generator, "selfmod": selfmod_generator}
+KERNEL_SIZES = (4, 5)
+
+
+@dataclasses.dataclass(frozen=True)
+class DCGANChoice:
+    """The DCGAN pair's two choices a script offers (train_gan.py, train_ogan.py):
+    the generator, and the kernel size of every conv of both nets."""
+    kernel_size: int = hparam(5, "kernel of every conv: 5, the original O-GAN code; 4, its "
+                                 "later code")
+    generator: str = hparam("dcgan", "dcgan, or selfmod: the later O-GAN code's "
+                                     "self-modulated BatchNorm generator", choices=GENERATORS)
+
+
+def chosen_generator(choice, image_size, channels, z_dim, width):
+    """The generator a DCGANChoice names; a one-line ValueError for a kernel size
+    outside KERNEL_SIZES."""
+    if choice.kernel_size not in KERNEL_SIZES:
+        raise ValueError(f"--kernel_size must be one of {', '.join(map(str, KERNEL_SIZES))}, "
+                         f"got {choice.kernel_size}")
+    return GENERATORS[choice.generator](image_size, channels, z_dim, width, choice.kernel_size)
 
 
 def dcgan_autoencoder(image_size=32, channels=3, latent=512, width=64, kernel_size=4,

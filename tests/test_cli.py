@@ -13,7 +13,7 @@ from absl import flags
 import pytest
 import tensorflow as tf
 
-from ogan_ign import cli, gan, ign, ogan, training
+from ogan_ign import cli, gan, ign, networks, ogan, training
 from ogan_ign.settings import hparam
 from test_run_safety import exit_of
 
@@ -243,15 +243,17 @@ class HelpTest(tf.test.TestCase):
 
 def run_fields(script):
     """The fields of a script's settings class (`...Run`), read from its source: the
-    library settings it extends, then its own."""
+    library settings it extends (the last base's first, as dataclasses order
+    them), then its own."""
     with open(os.path.join(REPO, script)) as f:
         tree = ast.parse(f.read())
     run = next(node for node in tree.body
                if isinstance(node, ast.ClassDef) and node.name.endswith("Run"))
-    library = {cls.__name__: cls for cls in (gan.GANSettings, ogan.OGANSettings, ign.IGNSettings)}
-    base = library[ast.unparse(run.bases[0]).split(".")[-1]]
-    return ([f.name for f in dataclasses.fields(base)]
-            + [node.target.id for node in run.body if isinstance(node, ast.AnnAssign)])
+    library = {cls.__name__: cls for cls in (gan.GANSettings, ogan.OGANSettings, ign.IGNSettings,
+                                            networks.DCGANChoice)}
+    inherited = [f.name for base in reversed(run.bases)
+                 for f in dataclasses.fields(library[ast.unparse(base).split(".")[-1]])]
+    return inherited + [node.target.id for node in run.body if isinstance(node, ast.AnnAssign)]
 
 
 @pytest.mark.slow

@@ -56,6 +56,19 @@ class DcganTest(tf.test.TestCase):
         with self.assertRaisesRegex(ValueError, "unsupported image size 48"):
             networks.dcgan_encoder(48, 3)
 
+    def test_chosen_generator(self):
+        # The scripts' --generator / --kernel_size pick the builder and every kernel.
+        for name, kernel_size in (("dcgan", 5), ("selfmod", 4), ("selfmod", 5)):
+            with self.subTest(generator=name, kernel_size=kernel_size):
+                choice = networks.DCGANChoice(kernel_size=kernel_size, generator=name)
+                g = networks.chosen_generator(choice, 32, 1, z_dim=8, width=4)
+                modulated = [l for l in g.layers if isinstance(l, networks.ScaleShift)]
+                self.assertLen(modulated, 3 if name == "selfmod" else 0)
+                self.assertEqual(g.get_layer("deconv0").kernel_size, (kernel_size,) * 2)
+                self.assertEqual(g(np.zeros((2, 8), "float32")).shape, (2, 32, 32, 1))
+        with self.assertRaisesRegex(ValueError, "^--kernel_size must be one of 4, 5, got 3$"):
+            networks.chosen_generator(networks.DCGANChoice(kernel_size=3), 32, 1, 8, 4)
+
 
 class AutoencoderTest(tf.test.TestCase):
 
