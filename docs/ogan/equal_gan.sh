@@ -9,6 +9,7 @@
 #                                          # the chosen pair: 2 seeds, 3,000 and 6,000 steps
 #   TAG=... bash docs/ogan/equal_gan.sh test  # once, the chosen pair on the test split
 #   bash docs/ogan/equal_gan.sh encoder    # the default with an encoder-only correlation
+#   bash docs/ogan/equal_gan.sh selfmod    # the self-modulated generator, O-GAN and twin GAN
 #   python docs/ogan/equal_gan_table.py     # the table
 #
 # The single-loss GAN (ns, no penalty) and O-GAN (wgan + GAN-QP, λ 1) rows at
@@ -43,6 +44,17 @@ case "${1:-screen}" in
     for weight in 0.5 2.0; do
       run "ogan_best_e${weight}_seed0" 3000 0 $OGAN --objective ns --penalty none \
         --corr_weight 0.5 --z_dim 256 --ema 0.999 --encoder_corr_weight $weight
+    done
+    ;;
+  selfmod)
+    # The later O-GAN code's self-modulated BatchNorm generator (--generator selfmod),
+    # 5×5 and 4×4 kernels, in the default O-GAN and in its twin GAN (same nets, z 256,
+    # --ema 0.999), seed 0, 3,000 steps, beside ogan_best_seed0 / gan_best_seed0:
+    # does z steering every BatchNorm make E(G(z)) invert better (ρ, reconstruction)?
+    for k in ${KERNELS:-5 4}; do
+      run "gan_selfmod_k${k}_seed0" 3000 0 $GAN --z_dim 256 --ema 0.999 --generator selfmod \
+        --kernel_size $k
+      run "ogan_selfmod_k${k}_seed0" 3000 0 $OGAN --generator selfmod --kernel_size $k
     done
     ;;
   confirm)
