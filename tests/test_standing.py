@@ -9,10 +9,11 @@ import tempfile
 
 import keras
 import pytest
+import imageio.v3 as iio
 import numpy as np
 import tensorflow as tf
 
-from ogan_ign import averaging, data, evaluation, ign, networks, standing, training
+from ogan_ign import averaging, data, evaluation, ign, images, networks, standing, training
 from replicas import mirrored
 from test_evaluation import run_evaluate
 from tiny_models import three_models
@@ -263,6 +264,13 @@ class SamplingTest(tf.test.TestCase):
         self.assertFalse(any(any(np.array_equal(mean, a) for a in averaged)
                              for mean, _ in stored))
         self.assert_equal_statistics(statistics(exported.sampler), before)
+        # The run's last sample grid was sampled so too: it is what model.keras generates.
+        last = iio.imread(os.path.join(out, "samples", "00000002.png"))
+        fixed = len(data.load_arrays(data.resolve(folder, image_size=32),
+                                     limit=config.num_samples)[0])
+        again = images.save_grid(os.path.join(root, "again.png"),
+                                 np.asarray(exported.generate(fixed, seed=config.seed)))
+        self.assertAllEqual(last, iio.imread(again))
 
     def test_an_ign_export_samples_with_noise_statistics_and_projects_with_image_statistics(self):
         root = tempfile.mkdtemp(prefix="test_standing_")

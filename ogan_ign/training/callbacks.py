@@ -17,7 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ogan_ign import averaging, images
+from ogan_ign import averaging, images, standing
 from ogan_ign.training.run_folder import RunFolderError, remove_uncommitted_checkpoints, writing
 
 
@@ -197,7 +197,11 @@ def save_checkpoint(model, manager, step, worker_manager=None):
 class Samples(keras.callbacks.Callback):
     """Sample grids from fixed noise and the model's own `figures`, every
     `sample_every` steps and at the last, with the averaged weights in when
-    there is an `average`."""
+    there is an `average`. With --standing_stats the grid is sampled as the
+    export samples: standing statistics of the sampler over that many batches of
+    --batch_size noise seeded by --seed (the model's own statistics are back
+    after it), so the last grid is what model.keras generates. The figures keep
+    the moving statistics."""
 
     def __init__(self, config, writer, fixed, figures=None, average=None):
         super().__init__()
@@ -218,8 +222,11 @@ class Samples(keras.callbacks.Callback):
         cannot be written."""
         with writing(f"the samples of step {step} in {self.run_dir}"), \
                 averaging.swapped_in(self.average):
-            x = np.asarray(model.generate(len(self.fixed.x_real), seed=self.fixed.seed),
-                           np.float32)
+            config = self.config
+            with standing.standing(model, config.standing_stats, config.batch_size,
+                                   seed=config.seed):
+                x = np.asarray(model.generate(len(self.fixed.x_real), seed=self.fixed.seed),
+                               np.float32)
             path = images.save_grid(samples_path(self.run_dir, step), x)
             picture = images.table(images.grid(x))
             picture = picture[..., None] if picture.ndim == 2 else picture

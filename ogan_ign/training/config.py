@@ -125,8 +125,8 @@ class Config:
                                     "many batches of noise (of the run's --batch_size); a "
                                     "training run exports them in model.keras (IGN: in a "
                                     "sampling copy of f, while f projects with statistics of "
-                                    "as many batches of training images), evaluate.py "
-                                    "samples with them; 0 = off")
+                                    "as many batches of training images), the sample grids "
+                                    "and evaluate.py sample with them; 0 = off")
     model: Any = None
 
     def __post_init__(self):
