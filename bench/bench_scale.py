@@ -41,9 +41,9 @@ no input gradient, so 3× slightly overcounts those passes.
 Networks are the libraries' defaults at width 64: DCGAN G and E (z_dim 128;
 the critic of SingleLossGAN has one output) and IGN's DCGAN autoencoder
 (latent 512). Each setting is timed over `--steps` steps after two warm-up
-steps (XLA compiles in the first), in `--rounds` rounds that take the settings
-of one (model, size) in turn; the table prints the median images/s, FLOP rate
-and its fraction of the peak of the same precision. Every row runs the same code
+steps (XLA compiles in the first) and one untimed round, in `--rounds` rounds
+that take the settings of one (model, size) in turn; the table prints the median
+images/s, FLOP rate and its fraction of the peak of the same precision. Every row runs the same code
 path as fit() (model.train_step in a tf.function, jit_compile as resolved).
 """
 
@@ -103,12 +103,16 @@ def time_model(kind, size, settings, default, peak):
     """{setting: img/s} for one (model, size), printing a row per setting.
 
     All settings are built first and then timed in turn, `--rounds` times: a
-    slow spell of the machine then hits every setting alike instead of one row."""
+    slow spell of the machine then hits every setting alike instead of one row.
+    One untimed round goes first: building the later settings left the first
+    one's memory cold, and its first timed round read up to 40 % slow."""
     prepared = {s: prepared_step(kind, size, s, FLAGS.batch_size) for s in settings}
     times = {s: [] for s in settings}
-    for _ in range(FLAGS.rounds):
+    for timed in [False] + [True] * FLAGS.rounds:
         for s, (step, x, _, _) in prepared.items():
-            times[s].append(seconds_per_step(step, x))
+            seconds = seconds_per_step(step, x)
+            if timed:
+                times[s].append(seconds)
     rates = {}
     for setting, (_, _, _, flops) in prepared.items():
         seconds = times[setting]
