@@ -47,14 +47,12 @@ images/s, FLOP rate and its fraction of the peak of the same precision. Every ro
 path as fit() (model.train_step in a tf.function, jit_compile as resolved).
 """
 
-import time
-
 import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
 from flops import (auto_settings, define_list, define_timing_flags, load_average, matmul_peak,
-                   prepared_step, resolve_batchnorm)
+                   prepared_step, resolve_batchnorm, timed_in_turn)
 from ogan_ign import training
 
 FLAGS = flags.FLAGS
@@ -91,28 +89,14 @@ def settings_to_time():
     return resolved, (xla_auto, precision_auto, bn_auto, dw_auto)
 
 
-def seconds_per_step(step, x):
-    start = time.perf_counter()
-    for _ in range(FLAGS.steps):
-        logs = step(x)
-    float(logs["loss/total"])
-    return (time.perf_counter() - start) / FLAGS.steps
-
-
 def time_model(kind, size, settings, default, peak):
     """{setting: img/s} for one (model, size), printing a row per setting.
 
-    All settings are built first and then timed in turn, `--rounds` times: a
-    slow spell of the machine then hits every setting alike instead of one row.
-    One untimed round goes first: building the later settings left the first
-    one's memory cold, and its first timed round read up to 40 % slow."""
+    All settings are built first and then timed in turn (`flops.timed_in_turn`)."""
     prepared = {s: prepared_step(kind, size, s, FLAGS.batch_size) for s in settings}
-    times = {s: [] for s in settings}
-    for timed in [False] + [True] * FLAGS.rounds:
-        for s, (step, x, _, _) in prepared.items():
-            seconds = seconds_per_step(step, x)
-            if timed:
-                times[s].append(seconds)
+    runs = {s: (lambda step=step, x=x: step(x)["loss/total"])
+            for s, (step, x, _, _) in prepared.items()}
+    times = timed_in_turn(runs, FLAGS.steps, FLAGS.rounds)
     rates = {}
     for setting, (_, _, _, flops) in prepared.items():
         seconds = times[setting]

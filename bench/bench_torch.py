@@ -25,7 +25,8 @@ here), plus a row per other precision of `--precision` (its filter gradient
 as `auto` resolves it for that precision), each against the torch step of
 `torch_nets.TorchStep` at the same precision (bf16: autocast), with the same
 initial weights and batch. Each side warms up two steps, then both are timed
-over `--steps` steps in `--rounds` rounds that alternate them, so a slow spell
+(after one untimed round) over `--steps` steps in `--rounds` rounds that
+alternate them, so a slow spell
 of the machine hits both; the table prints the median img/s of each, the
 ratio project/torch (issue #27 asks ≥ 1.1 for the default row) and the
 spread of the rounds. The CPU's bfloat16 flags (AMX-BF16, AVX512-BF16)
@@ -50,7 +51,8 @@ import torch
 from absl import app, flags
 
 import torch_nets
-from flops import auto_settings, build, define_timing_flags, load_average, prepared_step
+from flops import (auto_settings, build, define_timing_flags, load_average, prepared_step,
+                   timed_in_turn)
 from ogan_ign import training
 from ogan_ign.training import devices
 from tests.float64 import float64
@@ -183,16 +185,6 @@ def settings_to_time():
     return settings, setting("auto")
 
 
-def seconds_per_step(run):
-    """Mean wall time of --steps calls of run(), which returns the step's loss
-    (read once at the end, so that the last step has finished)."""
-    start = time.perf_counter()
-    for _ in range(FLAGS.steps):
-        loss = run()
-    float(loss)
-    return (time.perf_counter() - start) / FLAGS.steps
-
-
 def prepared_pair(kind, size, setting):
     """(project's step, torch's step), each a no-argument call returning the
     loss, both warmed up, the torch twins holding the project model's weights."""
@@ -209,11 +201,8 @@ def prepared_pair(kind, size, setting):
 def time_model(kind, size, settings, default):
     """Prints a row per setting: project and torch img/s, alternating in rounds."""
     pairs = {s: prepared_pair(kind, size, s) for s in settings}
-    times = {(s, side): [] for s in settings for side in (0, 1)}
-    for _ in range(FLAGS.rounds):
-        for s, pair in pairs.items():
-            for side, run in enumerate(pair):
-                times[s, side].append(seconds_per_step(run))
+    times = timed_in_turn({(s, side): run for s, pair in pairs.items()
+                                 for side, run in enumerate(pair)}, FLAGS.steps, FLAGS.rounds)
     for s in settings:
         rates = [FLAGS.batch_size / float(np.median(times[s, side])) for side in (0, 1)]
         spreads = [(max(t) - min(t)) / float(np.median(t)) for t in (times[s, 0], times[s, 1])]

@@ -61,10 +61,30 @@ def define_timing_flags(models, precision):
     flags.DEFINE_string("sizes", "32,64", "image sides")
     flags.DEFINE_integer("batch_size", 64, "images per step")
     flags.DEFINE_integer("steps", 5, "timed steps per setting and round")
-    flags.DEFINE_integer("rounds", 3, "rounds of timing, settings interleaved; the median is kept")
+    flags.DEFINE_integer("rounds", 3, "rounds of timing, settings interleaved (after one "
+                         "untimed round); the median is kept")
     define_list("models", models, ("gan", "ogan", "ign"), "which models")
     define_list("precision", precision, ("auto", "fp32", "bf16"),
                 "precisions to time; auto: what --mixed_precision auto picks here")
+
+
+def timed_in_turn(runs, steps, rounds):
+    """{key: [seconds per step, one per round]} of `runs` ({key: a no-argument
+    call of one step returning its loss}): every run `steps` times in turn
+    (the loss read once at the end, so the last step has finished), `rounds`
+    times, so a slow spell of the machine hits every run alike. One untimed
+    round goes first: building the later runs leaves the first one's memory
+    cold, and its first round read up to 40 % slow."""
+    times = {key: [] for key in runs}
+    for timed in [False] + [True] * rounds:
+        for key, run in runs.items():
+            start = time.perf_counter()
+            for _ in range(steps):
+                loss = run()
+            float(loss)
+            if timed:
+                times[key].append((time.perf_counter() - start) / steps)
+    return times
 
 
 def matmul_peak(dtype, n, repeats=5):
