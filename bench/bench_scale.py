@@ -43,8 +43,9 @@ the critic of SingleLossGAN has one output) and IGN's DCGAN autoencoder
 (latent 512). Each setting is timed over `--steps` steps after two warm-up
 steps (XLA compiles in the first) and one untimed round, in `--rounds` rounds
 that take the settings of one (model, size) in turn; the table prints the median
-images/s, FLOP rate and its fraction of the peak of the same precision. Every row runs the same code
-path as fit() (model.train_step in a tf.function, jit_compile as resolved).
+images/s, FLOP rate and its fraction of the peak of the same precision. Every
+row runs the same code path as fit() (model.train_step in a tf.function,
+jit_compile as resolved).
 """
 
 import numpy as np
