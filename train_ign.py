@@ -4,14 +4,15 @@ as a single-loss GAN: one f, one tape, one Adam.
     python train_ign.py --dataset celeba_hq --image_size 64 --out_dir runs/ign_celebahq
     python train_ign.py --out_dir runs/ign_fmnist             # Fashion-MNIST, 32 px
     python train_ign.py --noise gaussian --lr 1e-4 --ema 0 --tight_target none \
-        --standing_stats 0 --out_dir runs/ign_paper                   # the paper's recipe
+        --lambda_rec 20 --standing_stats 0 --out_dir runs/ign_paper   # the paper's recipe
 
 The loss is `losses.IGNLoss`, f a DCGAN autoencoder. The library's defaults
 (ign.IGNSettings, IGN.default_optimizer) are the paper's; this script's differ in
-five (why: docs/ign/RESULTS.md): Fourier-matched noise, Adam at 5e-4, a moving
+six (why: docs/ign/RESULTS.md): Fourier-matched noise, Adam at 5e-4, a moving
 average of every weight (`--ema 0.999`) for samples and export, λ_tight under an
 equilibrium control (`--tight_target 0.8`: from the paper's 2.5, raised while f
-reconstructs its samples better than 0.8 times the real images), and an export
+reconstructs its samples better than 0.8 times the real images), λ_rec 40 (the
+paper's 20 twice: recall and held-out reconstruction), and an export
 with standing statistics (`--standing_stats 64`: a sampling copy of f with
 statistics of noise, f itself projecting with statistics of training images).
 Figures besides the sample grids: idempotence/<step>.png (z | f(z) | f(f(z)) | f(f(f(z))))
@@ -44,7 +45,7 @@ class IGNRun(ign.IGNSettings):
 
 cli.define_common_flags(dataset="fashion_mnist", out_dir="runs/ign", lr=5e-4, ema=0.999,
                         standing_stats=64)
-cli.define_settings_flags(IGNRun, noise="fourier", tight_target=0.8)
+cli.define_settings_flags(IGNRun, noise="fourier", tight_target=0.8, lambda_rec=40.0)
 flags.DEFINE_integer("coverage_samples", 1000, "samples classified at the end (labelled data "
                      "only); 0 = skip")
 flags.DEFINE_integer("coverage_every", 0, "steps between class-coverage checks during "
