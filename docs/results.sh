@@ -15,32 +15,38 @@ R=${RESULTS:-runs/results}
 # with AVX512-BF16, like this one).
 COMMON="--dataset fashion_mnist --image_size 32 --width 32 --batch_size 64 --steps 3000 --mixed_precision off"
 
+# The defaults of the scripts when these rows ran, pinned so that a row means what
+# it meant after the scripts' defaults moved on (a row's own flags come later and win).
+GAN_THEN="--objective wgan --penalty qp --lr 1e-4"
+OGAN_THEN="--objective wgan --penalty qp --z_dim 128 --lr 1e-4 --ema 0"
+IGN_THEN="--tight_target none --lambda_rec 20 --standing_stats 0"
+
 train() {  # train <script> <name> <flags...>
   local script=$1 name=$2; shift 2
   [ -f "$R/$name/model.keras" ] || nice -n 10 $PY "$script" $COMMON --out_dir "$R/$name" "$@"
 }
 
-train train_gan.py gan_wgan_qp
-train train_gan.py gan_wgan_qp_lr2e-4 --lr 2e-4
-train train_gan.py gan_ns_lr2e-4 --lr 2e-4 --objective ns --penalty none
-train train_gan.py gan_ns_lr2e-4_seed1 --lr 2e-4 --objective ns --penalty none --seed 1
-train train_ogan.py ogan_original
-train train_ogan.py ogan_lr2e-4_corr1 --lr 2e-4 --corr_weight 1.0
-train train_ogan.py ogan_lr2e-4_corr1_seed1 --lr 2e-4 --corr_weight 1.0 --seed 1
-train train_ogan.py ogan_lr2e-4_corr1_z256 --lr 2e-4 --corr_weight 1.0 --z_dim 256
-train train_ogan.py ogan_lr2e-4_corr1_z256_seed1 --lr 2e-4 --corr_weight 1.0 --z_dim 256 --seed 1
-train train_ogan.py ogan_lr2e-4_corr1_z256_6k --lr 2e-4 --corr_weight 1.0 --z_dim 256 --steps 6000
+train train_gan.py gan_wgan_qp $GAN_THEN
+train train_gan.py gan_wgan_qp_lr2e-4 $GAN_THEN --lr 2e-4
+train train_gan.py gan_ns_lr2e-4 $GAN_THEN --lr 2e-4 --objective ns --penalty none
+train train_gan.py gan_ns_lr2e-4_seed1 $GAN_THEN --lr 2e-4 --objective ns --penalty none --seed 1
+train train_ogan.py ogan_original $OGAN_THEN
+train train_ogan.py ogan_lr2e-4_corr1 $OGAN_THEN --lr 2e-4 --corr_weight 1.0
+train train_ogan.py ogan_lr2e-4_corr1_seed1 $OGAN_THEN --lr 2e-4 --corr_weight 1.0 --seed 1
+train train_ogan.py ogan_lr2e-4_corr1_z256 $OGAN_THEN --lr 2e-4 --corr_weight 1.0 --z_dim 256
+train train_ogan.py ogan_lr2e-4_corr1_z256_seed1 $OGAN_THEN --lr 2e-4 --corr_weight 1.0 --z_dim 256 --seed 1
+train train_ogan.py ogan_lr2e-4_corr1_z256_6k $OGAN_THEN --lr 2e-4 --corr_weight 1.0 --z_dim 256 --steps 6000
 # These rows predate train_ign.py's lr 5e-4 / --ema 0.999 defaults: the paper's lr, no EMA.
-train train_ign.py ign_fourier --noise fourier --lr 1e-4 --ema 0
-train train_ign.py ign_literal --noise gaussian --lr 1e-4 --ema 0
-train train_ign.py ign_defaults
-train train_ign.py ign_defaults_seed1 --seed 1
+train train_ign.py ign_fourier $IGN_THEN --noise fourier --lr 1e-4 --ema 0
+train train_ign.py ign_literal $IGN_THEN --noise gaussian --lr 1e-4 --ema 0
+train train_ign.py ign_defaults $IGN_THEN
+train train_ign.py ign_defaults_seed1 $IGN_THEN --seed 1
 # bf16 against float32: the same settings with --mixed_precision bf16.
-train train_gan.py gan_ns_lr2e-4_bf16 --lr 2e-4 --objective ns --penalty none --mixed_precision bf16
-train train_ogan.py ogan_lr2e-4_corr1_bf16 --lr 2e-4 --corr_weight 1.0 --mixed_precision bf16
-train train_ogan.py ogan_lr2e-4_corr1_bf16_seed1 --lr 2e-4 --corr_weight 1.0 --seed 1 \
+train train_gan.py gan_ns_lr2e-4_bf16 $GAN_THEN --lr 2e-4 --objective ns --penalty none --mixed_precision bf16
+train train_ogan.py ogan_lr2e-4_corr1_bf16 $OGAN_THEN --lr 2e-4 --corr_weight 1.0 --mixed_precision bf16
+train train_ogan.py ogan_lr2e-4_corr1_bf16_seed1 $OGAN_THEN --lr 2e-4 --corr_weight 1.0 --seed 1 \
   --mixed_precision bf16
-train train_ign.py ign_fourier_bf16 --noise fourier --lr 1e-4 --ema 0 --mixed_precision bf16
+train train_ign.py ign_fourier_bf16 $IGN_THEN --noise fourier --lr 1e-4 --ema 0 --mixed_precision bf16
 [ -f "$R/dcgan/generator.keras" ] || \
   nice -n 10 $PY docs/ogan/dcgan_baseline.py --width 32 --steps 3000 --out_dir "$R/dcgan"
 [ -f "$R/dcgan_seed1/generator.keras" ] || nice -n 10 $PY docs/ogan/dcgan_baseline.py \

@@ -26,15 +26,18 @@ run() { train_and_score "$@"; }
 
 case "${1:-screen}" in
   screen)
+    # train_ogan.py's defaults when the screen ran (the original loss, z 128, no
+    # average), pinned; a row's own flags come later and win.
+    THEN="--objective wgan --penalty qp --z_dim 128 --ema 0"
     run gan_50000_off_seed0 3000 0 $GAN
-    run ogan_50000_off_seed0 3000 0 $OGAN --corr_weight 1.0
-    run ogan_ns_l1_seed0 3000 0 $OGAN --objective ns --penalty none --corr_weight 1.0
-    run ogan_ns_l0.5_seed0 3000 0 $OGAN --objective ns --penalty none --corr_weight 0.5
-    run ogan_ns_l2_seed0 3000 0 $OGAN --objective ns --penalty none --corr_weight 2.0
-    run ogan_ns_l1_ema_seed0 3000 0 $OGAN --objective ns --penalty none --corr_weight 1.0 \
+    run ogan_50000_off_seed0 3000 0 $OGAN $THEN --corr_weight 1.0
+    run ogan_ns_l1_seed0 3000 0 $OGAN $THEN --objective ns --penalty none --corr_weight 1.0
+    run ogan_ns_l0.5_seed0 3000 0 $OGAN $THEN --objective ns --penalty none --corr_weight 0.5
+    run ogan_ns_l2_seed0 3000 0 $OGAN $THEN --objective ns --penalty none --corr_weight 2.0
+    run ogan_ns_l1_ema_seed0 3000 0 $OGAN $THEN --objective ns --penalty none --corr_weight 1.0 \
       --ema 0.999
     run gan_ema_seed0 3000 0 $GAN --ema 0.999
-    run ogan_ns_l1_z256_seed0 3000 0 $OGAN --objective ns --penalty none --corr_weight 1.0 \
+    run ogan_ns_l1_z256_seed0 3000 0 $OGAN $THEN --objective ns --penalty none --corr_weight 1.0 \
       --z_dim 256
     ;;
   encoder)
