@@ -10,6 +10,7 @@
 #   TAG=... bash docs/ogan/equal_gan.sh test  # once, the chosen pair on the test split
 #   bash docs/ogan/equal_gan.sh encoder    # the default with an encoder-only correlation
 #   bash docs/ogan/equal_gan.sh selfmod    # the self-modulated generator, O-GAN and twin GAN
+#   bash docs/ogan/equal_gan.sh selfmod_corr  # selfmod with λ 1 and 2
 #   python docs/ogan/equal_gan_table.py     # the table
 #
 # The single-loss GAN (ns, no penalty) and O-GAN (wgan + GAN-QP, λ 1) rows at
@@ -58,6 +59,15 @@ case "${1:-screen}" in
       run "gan_selfmod_k${k}_seed0" 3000 0 $GAN --z_dim 256 --ema 0.999 --generator selfmod \
         --kernel_size $k
       run "ogan_selfmod_k${k}_seed0" 3000 0 $OGAN --generator selfmod --kernel_size $k
+    done
+    ;;
+  selfmod_corr)
+    # The selfmod row (5×5) with a stronger correlation, λ in LAMBDAS (default 1.0 2.0),
+    # beside ogan_selfmod_k5_seed0 (λ 0.5) and its twin gan_selfmod_k5_seed0: does a
+    # larger λ buy back the reconstructions the self-modulated generator lost?
+    for weight in ${LAMBDAS:-1.0 2.0}; do
+      run "ogan_selfmod_k5_l${weight}_seed0" 3000 0 $OGAN --generator selfmod \
+        --corr_weight $weight
     done
     ;;
   confirm)
