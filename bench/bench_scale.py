@@ -31,9 +31,10 @@ MACs(net) counts the forward multiply-adds of every Conv2D (out_h·out_w·k²·c
 c_out), Conv2DTranspose (in_h·in_w·k²·c_in·c_out) and Dense (in·out); k_pass is
 3 for forward + backward (input and weight gradients), 2 for a pass whose
 weights are frozen (forward and input gradient), the ×2 turns MACs into FLOPs.
-Passes per real image: SingleLossGAN and O-GAN run G once and the critic three
-times (x, G(z), sg G(z)), k = 3 each; IGN runs f four times (f(x), f(z), f(sg
-f(z)) with k = 3, and f(f(z)) with f's weights frozen, k = 2, `losses.frozen_call`).
+Passes per real image: SingleLossGAN and O-GAN run G once (k = 3) and the critic
+three times, on x and sg G(z) with k = 3 and on G(z) with the critic's weights
+frozen, k = 2 (`losses.frozen_call`); IGN runs f four times (f(x), f(z), f(sg
+f(z)) with k = 3, and f(f(z)) with f's weights frozen, k = 2).
 BatchNorm, activations and the losses are left out, so the achieved rate is a
 slight underestimate. The backward of a stopped pass needs
 no input gradient, so 3× slightly overcounts those passes.

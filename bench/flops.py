@@ -131,11 +131,12 @@ def build(kind, size):
     if kind == "gan":
         g = networks.dcgan_generator(size, 3, z_dim=128)
         d = networks.dcgan_encoder(size, 3, z_dim=1, name="critic")
-        return gan.SingleLossGAN(g, d), 2 * 3 * (macs(g) + 3 * macs(d))
+        # The critic's pass over G(z) is frozen (losses.frozen_call): k = 2.
+        return gan.SingleLossGAN(g, d), 2 * (3 * macs(g) + (2 * 3 + 2) * macs(d))
     if kind == "ogan":
         e = networks.dcgan_encoder(size, 3, z_dim=128)
         g = networks.dcgan_generator(size, 3, z_dim=128)
-        return ogan.OGAN(e, g), 2 * 3 * (macs(g) + 3 * macs(e))
+        return ogan.OGAN(e, g), 2 * (3 * macs(g) + (2 * 3 + 2) * macs(e))
     f = networks.dcgan_autoencoder(size, 3, latent=512)
     # Three passes with weight gradients, one without (losses.frozen_call).
     return ign.IGN(f), 2 * (3 * 3 + 2) * macs(f)

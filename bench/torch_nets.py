@@ -245,22 +245,34 @@ def pearson(a, b):
     return (a * b).sum(-1)
 
 
+def frozen(net, x):
+    """net(x) with its weights detached (losses.frozen_call): the gradient reaches x only."""
+    weights = {name: p.detach() for name, p in net.named_parameters()}
+    return torch.func.functional_call(net, weights, (x,))
+
+
 def ogan_loss(generator, critic, x_real, z, corr_weight=0.5, penalty_weight=1.0):
     """losses.OGANLoss with its defaults (wgan, GAN-QP), GANLoss's with corr_weight 0:
 
         L = mean(D(x) − 2·D(sg G(z)) + D(G(z))) + w·mean(0.25·t1² / mean_pixels((x − sg G)²))
             − λ·mean ρ(z, E(G(z))),     t1 = D(x) − D(sg G(z)),  D = avg(E(·))
-    """
+
+    as the project's step computes it: D(G(z)) by the critic with its weights
+    detached, its pair D′(G) − sg D′(G), and ρ in two halves, E's on E(sg G(z)) and
+    G's on E′(G(z)) — the same work on both sides."""
     x_fake = generator(z)
     x_fake_sg = x_fake.detach()  # the critic's fakes: no gradient reaches G
-    e_real, e_fake, e_fake_sg = (critic(x) for x in (x_real, x_fake, x_fake_sg))
+    e_real, e_fake, e_fake_sg = critic(x_real), frozen(critic, x_fake), critic(x_fake_sg)
     d_real, d_fake, d_fake_sg = (critic_score(e) for e in (e_real, e_fake, e_fake_sg))
-    single = ((d_real - d_fake_sg) + (d_fake - d_fake_sg)).mean()
+    single = ((d_real - d_fake_sg) + (d_fake - d_fake.detach())).mean()
     t1 = d_real - d_fake_sg
     pixel_mse = (x_real.to(t1.dtype) - x_fake_sg.to(t1.dtype)).square().mean((1, 2, 3))
     total = single + penalty_weight * (0.25 * t1.square() / pixel_mse).mean()
     if corr_weight:
-        total = total - corr_weight * pearson(z.to(t1.dtype), e_fake.to(t1.dtype)).mean()
+        z = z.to(t1.dtype)
+        rho_generator = pearson(z, e_fake.to(t1.dtype)).mean()
+        rho = pearson(z, e_fake_sg.to(t1.dtype)).mean() + rho_generator - rho_generator.detach()
+        total = total - corr_weight * rho
     return total
 
 
@@ -285,8 +297,7 @@ def ign_loss(f, x_real, z, lambda_rec=20.0, lambda_idem=20.0, lambda_tight=2.5, 
     f_x = f(x_real)
     f_z = f(z)
     f_z_sg = f_z.detach()  # the fakes as the critic sees them: the inner f frozen
-    frozen = {name: p.detach() for name, p in f.named_parameters()}
-    ff_z = torch.func.functional_call(f, frozen, (f_z,))  # the outer f frozen
+    ff_z = frozen(f, f_z)  # the outer f frozen
     ff_z_sg = f(f_z_sg)
     x_real, z = x_real.to(f_x.dtype), z.to(f_x.dtype)
     delta_real = l1_distance(f_x, x_real)

@@ -76,16 +76,21 @@ def critic_score(outputs):
     return tf.reduce_mean(tf.reshape(outputs, [tf.shape(outputs)[0], -1]), axis=-1)
 
 
-def single_loss(d_real, d_fake, d_fake_sg, objective="wgan"):
+def single_loss(d_real, d_fake, d_fake_sg, objective="wgan", frozen=False):
     """The single-loss GAN: mean of f(D(x)) + g(D(sg G)) + h(D(G)) − h(D(sg G)).
 
     d_real = D(x_real), d_fake = D(G(z)), d_fake_sg = D(sg(G(z))): per-sample scores.
     The last two terms have value 0; they exist to carry h's gradient to G only.
+
+    frozen: d_fake is D′(G(z)), the critic with its weights read through sg
+    (`frozen_call`), which reaches G only; the pair is then h(D′(G)) − sg h(D′(G)):
+    value 0 again, G's gradient of h(D(G)), and no critic gradient — what the
+    critic gradients of h(D(G)) − h(D(sg G)) sum to. The same loss and gradients.
     """
     on_real, on_fake, on_generated = objective_terms(objective)
-    per_sample = (on_real(d_real) + on_fake(d_fake_sg)
-                  + on_generated(d_fake) - on_generated(d_fake_sg))
-    return tf.reduce_mean(per_sample)
+    h_fake = on_generated(d_fake)
+    pair = h_fake - (tf.stop_gradient(h_fake) if frozen else on_generated(d_fake_sg))
+    return tf.reduce_mean(on_real(d_real) + on_fake(d_fake_sg) + pair)
 
 
 def critic_loss(d_real, d_fake_sg, objective="wgan"):
@@ -155,6 +160,9 @@ class GANLoss:
     D(x) = avg(critic(x)) (`critic_score`); (f, g, h) the `objective`'s terms;
     R the `penalty` ("qp": `qp_penalty`; "gp": `gradient_penalty`, its α drawn
     from the stateless seed pair `seed`; None: 0), w its `penalty_weight`.
+    D(G(z)) is computed by the frozen critic D′ (`frozen_call`, `single_loss`'s
+    `frozen`): the same loss and gradients without the critic weight gradients
+    of that pass, which the single loss only computes to cancel them.
 
     DiffAugment (`diffaugment`, an `augment` policy; '' off): the critic sees
     T(x_real), T(G(z)) and T(sg G(z)), with one draw of T (seed pair
@@ -184,16 +192,18 @@ class GANLoss:
         return total, terms
 
     def gan_terms(self, generator, critic, x_real, z):
-        """(total, terms, G(z), critic(G(z)) as the critic saw it): the loss above
-        on one batch."""
+        """(total, terms, G(z), (critic′(G(z)), critic(sg G(z))) as the critic saw
+        them): the loss above on one batch; critic′ is the frozen critic."""
         x_fake = generator(z, training=True)
         x_fake_sg = tf.stop_gradient(x_fake)  # the critic's fakes: no gradient reaches G
         seen = (self.augmented(x_real, x_fake, x_fake_sg) if self.diffaugment
                 else (x_real, x_fake, x_fake_sg))  # what the critic sees
-        e_real, e_fake, e_fake_sg = (critic(x, training=True) for x in seen)
+        e_real = critic(seen[0], training=True)
+        e_fake = frozen_call(critic, seen[1])  # reaches G only
+        e_fake_sg = critic(seen[2], training=True)
         d_real, d_fake, d_fake_sg = (critic_score(e) for e in (e_real, e_fake, e_fake_sg))
         lipschitz = self.lipschitz_penalty(critic, seen[0], seen[2], d_real, d_fake_sg)
-        total = (single_loss(d_real, d_fake, d_fake_sg, self.objective)
+        total = (single_loss(d_real, d_fake, d_fake_sg, self.objective, frozen=True)
                  + self.penalty_weight * lipschitz)
         _, _, on_generated = objective_terms(self.objective)
         return total, {
@@ -202,7 +212,7 @@ class GANLoss:
             "loss/penalty": lipschitz,
             "score/real": tf.reduce_mean(d_real),
             "score/fake": tf.reduce_mean(d_fake),
-        }, x_fake, e_fake
+        }, x_fake, (e_fake, e_fake_sg)
 
     def augmented(self, x_real, x_fake, x_fake_sg):
         """(T(x_real), T(x_fake), T(x_fake_sg)): one draw for both fakes, another
@@ -245,11 +255,19 @@ class OGANLoss(GANLoss):
                + mean(0.25·t1² / mean_pixels((x_real − sg x_fake)²))
 
     E maps images to (batch, nz); ρ (`pearson`) reaches E and G through E(G(z)).
-    Under DiffAugment ρ reads E of the un-augmented G(z) (one more encoder
-    pass): E must encode G(z) itself, as reconstruction uses it on clean images.
+    It is computed in two halves of equal value, as the GAN's pair is:
 
-    encoder_corr_weight λ_E > 0 adds −λ_E·ρ(z, E(sg G(z))) (one more encoder
-    pass): the encoder is pulled towards inverting G with λ + λ_E, the generator
+        ρ = ρ(z, E(sg G(z))) + ρ(z, E′(G(z))) − sg ρ(z, E′(G(z)))
+
+    the first (E's gradient) on the critic's pass over sg G(z), the second (G's
+    gradient) on the frozen critic's pass over G(z) (E′: `frozen_call`); their
+    sum has ρ's value and gradients. Under DiffAugment the critic's passes see
+    T(·), and ρ reads E of the un-augmented G(z) (two more encoder passes, one
+    of them frozen): E must encode G(z) itself, as reconstruction uses it on
+    clean images.
+
+    encoder_corr_weight λ_E > 0 adds −λ_E·ρ(z, E(sg G(z))), the first half once
+    more: the encoder is pulled towards inverting G with λ + λ_E, the generator
     towards being invertible with λ alone; its value equals ρ's, so the loss
     reads −(λ + λ_E)·ρ.
     """
@@ -257,16 +275,15 @@ class OGANLoss(GANLoss):
     encoder_corr_weight: float = 0.0
 
     def __call__(self, generator, encoder, x_real, z):
-        total, terms, x_fake, e_fake = self.gan_terms(generator, encoder, x_real, z)
+        total, terms, x_fake, (e_fake, e_fake_sg) = self.gan_terms(generator, encoder, x_real, z)
         if self.diffaugment:
-            e_fake = encoder(x_fake, training=True)
+            e_fake_sg = encoder(tf.stop_gradient(x_fake), training=True)
+            e_fake = frozen_call(encoder, x_fake)
         z = tf.cast(z, total.dtype)
-        rho = tf.reduce_mean(pearson(z, tf.cast(e_fake, total.dtype)))
-        total = total - self.corr_weight * rho
-        if self.encoder_corr_weight:
-            e_fixed = encoder(tf.stop_gradient(x_fake), training=True)
-            total -= self.encoder_corr_weight * tf.reduce_mean(
-                pearson(z, tf.cast(e_fixed, total.dtype)))
+        rho_encoder = tf.reduce_mean(pearson(z, tf.cast(e_fake_sg, total.dtype)))
+        rho_generator = tf.reduce_mean(pearson(z, tf.cast(e_fake, total.dtype)))
+        rho = rho_encoder + rho_generator - tf.stop_gradient(rho_generator)
+        total = total - self.corr_weight * rho - self.encoder_corr_weight * rho_encoder
         return total, {**terms, "corr/z": rho}
 
 

@@ -2,6 +2,7 @@
 
 import math
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -100,22 +101,15 @@ class PearsonTest(tf.test.TestCase):
 
 class WholeLossTest(tf.test.TestCase):
     """The models' whole losses (losses.GANLoss, losses.OGANLoss) by hand, on
-    networks that are plain functions: G(z) = 2z and a critic E(x) = x."""
+    weightless Keras layers: G(z) = 2z and a critic E(x) = x."""
 
     # The critic's outputs (batch 2, nz 3) are its inputs; the score is their mean.
     x_real = tf.constant([[0.0, 0.0, 3.0], [3.0, 3.0, 3.0]])  # D(x) = (1, 3)
     z = tf.constant([[1.0, 2.0, 3.0], [0.5, 0.5, 0.5]])       # G(z) = 2z: D(G) = (4, 1)
     # ρ(z, E(G)): 1 for the first sample (E(G) = 2z), 0 for the constant second.
 
-    @staticmethod
-    def generator(z, training):
-        del training
-        return 2.0 * z
-
-    @staticmethod
-    def critic(x, training):
-        del training
-        return x
+    generator = keras.layers.Rescaling(2.0)
+    critic = keras.layers.Identity()
 
     def test_gan_loss(self):
         loss = losses.GANLoss("wgan", "qp", penalty_weight=2.0)
@@ -147,10 +141,6 @@ class WholeLossTest(tf.test.TestCase):
             losses.OGANLoss("lsgan")
 
 
-if __name__ == "__main__":
-    tf.test.main()
-
-
 class FrozenCallTest(tf.test.TestCase):
     """losses.frozen_call: net(x)'s value, a gradient for x only, BatchNorm
     statistics moved as by net(x). (That the traced step then skips the weight
@@ -158,7 +148,6 @@ class FrozenCallTest(tf.test.TestCase):
 
     @staticmethod
     def net():
-        import keras
         keras.utils.set_random_seed(0)
         x_in = keras.Input((4, 4, 2))
         h = keras.layers.Conv2D(3, 3, padding="same", name="conv")(x_in)
@@ -182,3 +171,7 @@ class FrozenCallTest(tf.test.TestCase):
         for a, b in zip(frozen.non_trainable_variables, plain.non_trainable_variables):
             self.assertAllClose(a, b, atol=1e-6)
         self.assertNotAllClose(frozen.get_layer("bn").moving_mean, tf.zeros(3))
+
+
+if __name__ == "__main__":
+    tf.test.main()
