@@ -11,6 +11,7 @@
 #   bash docs/ogan/equal_gan.sh encoder    # the default with an encoder-only correlation
 #   bash docs/ogan/equal_gan.sh selfmod    # the self-modulated generator, O-GAN and twin GAN
 #   bash docs/ogan/equal_gan.sh selfmod_corr  # selfmod with λ 1 and 2
+#   LAMBDA=1.0 bash docs/ogan/equal_gan.sh selfmod_confirm  # its pair: 2 seeds, 3k and 6k
 #   python docs/ogan/equal_gan_table.py     # the table
 #
 # The single-loss GAN (ns, no penalty) and O-GAN (wgan + GAN-QP, λ 1) rows at
@@ -68,6 +69,22 @@ case "${1:-screen}" in
     for weight in ${LAMBDAS:-1.0 2.0}; do
       run "ogan_selfmod_k5_l${weight}_seed0" 3000 0 $OGAN --generator selfmod \
         --corr_weight $weight
+    done
+    ;;
+  selfmod_confirm)
+    # The selfmod screen's row at λ = LAMBDA (default 1.0) and its twin GAN: seeds 0
+    # and 1 at 3,000 steps, each continued to 6,000 (extend_and_score: the same run,
+    # resumed), beside the default's confirmation (ogan_best_*, gan_best_*).
+    l=${LAMBDA:-1.0}
+    for seed in 0 1; do
+      run "gan_selfmod_k5_seed$seed" 3000 $seed $GAN --z_dim 256 --ema 0.999 \
+        --generator selfmod --kernel_size 5
+      run "ogan_selfmod_k5_l${l}_seed$seed" 3000 $seed $OGAN --generator selfmod \
+        --corr_weight $l
+      extend_and_score "gan_selfmod_k5_seed$seed" "gan_selfmod_k5_6k_seed$seed" 6000 $seed \
+        $GAN --z_dim 256 --ema 0.999 --generator selfmod --kernel_size 5
+      extend_and_score "ogan_selfmod_k5_l${l}_seed$seed" "ogan_selfmod_k5_l${l}_6k_seed$seed" \
+        6000 $seed $OGAN --generator selfmod --corr_weight $l
     done
     ;;
   confirm)
