@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Issue 24: IGN settings against the single-loss GAN (the DCGAN of this project), on
 # the validation split of docs/sampling/run.sh (train[:50000] of Fashion-MNIST as
-# 32 px PNGs trained on, train[50000:] scored against; the test split is not
-# touched here). Every row: 32 px, batch 64, bf16, train_ign.py's defaults but for
+# 32 px PNGs trained on, train[50000:] scored against; the test split only by the
+# `test` stage, once for a chosen setting). Every row: 32 px, batch 64, bf16, train_ign.py's defaults but for
 # the flags named in the row.
 #
 #   bash docs/ign/screen.sh screen     # width 32, seed 0, 3,000 steps: which setting
@@ -12,6 +12,7 @@
 #   bash docs/ign/screen.sh confirm    # CHOSEN=... TAG=...: width 64, 2 seeds, 3k and 6k
 #   bash docs/ign/screen.sh paper      # the paper's recipe at width 64, seed 0, 3k
 #   bash docs/ign/screen.sh recon64    # REC=40: λ_rec under the control at width 64, seed 0, 3k
+#   TAG=... CHOSEN_EVAL=... bash docs/ign/screen.sh test   # once: the chosen rows on the test split
 #   python docs/ign/screen_table.py    # the table
 #
 # Scores: evaluate.py --reference validation (10,000 samples; FID, precision, recall,
@@ -110,5 +111,19 @@ case "${1:-screen}" in
       run ign_w64_3000_seed0 3000 0 $IGN $BEFORE --width 64
       extend_and_score ign_w64_3000_seed0 ign_w64_6000_seed0 6000 0 $IGN $BEFORE --width 64
     fi
+    ;;
+  test)
+    # Once, for the chosen setting (TAG, its evaluate.py flags CHOSEN_EVAL): the
+    # confirm rows of TAG and the DCGAN rows beside them scored on the test split.
+    TAG=${TAG:?"set TAG to the chosen setting's name"}
+    mkdir -p "$R/eval24_test"
+    for run_name in {gan,ign_"${TAG}"}_w64_{3000,6000}_seed{0,1}; do
+      flags=""
+      case $run_name in ign_*) flags="${CHOSEN_EVAL:-}";; esac
+      [ -f "$R/eval24_test/$run_name.json" ] || nice -n 10 $PY evaluate.py \
+        --run_dir "$R/$run_name" --dataset fashion_mnist --reference test \
+        --probe_examples 0 $flags --output "$R/eval24_test/$run_name.json"
+    done
+    $PY docs/ign/screen_table.py "$R/eval24_test"
     ;;
 esac
