@@ -70,10 +70,13 @@ case "${1:-screen}" in
     # λ_rec 20 (the paper's; this row re-runs the control screen's γ 0.8 row on
     # the current code) against 40 and 80, width 32, seed 0, 3,000 steps; RECS
     # names a subset.
-    for rec in ${RECS:-20 40 80}; do
-      EVAL_FLAGS="$EVAL_FLAGS --standing_stats 64" \
-        run "ign_control0.8_rec${rec}_seed0_standing64" 3000 0 $IGN $BEFORE --width 32 \
-          --tight_target 0.8 --lambda_rec $rec
+    # TARGETS names other γ (default 0.8).
+    for target in ${TARGETS:-0.8}; do
+      for rec in ${RECS:-20 40 80}; do
+        EVAL_FLAGS="$EVAL_FLAGS --standing_stats 64" \
+          run "ign_control${target}_rec${rec}_seed0_standing64" 3000 0 $IGN $BEFORE --width 32 \
+            --tight_target $target --lambda_rec $rec
+      done
     done
     ;;
   recon64)
