@@ -12,6 +12,7 @@
 #   bash docs/ign/screen.sh confirm    # CHOSEN=... TAG=...: width 64, 2 seeds, 3k and 6k
 #   bash docs/ign/screen.sh paper      # the paper's recipe at width 64, seed 0, 3k
 #   bash docs/ign/screen.sh recon64    # REC=40: λ_rec under the control at width 64, seed 0, 3k
+#   bash docs/ign/screen.sh spatial    # the spatial code under γ 0.8 and λ_rec 40, width 32
 #   TAG=... CHOSEN_EVAL=... bash docs/ign/screen.sh test   # once: the chosen rows on the test split
 #   python docs/ign/screen_table.py    # the table
 #
@@ -78,6 +79,14 @@ case "${1:-screen}" in
             --tight_target $target --lambda_rec $rec
       done
     done
+    ;;
+  spatial)
+    # The spatial code (f's smallest feature map as the code) under the default's
+    # γ 0.8 and λ_rec 40, width 32, seed 0, 3,000 steps, beside the screen's
+    # ign_spatial_seed0 (former defaults) and ign_control0.8_rec40_seed0_standing64.
+    EVAL_FLAGS="$EVAL_FLAGS --standing_stats 64" \
+      run ign_control0.8_rec40_spatial_seed0_standing64 3000 0 $IGN $BEFORE --width 32 \
+        --tight_target 0.8 --lambda_rec 40 --code spatial
     ;;
   recon64)
     # The recon screen's λ_rec at width 64 (the script's width), seed 0, 3,000 steps,
