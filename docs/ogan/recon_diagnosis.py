@@ -19,10 +19,9 @@ import sys
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 import ogan_ign  # noqa: F401  (registers the model classes with Keras)
-from ogan_ign import data, evaluation, losses, standing
+from ogan_ign import data, evaluation, standing
 from ogan_ign.evaluation import classifier as classifiers
 
 IMAGES, BATCH, STANDING_BATCHES = 5000, 500, 64
@@ -30,14 +29,12 @@ CLASSIFIER = "~/.cache/ogan_ign/classifier_fashion_mnist_32px_1c.keras"
 
 
 def reconstruct(model, x, encoder_training=False, generator_training=False):
-    """G(0.9·N(E(x))) in batches, each network in the mode asked."""
-    out = []
-    for i in range(0, len(x), BATCH):
-        e = model.encoder(x[i:i + BATCH], training=encoder_training)
-        z = losses.standardise(tf.cast(e, tf.float32))
-        out.append(np.asarray(model.generator(0.9 * z, training=generator_training),
-                              np.float32))
-    return np.concatenate(out)
+    """model.reconstruct(x), G(recon_scale·N(E(x))), in batches, with E and G each
+    in the mode asked."""
+    def decode(x_batch):
+        z = model.latent(x_batch, training=encoder_training)
+        return model.generator(model.recon_scale * z, training=generator_training)
+    return evaluation.batched(decode, x, BATCH)
 
 
 def statistics_rows(model, x, train, agree):
@@ -78,13 +75,10 @@ def cycle_rows(model, agree):
     """Question 2: agreement of G(z) with its reconstruction, ρ, and of that
     reconstruction with its own."""
     z = np.asarray(model.make_noise(IMAGES, 0, stream=7), np.float32)
-    fakes = np.concatenate([np.asarray(model.generator(z[i:i + BATCH], training=False),
-                                       np.float32) for i in range(0, IMAGES, BATCH)])
+    fakes = evaluation.batched(model.generate, z, BATCH)
     once = reconstruct(model, fakes)
-    rho = float(np.mean(np.concatenate([
-        np.asarray(losses.pearson(tf.constant(z[i:i + BATCH]), tf.cast(
-            model.encoder(fakes[i:i + BATCH], training=False), tf.float32)))
-        for i in range(0, IMAGES, BATCH)])))
+    rho = float(np.mean([model.latent_correlation(z[i:i + BATCH])
+                         for i in range(0, IMAGES, BATCH)]))  # equal batches: the mean
     return {"generated: G(z) vs its reconstruction": agree(fakes, once),
             "ρ(z, E(G(z))), inference mode": rho,
             "reconstruction vs its reconstruction": agree(once, reconstruct(model, once))}
