@@ -34,10 +34,10 @@ weights are frozen (forward and input gradient), the ×2 turns MACs into FLOPs.
 Passes per real image: SingleLossGAN and O-GAN run G once (k = 3) and the critic
 three times, on x and sg G(z) with k = 3 and on G(z) with the critic's weights
 frozen, k = 2 (`losses.frozen_call`); IGN runs f four times (f(x), f(z), f(sg
-f(z)) with k = 3, and f(f(z)) with f's weights frozen, k = 2).
-BatchNorm, activations and the losses are left out, so the achieved rate is a
-slight underestimate. The backward of a stopped pass needs
-no input gradient, so 3× slightly overcounts those passes.
+f(z)) with k = 3, and f(f(z)) with f's weights frozen, k = 2). BatchNorm,
+activations and the losses are left out, so the achieved rate is a slight
+underestimate. The backward of a stopped pass needs no input gradient, so 3×
+slightly overcounts those passes.
 
 Networks are the libraries' defaults at width 64: DCGAN G and E (z_dim 128;
 the critic of SingleLossGAN has one output) and IGN's DCGAN autoencoder

@@ -26,10 +26,9 @@ as `auto` resolves it for that precision), each against the torch step of
 `torch_nets.TorchStep` at the same precision (bf16: autocast), with the same
 initial weights and batch. Each side warms up two steps, then both are timed
 (after one untimed round) over `--steps` steps in `--rounds` rounds that
-alternate them, so a slow spell
-of the machine hits both; the table prints the median img/s of each, the
-ratio project/torch (issue #27 asks ≥ 1.1 for the default row) and the
-spread of the rounds. The CPU's bfloat16 flags (AMX-BF16, AVX512-BF16)
+alternate them, so a slow spell of the machine hits both; the table prints the
+median img/s of each, the ratio project/torch (issue #27 asks ≥ 1.1 for the
+default row) and the spread of the rounds. The CPU's bfloat16 flags (AMX-BF16, AVX512-BF16)
 decide what bf16 can gain; they are printed with the versions and threads.
 
 Models: bench_scale's (flops.build): width 64, z_dim 128, IGN's latent 512,
@@ -201,8 +200,8 @@ def prepared_pair(kind, size, setting):
 def time_model(kind, size, settings, default):
     """Prints a row per setting: project and torch img/s, alternating in rounds."""
     pairs = {s: prepared_pair(kind, size, s) for s in settings}
-    times = timed_in_turn({(s, side): run for s, pair in pairs.items()
-                                 for side, run in enumerate(pair)}, FLAGS.steps, FLAGS.rounds)
+    runs = {(s, side): run for s, pair in pairs.items() for side, run in enumerate(pair)}
+    times = timed_in_turn(runs, FLAGS.steps, FLAGS.rounds)
     for s in settings:
         rates = [FLAGS.batch_size / float(np.median(times[s, side])) for side in (0, 1)]
         spreads = [(max(t) - min(t)) / float(np.median(t)) for t in (times[s, 0], times[s, 1])]
