@@ -13,6 +13,7 @@
 #   bash docs/ign/screen.sh paper      # the paper's recipe at width 64, seed 0, 3k
 #   bash docs/ign/screen.sh recon64    # REC=40: λ_rec under the control at width 64, seed 0, 3k
 #   bash docs/ign/screen.sh spatial    # the spatial code under γ 0.8 and λ_rec 40, width 32
+#   bash docs/ign/screen.sh idem       # λ_idem 40 / 80 under γ 0.8 and λ_rec 40, width 32
 #   TAG=... CHOSEN_EVAL=... bash docs/ign/screen.sh test   # once: the chosen rows on the test split
 #   python docs/ign/screen_table.py    # the table
 #
@@ -87,6 +88,17 @@ case "${1:-screen}" in
     EVAL_FLAGS="$EVAL_FLAGS --standing_stats 64" \
       run ign_control0.8_rec40_spatial_seed0_standing64 3000 0 $IGN $BEFORE --width 32 \
         --tight_target 0.8 --lambda_rec 40 --code spatial
+    ;;
+  idem)
+    # f(f(z)) against f(z) (the "idempotence must not cost quality"): λ_idem
+    # raised from the paper's 20 under the default's γ 0.8 and λ_rec 40, width 32,
+    # seed 0, 3,000 steps, beside ign_control0.8_rec40_seed0_standing64 (λ_idem 20);
+    # IDEMS names a subset.
+    for idem in ${IDEMS:-40 80}; do
+      EVAL_FLAGS="$EVAL_FLAGS --standing_stats 64" \
+        run "ign_control0.8_rec40_idem${idem}_seed0_standing64" 3000 0 $IGN $BEFORE \
+          --width 32 --tight_target 0.8 --lambda_rec 40 --lambda_idem $idem
+    done
     ;;
   recon64)
     # The recon screen's λ_rec at width 64 (the script's width), seed 0, 3,000 steps,
