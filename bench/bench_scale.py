@@ -29,15 +29,15 @@ Training FLOPs per image (an estimate, stated so it can be checked):
 
 MACs(net) counts the forward multiply-adds of every Conv2D (out_h·out_w·k²·c_in·
 c_out), Conv2DTranspose (in_h·in_w·k²·c_in·c_out) and Dense (in·out); k_pass is
-3 for forward + backward (input and weight gradients), 2 for a pass whose
-weights are frozen (forward and input gradient), the ×2 turns MACs into FLOPs.
-Passes per real image: SingleLossGAN and O-GAN run G once (k = 3) and the critic
-three times, on x and sg G(z) with k = 3 and on G(z) with the critic's weights
-frozen, k = 2 (`losses.frozen_call`); IGN runs f four times (f(x), f(z), f(sg
-f(z)) with k = 3, and f(f(z)) with f's weights frozen, k = 2). BatchNorm,
-activations and the losses are left out, so the achieved rate is a slight
-underestimate. The backward of a stopped pass needs no input gradient, so 3×
-slightly overcounts those passes.
+3 for forward + backward (input and weight gradients), 4 for a pass whose one
+forward serves a frozen use and a weights-only use (`losses.split_call`: the
+forward, the input gradient of the first, the whole backward of the second);
+the ×2 turns MACs into FLOPs. Passes per real image: SingleLossGAN and O-GAN run
+G once (k = 3) and the critic twice, on x (k = 3) and once over G(z) for both
+D′(G(z)) and D(sg G(z)) (k = 4); IGN runs f three times (f(x), f(z) with k = 3,
+and f(f(z)) split, k = 4). BatchNorm, activations and the losses are left out,
+so the achieved rate is a slight underestimate. The weights-only backward needs
+no gradient for the pass's input, so 4 slightly overcounts those passes.
 
 Networks are the libraries' defaults at width 64: DCGAN G and E (z_dim 128;
 the critic of SingleLossGAN has one output) and IGN's DCGAN autoencoder

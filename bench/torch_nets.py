@@ -245,10 +245,29 @@ def pearson(a, b):
     return (a * b).sum(-1)
 
 
-def frozen(net, x):
-    """net(x) with its weights detached (losses.frozen_call): the gradient reaches x only."""
-    weights = {name: p.detach() for name, p in net.named_parameters()}
-    return torch.func.functional_call(net, weights, (x,))
+class _Split(torch.autograd.Function):
+    """losses.split_call in torch: one forward of `net`, two partial backwards."""
+
+    @staticmethod
+    def forward(ctx, net, x, *weights):
+        names = [name for name, _ in net.named_parameters()]
+        with torch.enable_grad():
+            ctx.x = x.detach().requires_grad_()
+            ctx.weights = [w.detach().requires_grad_() for w in weights]
+            ctx.y = torch.func.functional_call(net, dict(zip(names, ctx.weights)), (ctx.x,))
+        return ctx.y.detach(), ctx.y.detach().clone()
+
+    @staticmethod
+    def backward(ctx, to_inputs, to_weights):
+        dx = torch.autograd.grad(ctx.y, ctx.x, to_inputs, retain_graph=True)[0]
+        dw = torch.autograd.grad(ctx.y, ctx.weights, to_weights)
+        return (None, dx, *dw)
+
+
+def split(net, x):
+    """net(x) once, returned twice (losses.split_call): the first's gradient
+    reaches x only, the second's the weights only; BatchNorm statistics move once."""
+    return _Split.apply(net, x, *net.parameters())
 
 
 def ogan_loss(generator, critic, x_real, z, corr_weight=0.5, penalty_weight=1.0):
@@ -258,11 +277,13 @@ def ogan_loss(generator, critic, x_real, z, corr_weight=0.5, penalty_weight=1.0)
             − λ·mean ρ(z, E(G(z))),     t1 = D(x) − D(sg G(z)),  D = avg(E(·))
 
     as the project's step computes it: D(G(z)) by the critic with its weights
-    detached, its pair D′(G) − sg D′(G), and ρ in two halves, E's on E(sg G(z)) and
-    G's on E′(G(z)) — the same work on both sides."""
+    frozen, its pair D′(G) − sg D′(G), and ρ in two halves, E's on E(sg G(z)) and
+    G's on E′(G(z)), the critic's two passes over G(z) one (`split`) — the same
+    work on both sides."""
     x_fake = generator(z)
     x_fake_sg = x_fake.detach()  # the critic's fakes: no gradient reaches G
-    e_real, e_fake, e_fake_sg = critic(x_real), frozen(critic, x_fake), critic(x_fake_sg)
+    e_real = critic(x_real)
+    e_fake, e_fake_sg = split(critic, x_fake)
     d_real, d_fake, d_fake_sg = (critic_score(e) for e in (e_real, e_fake, e_fake_sg))
     single = ((d_real - d_fake_sg) + (d_fake - d_fake.detach())).mean()
     t1 = d_real - d_fake_sg
@@ -292,13 +313,13 @@ def ign_loss(f, x_real, z, lambda_rec=20.0, lambda_idem=20.0, lambda_tight=2.5, 
         L = λ_rec·δ(x) + λ_idem·(δ′(f(z)) − sg δ′(f(z))) + λ_tight·clamp(−δ(sg f(z))),
         clamp(t) = tanh(t / (a·sg L_rec))·a·sg L_rec,   L_rec = mean δ(x)
 
-    δ′: the outer f with its weights detached (losses.frozen_call), as the
-    project's step computes it: the same work on both sides."""
+    δ′: the outer f with its weights frozen; f(f(z)) runs once for δ′ and
+    δ(sg f(z)) (`split`), as the project's step computes it: the same work on
+    both sides."""
     f_x = f(x_real)
     f_z = f(z)
     f_z_sg = f_z.detach()  # the fakes as the critic sees them: the inner f frozen
-    ff_z = frozen(f, f_z)  # the outer f frozen
-    ff_z_sg = f(f_z_sg)
+    ff_z, ff_z_sg = split(f, f_z)  # the outer f frozen, and on sg f(z)
     x_real, z = x_real.to(f_x.dtype), z.to(f_x.dtype)
     delta_real = l1_distance(f_x, x_real)
     delta_fake = l1_distance(ff_z, f_z)

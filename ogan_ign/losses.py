@@ -82,8 +82,8 @@ def single_loss(d_real, d_fake, d_fake_sg, objective="wgan", frozen=False):
     d_real = D(x_real), d_fake = D(G(z)), d_fake_sg = D(sg(G(z))): per-sample scores.
     The last two terms have value 0; they exist to carry h's gradient to G only.
 
-    frozen: d_fake is D′(G(z)), the critic with its weights read through sg
-    (`frozen_call`), which reaches G only; the pair is then h(D′(G)) − sg h(D′(G)):
+    frozen: d_fake is D′(G(z)), a pass of the critic whose gradient reaches G
+    only (`split_call`); the pair is then h(D′(G)) − sg h(D′(G)):
     value 0 again, G's gradient of h(D(G)), and no critic gradient — what the
     critic gradients of h(D(G)) − h(D(sg G)) sum to. The same loss and gradients.
     """
@@ -160,9 +160,10 @@ class GANLoss:
     D(x) = avg(critic(x)) (`critic_score`); (f, g, h) the `objective`'s terms;
     R the `penalty` ("qp": `qp_penalty`; "gp": `gradient_penalty`, its α drawn
     from the stateless seed pair `seed`; None: 0), w its `penalty_weight`.
-    D(G(z)) is computed by the frozen critic D′ (`frozen_call`, `single_loss`'s
-    `frozen`): the same loss and gradients without the critic weight gradients
-    of that pass, which the single loss only computes to cancel them.
+    D(G(z)) is read as the frozen critic D′ (`single_loss`'s `frozen`): the same
+    loss and gradients without the critic weight gradients of that pass, which
+    the single loss only computes to cancel them. D′(G(z)) and D(sg G(z)) have one
+    value: the critic runs over the fakes once (`split_call`).
 
     DiffAugment (`diffaugment`, an `augment` policy; '' off): the critic sees
     T(x_real), T(G(z)) and T(sg G(z)), with one draw of T (seed pair
@@ -199,8 +200,8 @@ class GANLoss:
         seen = (self.augmented(x_real, x_fake, x_fake_sg) if self.diffaugment
                 else (x_real, x_fake, x_fake_sg))  # what the critic sees
         e_real = critic(seen[0], training=True)
-        e_fake = frozen_call(critic, seen[1])  # reaches G only
-        e_fake_sg = critic(seen[2], training=True)
+        # seen[1] and seen[2] are one value: D′ (reaches G only) and D (its weights only).
+        e_fake, e_fake_sg = split_call(critic, seen[1])
         d_real, d_fake, d_fake_sg = (critic_score(e) for e in (e_real, e_fake, e_fake_sg))
         lipschitz = self.lipschitz_penalty(critic, seen[0], seen[2], d_real, d_fake_sg)
         total = (single_loss(d_real, d_fake, d_fake_sg, self.objective, frozen=True)
@@ -260,11 +261,11 @@ class OGANLoss(GANLoss):
         ρ = ρ(z, E(sg G(z))) + ρ(z, E′(G(z))) − sg ρ(z, E′(G(z)))
 
     the first (E's gradient) on the critic's pass over sg G(z), the second (G's
-    gradient) on the frozen critic's pass over G(z) (E′: `frozen_call`); their
-    sum has ρ's value and gradients. Under DiffAugment the critic's passes see
-    T(·), and ρ reads E of the un-augmented G(z) (two more encoder passes, one
-    of them frozen): E must encode G(z) itself, as reconstruction uses it on
-    clean images.
+    gradient) on the frozen critic's pass E′ over G(z) (one pass for both,
+    `split_call`); their sum has ρ's value and gradients. Under DiffAugment the
+    critic's passes see T(·), and ρ reads E of the un-augmented G(z) (one more
+    encoder pass, split too): E must encode G(z) itself, as reconstruction uses
+    it on clean images.
 
     encoder_corr_weight λ_E > 0 adds −λ_E·ρ(z, E(sg G(z))), the first half once
     more: the encoder is pulled towards inverting G with λ + λ_E, the generator
@@ -277,8 +278,7 @@ class OGANLoss(GANLoss):
     def __call__(self, generator, encoder, x_real, z):
         total, terms, x_fake, (e_fake, e_fake_sg) = self.gan_terms(generator, encoder, x_real, z)
         if self.diffaugment:
-            e_fake_sg = encoder(tf.stop_gradient(x_fake), training=True)
-            e_fake = frozen_call(encoder, x_fake)
+            e_fake, e_fake_sg = split_call(encoder, x_fake)
         z = tf.cast(z, total.dtype)
         rho_encoder = tf.reduce_mean(pearson(z, tf.cast(e_fake_sg, total.dtype)))
         rho_generator = tf.reduce_mean(pearson(z, tf.cast(e_fake, total.dtype)))
@@ -320,23 +320,46 @@ def tightness_clamp(l_tight, l_rec, a=1.5):
 
 
 @tf.autograph.experimental.do_not_convert  # its Python loops converted fail under XLA
-def frozen_call(net, inputs, training=True):
-    """net(inputs) as a frozen copy of `net` computes it: the same value, and a
-    gradient that reaches `inputs` only. The weights are read through
-    tf.stop_gradient (a Keras StatelessScope maps each to its stopped value), so
-    the backward pass has no weight gradients to compute: a tf.function drops
-    them. The call's BatchNorm statistics move as they would in net(inputs)."""
-    state = net.non_trainable_variables
-    mapping = ([(v, tf.stop_gradient(v.value)) for v in net.trainable_variables]
-               + [(v, v.value) for v in state])
-    with keras.StatelessScope(state_mapping=mapping) as scope:
-        before = {id(v): scope.get_current_value(v) for v in state}
-        outputs = net(inputs, training=training)
-    for v in state:
-        after = scope.get_current_value(v)
-        if after is not before[id(v)]:
-            v.assign(after)
-    return outputs
+def split_call(net, inputs, training=True):
+    """net(inputs), computed once and returned twice, (to_inputs, to_weights):
+    the same value, the first's gradient reaching `inputs` only (what a frozen
+    copy of `net` would give), the second's reaching net's trainable weights
+    only (what net(sg inputs) would give).
+
+    The single loss runs a critic twice on the same fakes: D′(G) for G's
+    gradient and D(sg G) for the critic's. Both have one value; only their
+    gradients differ, and a gradient is linear in what flows into it. So the
+    forward runs once (statelessly, under a tape) and the backward takes two
+    partial passes through it: g_in·∂net/∂inputs and g_w·∂net/∂weights, g_in and
+    g_w what flows into either output. Neither computes the other's gradient: a
+    tf.function drops them. BatchNorm statistics move once, as in one
+    net(inputs); with training=True the layers normalise by the batch's own
+    statistics, as both calls did."""
+    weights, state = net.trainable_variables, net.non_trainable_variables
+    state_values = [v.value for v in state]
+
+    @tf.custom_gradient
+    def call(x, *weight_values):
+        mapping = list(zip(weights, weight_values)) + list(zip(state, state_values))
+        with tf.GradientTape(persistent=True, watch_accessed_variables=False) as tape:
+            tape.watch(x)
+            tape.watch(weight_values)
+            with keras.StatelessScope(state_mapping=mapping) as scope:
+                y = net(x, training=training)
+                new_state = [scope.get_current_value(v) for v in state]
+
+        def gradient(to_inputs, to_weights, *unused_state):
+            dx = (None if to_inputs is None
+                  else tape.gradient(y, x, output_gradients=to_inputs))
+            dw = ([None] * len(weight_values) if to_weights is None
+                  else tape.gradient(y, list(weight_values), output_gradients=to_weights))
+            return (dx, *dw)
+        return (y, tf.identity(y), *new_state), gradient
+
+    outputs = call(inputs, *[v.value for v in weights])
+    for v, value in zip(state, outputs[2:]):
+        v.assign(value)
+    return outputs[0], outputs[1]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -349,12 +372,13 @@ class IGNLoss:
         L_idem  = δ′(f(z)), trained as δ′(f(z)) − sg δ′(f(z))   (generator: inner f only)
         L       = λ_rec·L_rec + λ_idem·L_idem + λ_tight·L_tight
 
-    δ′ is δ with the outer f's weights read through sg (`frozen_call`): the
-    paper's frozen copy f′ in distance(f′(f(z)), f(z)), without copying f. L_idem's
-    pair has value 0, and its gradient is the single loss's h(D(G)) − h(D(sg G))
-    with D = δ, G = f, whose outer-f gradients cancel: the same gradients
-    (tests/test_ign.py, float64), without computing the weight gradients of one of
-    f's four passes (what that saves: docs/DESIGN_NOTES.md). "ign/idem" reports
+    δ′ is δ with the outer f's weights frozen: the paper's copy f′ in
+    distance(f′(f(z)), f(z)), without copying f. L_idem's pair has value 0, and
+    its gradient is the single loss's h(D(G)) − h(D(sg G)) with D = δ, G = f,
+    whose outer-f gradients cancel: the same gradients (tests/test_ign.py,
+    float64), without computing the outer f's weight gradients for L_idem. The
+    outer f runs over f(z) once for δ′ and δ(sg f(z)) (`split_call`): three
+    forward passes of f a step, not four. "ign/idem" reports
     δ(f(z)). The clamp (`tightness_clamp`, a = `tight_clamp`, None for none)
     scales with L_rec = batch_mean(δ(x)) (the global batch's under a strategy),
     stop-gradiented: a gradient through the bound would reward worse reconstruction.
@@ -381,8 +405,9 @@ class IGNLoss:
         f_x = f(x_real, training=True)
         f_z = f(z, training=True)
         f_z_sg = tf.stop_gradient(f_z)  # the fakes as the critic sees them: the inner f frozen
-        ff_z = frozen_call(f, f_z)          # the outer f as a frozen copy (its gradients in
-        ff_z_sg = f(f_z_sg, training=True)  # L_idem cancel: none computed), and as the critic
+        # f(f(z)) once: through the outer f as a frozen copy (its gradients in L_idem
+        # cancel: none computed), and through its weights only, as the critic.
+        ff_z, ff_z_sg = split_call(f, f_z)
         delta_real = ign_distance(f_x, x_real, self.distance)
         delta_fake = ign_distance(ff_z, f_z, self.distance)
         delta_fake_sg = ign_distance(ff_z_sg, f_z_sg, self.distance)
