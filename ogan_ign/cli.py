@@ -96,6 +96,11 @@ def define_settings_flags(settings_class, flag_values=flags.FLAGS, exclude=(), i
             flags.DEFINE_enum(field.name, default, field.metadata["choices"], help_of(field),
                               flag_values=flag_values)
             continue
+        if "minimum" in field.metadata:
+            define = {int: flags.DEFINE_integer, float: flags.DEFINE_float}[kind]
+            define(field.name, default, help_of(field), lower_bound=field.metadata["minimum"],
+                   flag_values=flag_values)
+            continue
         define = {bool: flags.DEFINE_boolean, int: flags.DEFINE_integer,
                   float: flags.DEFINE_float, str: flags.DEFINE_string}[kind]
         define(field.name, default, help_of(field), flag_values=flag_values)

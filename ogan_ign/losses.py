@@ -189,12 +189,13 @@ class GANLoss:
                              f"expected one of {list(PENALTIES)}")
 
     def __call__(self, generator, critic, x_real, z):
-        total, terms, _, _ = self.gan_terms(generator, critic, x_real, z)
+        total, terms, _, _, _ = self.gan_terms(generator, critic, x_real, z)
         return total, terms
 
     def gan_terms(self, generator, critic, x_real, z):
-        """(total, terms, G(z), (critic′(G(z)), critic(sg G(z))) as the critic saw
-        them): the loss above on one batch; critic′ is the frozen critic."""
+        """(total, terms, G(z), the real images as the critic saw them, (critic(x),
+        critic′(G(z)), critic(sg G(z))) as the critic saw them): the loss above on
+        one batch; critic′ is the frozen critic."""
         x_fake = generator(z, training=True)
         x_fake_sg = tf.stop_gradient(x_fake)  # the critic's fakes: no gradient reaches G
         seen = (self.augmented(x_real, x_fake, x_fake_sg) if self.diffaugment
@@ -213,7 +214,7 @@ class GANLoss:
             "loss/penalty": lipschitz,
             "score/real": tf.reduce_mean(d_real),
             "score/fake": tf.reduce_mean(d_fake),
-        }, x_fake, (e_fake, e_fake_sg)
+        }, x_fake, seen[0], (e_real, e_fake, e_fake_sg)
 
     def augmented(self, x_real, x_fake, x_fake_sg):
         """(T(x_real), T(x_fake), T(x_fake_sg)): one draw for both fakes, another
@@ -271,12 +272,21 @@ class OGANLoss(GANLoss):
     more: the encoder is pulled towards inverting G with λ + λ_E, the generator
     towards being invertible with λ alone; its value equals ρ's, so the loss
     reads −(λ + λ_E)·ρ.
+
+    recon_weight λ_x > 0 adds λ_x·mean |G(s·N(E(x))) − x| (s = recon_scale, N =
+    `standardise`): the reconstruction O-GAN reads off at inference, asked of it
+    on the real batch (as the critic saw it), reaching E and G. N removes
+    E(x)'s per-sample mean, the critic's score, so the term pulls on what the
+    score does not read. Not in O-GAN's loss (0 by default): one more pass of G.
     """
     corr_weight: float = 0.5
     encoder_corr_weight: float = 0.0
+    recon_weight: float = 0.0
+    recon_scale: float = 0.9
 
     def __call__(self, generator, encoder, x_real, z):
-        total, terms, x_fake, (e_fake, e_fake_sg) = self.gan_terms(generator, encoder, x_real, z)
+        total, terms, x_fake, x_seen, (e_real, e_fake, e_fake_sg) = self.gan_terms(
+            generator, encoder, x_real, z)
         if self.diffaugment:
             e_fake, e_fake_sg = split_call(encoder, x_fake)
         z = tf.cast(z, total.dtype)
@@ -284,7 +294,14 @@ class OGANLoss(GANLoss):
         rho_generator = tf.reduce_mean(pearson(z, tf.cast(e_fake, total.dtype)))
         rho = rho_encoder + rho_generator - tf.stop_gradient(rho_generator)
         total = total - self.corr_weight * rho - self.encoder_corr_weight * rho_encoder
-        return total, {**terms, "corr/z": rho}
+        terms = {**terms, "corr/z": rho}
+        if self.recon_weight:
+            code = self.recon_scale * standardise(tf.cast(e_real, total.dtype))
+            x_rec = tf.cast(generator(code, training=True), total.dtype)
+            recon = tf.reduce_mean(tf.abs(x_rec - tf.cast(x_seen, total.dtype)))
+            total = total + self.recon_weight * recon
+            terms["recon/l1"] = recon
+        return total, terms
 
 
 # ------------------------------------------------------------------ IGN

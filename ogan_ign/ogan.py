@@ -30,7 +30,11 @@ class OGANSettings(GANSettings):
     recon_scale: float = hparam(0.9, "reconstruction = G(recon_scale · N(E(x)))")
     encoder_corr_weight: float = hparam(0.0, "λ_E of −λ_E·ρ(z, E(sg G(z))): the correlation "
                                              "once more, for the encoder only (0: the "
-                                             "original's one λ)")
+                                             "original's one λ)", minimum=0.0)
+    recon_weight: float = hparam(0.0, "λ_x of λ_x·mean|G(recon_scale · N(E(x))) − x| on the "
+                                      "real batch: reconstruction asked of E and G in "
+                                      "training (0: O-GAN's loss; one more pass of G)",
+                                 minimum=0.0)
 
 
 @keras.saving.register_keras_serializable(package="ogan_ign")
@@ -41,7 +45,7 @@ class OGAN(SingleLossGAN):
       encoder: keras.Model x → (batch, z_dim). It is the critic: score = avg(E(x)).
       generator: keras.Model z → x.
       z_dim: noise size (default: the generator's input size).
-      corr_weight, recon_scale, encoder_corr_weight: see `OGANSettings`.
+      corr_weight, recon_scale, encoder_corr_weight, recon_weight: see `OGANSettings`.
       objective, penalty, penalty_weight, seed, diffaugment: as in SingleLossGAN;
         the defaults ("wgan", "qp", 1, off) are the original code's loss.
     """
@@ -50,7 +54,8 @@ class OGAN(SingleLossGAN):
                  recon_scale=OGANSettings.recon_scale, objective=OGANSettings.objective,
                  penalty=OGANSettings.penalty, penalty_weight=OGANSettings.penalty_weight, seed=0,
                  diffaugment=OGANSettings.diffaugment,
-                 encoder_corr_weight=OGANSettings.encoder_corr_weight, **kwargs):
+                 encoder_corr_weight=OGANSettings.encoder_corr_weight,
+                 recon_weight=OGANSettings.recon_weight, **kwargs):
         kwargs.pop("critic", None)  # the critic is the encoder, never a separate net
         super().__init__(generator=generator, critic=encoder, z_dim=z_dim,
                          objective=objective, penalty=penalty,
@@ -64,20 +69,28 @@ class OGAN(SingleLossGAN):
         if encoder_corr_weight < 0:
             raise ValueError(f"encoder_corr_weight must be >= 0, got {encoder_corr_weight}")
         self.encoder_corr_weight = float(encoder_corr_weight)
+        if recon_weight < 0:
+            raise ValueError(f"recon_weight must be >= 0, got {recon_weight}")
+        self.recon_weight = float(recon_weight)
+        # Metrics the settings above add (SingleLossGAN made its own before they were set).
+        self.trackers.update({name: keras.metrics.Mean(name=name) for name in self.metric_names()
+                              if name not in self.trackers})
 
     @property
     def encoder(self):
         return self.critic
 
     def metric_names(self):
-        return super().metric_names() + ["corr/z"]
+        reconstruction = ["recon/l1"] if getattr(self, "recon_weight", 0.0) else []
+        return super().metric_names() + ["corr/z"] + reconstruction
 
     def loss_fn(self):
         """This step's loss: `losses.OGANLoss` with the model's hyper-parameters."""
         return losses.OGANLoss(self.objective, self.penalty, self.penalty_weight,
                                seed=self.penalty_seed(), diffaugment=self.diffaugment,
                                augment_seed=self.augment_seed(), corr_weight=self.corr_weight,
-                               encoder_corr_weight=self.encoder_corr_weight)
+                               encoder_corr_weight=self.encoder_corr_weight,
+                               recon_weight=self.recon_weight, recon_scale=self.recon_scale)
 
     # ------------------------------------------------------------ for users
     def encode(self, x, training=False):
@@ -129,7 +142,8 @@ class OGAN(SingleLossGAN):
         config = super().get_config()
         config["encoder"] = config.pop("critic")
         config.update({"corr_weight": self.corr_weight, "recon_scale": self.recon_scale,
-                       "encoder_corr_weight": self.encoder_corr_weight})
+                       "encoder_corr_weight": self.encoder_corr_weight,
+                       "recon_weight": self.recon_weight})
         return config
 
     @classmethod

@@ -5,10 +5,15 @@ scripts define their flags from them (`ogan_ign.cli.define_settings_flags`)."""
 import dataclasses
 
 
-def hparam(default, help, choices=None):  # pylint: disable=redefined-builtin
+def hparam(default, help, choices=None, minimum=None):  # pylint: disable=redefined-builtin
     """A dataclass field with its help text (and, for a string, the values it may
-    take: its flag refuses any other when parsed)."""
-    metadata = {"help": help} if choices is None else {"help": help, "choices": tuple(choices)}
+    take; for a number, the least it may be: its flag refuses any other when
+    parsed, before any work)."""
+    metadata = {"help": help}
+    if choices is not None:
+        metadata["choices"] = tuple(choices)
+    if minimum is not None:
+        metadata["minimum"] = minimum
     return dataclasses.field(default=default, metadata=metadata)
 
 

@@ -140,6 +140,18 @@ class ParseTest(tf.test.TestCase):
             cli.settings_from_flags(gan.GANSettings, values)
 
 
+    def test_a_minimum_is_checked_when_parsed(self):
+        values = flags.FlagValues()
+        cli.define_settings_flags(ogan.OGANSettings, values)
+        values(["prog", "--recon_weight=0", "--encoder_corr_weight=1.5"])
+        self.assertEqual(cli.settings_from_flags(ogan.OGANSettings, values).recon_weight, 0.0)
+        for flag in ("--recon_weight=-1", "--encoder_corr_weight=-0.5"):
+            values = flags.FlagValues()
+            cli.define_settings_flags(ogan.OGANSettings, values)
+            with self.subTest(flag=flag), self.assertRaises(flags.IllegalFlagValueError):
+                values(["prog", flag])
+
+
 class ErrorTest(tf.test.TestCase):
 
     def assert_one_line(self, stderr, expected):

@@ -132,6 +132,18 @@ class WholeLossTest(tf.test.TestCase):
         # −0.5 (single loss) − 0.5 · 0.5 (λ·ρ)
         self.assertAllClose(total, -0.5 - 0.25)
 
+    def test_ogan_reconstruction_term(self):
+        # G(0.9·N(E(x))) = 1.8·N(x): N((0, 0, 3)) = (−1, −1, 2)/√2, and the constant
+        # second row standardises to 0, so it reconstructs as 0.
+        loss = losses.OGANLoss("wgan", None, corr_weight=0.5, recon_weight=2.0)
+        total, terms = loss(self.generator, self.critic, self.x_real, self.z)
+        first = 1.8 * np.array([-1.0, -1.0, 2.0]) / np.sqrt(2.0)
+        recon = (np.abs(first - [0.0, 0.0, 3.0]).sum() + 9.0) / 6
+        self.assertAllClose(terms["recon/l1"], recon)
+        self.assertAllClose(total, -0.5 - 0.25 + 2.0 * recon)
+        self.assertNotIn("recon/l1", losses.OGANLoss("wgan", None)(
+            self.generator, self.critic, self.x_real, self.z)[1])
+
     def test_gp_needs_a_seed_and_names_are_checked(self):
         with self.assertRaisesRegex(ValueError, "give GANLoss a seed"):
             losses.GANLoss("wgan", "gp")(self.generator, self.critic, self.x_real, self.z)

@@ -176,6 +176,29 @@ class Float64Test(tf.test.TestCase):
             m.encoder_corr_weight = 0.0
 
 
+    def test_reconstruction_weight_adds_the_reconstruction_gradient(self):
+        # λ_x·mean|G(0.9·N(E(x))) − x| written out with the model's own nets:
+        # the loss and the gradients of both nets move by exactly that term.
+        m = self.model
+        variables = m.trainable_variables
+        plain, g_plain = self.gradients(
+            lambda: m.compute_terms(self.x, self.z)["loss/total"], variables)
+        by_hand, g_hand = self.gradients(
+            lambda: 3.0 * tf.reduce_mean(tf.abs(m.generator(
+                0.9 * losses.standardise(m.encoder(self.x, training=True)), training=True)
+                - self.x)), variables)
+        m.recon_weight = 3.0
+        try:
+            ours, g_ours = self.gradients(
+                lambda: m.compute_terms(self.x, self.z)["loss/total"], variables)
+        finally:
+            m.recon_weight = 0.0
+        self.assertAllClose(ours, plain + by_hand, rtol=1e-12, atol=1e-12)
+        for v, a, b, c in zip(variables, g_ours, g_plain, g_hand):
+            self.assertAllClose(a, b + c, rtol=1e-9, atol=1e-12, msg=v.path)
+        self.assertGreater(max(float(tf.reduce_max(tf.abs(c))) for c in g_hand), 1e-6)
+
+
 class ApiTest(tf.test.TestCase):
 
     def setUp(self):
@@ -238,6 +261,25 @@ class ApiTest(tf.test.TestCase):
             self.assertAllClose(loaded.reconstruct(self.x), m.reconstruct(self.x))
             loaded.train_on_batch(self.x)  # the optimizer came back too
             self.assertEqual(int(loaded.optimizer.iterations), 2)
+
+
+    def test_reconstruction_weight_trains_reports_and_saves(self):
+        keras.utils.set_random_seed(0)
+        m = OGAN(encoder=networks.dcgan_encoder(28, 1, 8, 4),
+                 generator=networks.dcgan_generator(28, 1, 8, 4), recon_weight=2.0)
+        m.compile()
+        logs = m.train_on_batch(self.x, return_dict=True)
+        self.assertIn("recon/l1", logs)
+        self.assertGreater(logs["recon/l1"], 0.0)
+        path = os.path.join(tempfile.mkdtemp(), "ogan.keras")
+        m.save(path)
+        loaded = keras.saving.load_model(path)
+        self.assertEqual(loaded.recon_weight, 2.0)
+        self.assertIn("recon/l1", loaded.train_on_batch(self.x, return_dict=True))
+        self.assertNotIn("recon/l1", tiny_ogan().metric_names())
+        with self.assertRaisesRegex(ValueError, "recon_weight must be >= 0"):
+            OGAN(encoder=networks.dcgan_encoder(28, 1, 8, 4),
+                 generator=networks.dcgan_generator(28, 1, 8, 4), recon_weight=-1.0)
 
 
 class SelfModulationTest(tf.test.TestCase):

@@ -12,6 +12,7 @@
 #   bash docs/ogan/equal_gan.sh selfmod    # the self-modulated generator, O-GAN and twin GAN
 #   bash docs/ogan/equal_gan.sh selfmod_corr  # selfmod with λ 1 and 2
 #   LAMBDA=1.0 bash docs/ogan/equal_gan.sh selfmod_confirm  # its pair: 2 seeds, 3k and 6k
+#   bash docs/ogan/equal_gan.sh recon      # the default with --recon_weight 1 / 4
 #   python docs/ogan/equal_gan_table.py     # the table
 #
 # The single-loss GAN (ns, no penalty) and O-GAN (wgan + GAN-QP, λ 1) rows at
@@ -49,6 +50,16 @@ case "${1:-screen}" in
     for weight in 0.5 2.0; do
       run "ogan_best_e${weight}_seed0" 3000 0 $OGAN --objective ns --penalty none \
         --corr_weight 0.5 --z_dim 256 --ema 0.999 --encoder_corr_weight $weight
+    done
+    ;;
+  recon)
+    # The default (ogan_best_seed0's flags, pinned) with the reconstruction asked in
+    # training, λ_x·mean|G(0.9·N(E(x))) − x| (--recon_weight; RECONS names a subset),
+    # seed 0, 3,000 steps, beside ogan_best_seed0 and its twin gan_best_seed0: can
+    # reconstructions keep the class (≥ 0.85) at no FID cost?
+    for weight in ${RECONS:-1 4}; do
+      run "ogan_best_recon${weight}_seed0" 3000 0 $OGAN --objective ns --penalty none \
+        --corr_weight 0.5 --z_dim 256 --ema 0.999 --recon_weight $weight
     done
     ;;
   selfmod)
