@@ -24,7 +24,11 @@ XLA, precision and filter gradient as the scripts' `auto` flags resolve them
 here), plus a row per other precision of `--precision` (its filter gradient
 as `auto` resolves it for that precision), each against the torch step of
 `torch_nets.TorchStep` at the same precision (bf16: autocast), with the same
-initial weights and batch. Each side warms up two steps, then both are timed
+initial weights and batch, in each form of `--torch_passes`: "split" does the
+project's work (the critic's passes over G(z), IGN's outer f over f(z), as one
+forward with two partial backwards), "separate" runs them as two passes (a
+frozen copy and a pass on the detached fakes: the papers' form, what a PyTorch
+user writes); the ratio is against the faster form. Both forms are checked (c). Each side warms up two steps, then both are timed
 (after one untimed round) over `--steps` steps in `--rounds` rounds that
 alternate them, so a slow spell of the machine hits both; the table prints the
 median img/s of each, the ratio project/torch (issue #27 asks ≥ 1.1 for the
@@ -61,6 +65,10 @@ define_timing_flags(models="ogan,ign", precision="fp32,bf16")
 flags.DEFINE_integer("check_batch", 4, "images of the equality checks")
 flags.DEFINE_integer("torch_threads", 2, "torch.set_num_threads")
 flags.DEFINE_boolean("checks_only", False, "run the equality checks and stop")
+flags.DEFINE_list("torch_passes", list(torch_nets.PASSES),
+                  "the torch step's forms, each timed: split (one forward for the critic's "
+                  "two passes over the fakes, as the project's step) and separate (two, the "
+                  "paper's form)")
 
 FORWARD_TOLERANCE = 1e-4    # fp32, absolute
 GRADIENT_TOLERANCE = 1e-10  # float64, relative to the largest gradient entry
@@ -123,9 +131,10 @@ def check_forward(model, twins):
     return worst
 
 
-def check_gradients(kind, size):
+def check_gradients(kind, size, passes):
     """(c): (max |loss diff|, max |gradient diff|, max |gradient|) in float64
-    over every trained weight, the model built as flops.build builds it."""
+    over every trained weight, the model built as flops.build builds it, the
+    torch loss in the form `passes`."""
     with float64():
         model, _ = build(kind, size)
         twins = [torch_nets.twin(net, torch.float64) for net in model.nets]
@@ -134,7 +143,7 @@ def check_gradients(kind, size):
         with tf.GradientTape() as tape:
             loss = model.compute_terms(tf.constant(x), tf.constant(z))["loss/total"]
         grads = tape.gradient(loss, variables)
-    loss_twin = torch_nets.LOSSES[kind](*twins, to_torch(x), to_torch(z))
+    loss_twin = torch_nets.LOSSES[kind](*twins, to_torch(x), to_torch(z), passes=passes)
     loss_twin.backward()
     pairs = {id(v): (t, layout) for net, twin in zip(model.nets, twins)
              for v, t, layout in torch_nets.weight_pairs(net, twin)}
@@ -158,11 +167,14 @@ def check_model(kind, size):
     twins = [torch_nets.twin(net) for net in model.nets]
     (trainable, statistics) = check_counts(model, twins)
     forward = check_forward(model, twins)
-    loss_diff, grad_diff, largest = check_gradients(kind, size)
+    gradients = []
+    for passes in FLAGS.torch_passes:
+        loss_diff, grad_diff, largest = check_gradients(kind, size, passes)
+        gradients.append(f"{passes}: float64 loss |diff| {loss_diff:.2e}, gradient max "
+                         f"|diff| {grad_diff:.2e} (max |gradient| {largest:.2e})")
     print(f"check {kind:5} {size:>3} px: parameters {trainable:,} (+{statistics:,} BatchNorm "
-          f"statistics) equal; forward max |diff| {forward:.2e}; float64 loss |diff| "
-          f"{loss_diff:.2e}, gradient max |diff| {grad_diff:.2e} (max |gradient| "
-          f"{largest:.2e})", flush=True)
+          f"statistics) equal; forward max |diff| {forward:.2e}; " + "; ".join(gradients),
+          flush=True)
 
 
 # ------------------------------------------------------------------ timing
@@ -184,30 +196,39 @@ def settings_to_time():
     return settings, setting("auto")
 
 
-def prepared_pair(kind, size, setting):
-    """(project's step, torch's step), each a no-argument call returning the
-    loss, both warmed up, the torch twins holding the project model's weights."""
+def prepared_steps(kind, size, setting):
+    """[project's step, torch's step per --torch_passes], each a no-argument call
+    returning the loss, all warmed up, each torch step on twins holding the
+    project model's weights."""
     step, x, model, _ = prepared_step(kind, size, setting, FLAGS.batch_size)
-    twins = [torch_nets.twin(net) for net in model.nets]
-    torch_step = torch_nets.TorchStep(kind, twins, model.nets[0].inputs[0].shape[1:],
-                                      setting[1])
     x_torch = to_torch(x.numpy())
-    for _ in range(2):
-        float(torch_step(x_torch))
-    return (lambda: step(x)["loss/total"]), (lambda: torch_step(x_torch))
+    runs = [lambda: step(x)["loss/total"]]
+    for passes in FLAGS.torch_passes:
+        twins = [torch_nets.twin(net) for net in model.nets]
+        torch_step = torch_nets.TorchStep(kind, twins, model.nets[0].inputs[0].shape[1:],
+                                          setting[1], passes)
+        for _ in range(2):
+            float(torch_step(x_torch))
+        runs.append(lambda torch_step=torch_step: torch_step(x_torch))
+    return runs
 
 
 def time_model(kind, size, settings, default):
-    """Prints a row per setting: project and torch img/s, alternating in rounds."""
-    pairs = {s: prepared_pair(kind, size, s) for s in settings}
-    runs = {(s, side): run for s, pair in pairs.items() for side, run in enumerate(pair)}
+    """Prints a row per setting: project and torch img/s (each form), alternating
+    in rounds; the ratio is against the faster torch form."""
+    prepared = {s: prepared_steps(kind, size, s) for s in settings}
+    runs = {(s, side): run for s, steps in prepared.items() for side, run in enumerate(steps)}
     times = timed_in_turn(runs, FLAGS.steps, FLAGS.rounds)
     for s in settings:
-        rates = [FLAGS.batch_size / float(np.median(times[s, side])) for side in (0, 1)]
-        spreads = [(max(t) - min(t)) / float(np.median(t)) for t in (times[s, 0], times[s, 1])]
+        sides = range(len(prepared[s]))
+        rates = [FLAGS.batch_size / float(np.median(times[s, side])) for side in sides]
+        spreads = [(max(times[s, side]) - min(times[s, side])) / float(np.median(times[s, side]))
+                   for side in sides]
         _, precision, _, dw = s
-        print(f"{kind:6} {size:>3} {precision:>5} {dw:>7} {rates[0]:9.1f} {rates[1]:9.1f} "
-              f"{rates[0] / rates[1]:8.2f}× {spreads[0]:7.0%} {spreads[1]:7.0%}"
+        print(f"{kind:6} {size:>3} {precision:>5} {dw:>7} "
+              + f"{rates[0]:9.1f}" + "".join(f" {rate:14.1f}" for rate in rates[1:])
+              + f" {rates[0] / max(rates[1:]):8.2f}× "
+              + "".join(f"{spread:7.0%}" for spread in spreads)
               + ("  default" if s == default else ""), flush=True)
 
 
@@ -234,6 +255,10 @@ def machine_line():
 
 
 def main(_):
+    unknown = sorted(set(FLAGS.torch_passes) - set(torch_nets.PASSES))
+    if unknown or not FLAGS.torch_passes:
+        raise SystemExit(f"bench_torch: --torch_passes takes {', '.join(torch_nets.PASSES)}, "
+                         f"got {','.join(FLAGS.torch_passes) or 'nothing'}")
     torch.set_num_threads(FLAGS.torch_threads)
     sizes = [int(s) for s in FLAGS.sizes.split(",")]
     print(machine_line(), flush=True)
@@ -255,9 +280,11 @@ def main(_):
               "(time on an idle machine)", flush=True)
     print(f"default (the scripts' default settings here): XLA {default[0]}, {default[1]}, "
           f"{default[2]} BatchNorm, {default[3]} filter gradient", flush=True)
-    print(f"{'model':6} {'px':>3} {'prec':>5} {'dw':>7} {'project':>9} {'torch':>9} "
-          f"{'ratio':>9} {'spread':>7} {'spread':>7}    (img/s; ratio project/torch; "
-          "spread of the rounds project, torch)", flush=True)
+    forms = "".join(f" {'torch ' + p:>14}" for p in FLAGS.torch_passes)
+    print(f"{'model':6} {'px':>3} {'prec':>5} {'dw':>7} {'project':>9}{forms} "
+          f"{'ratio':>9} " + "".join(f"{'spread':>7}" for _ in range(len(FLAGS.torch_passes) + 1))
+          + "    (img/s; ratio project / the faster torch form; spread of the rounds, "
+          "same order)", flush=True)
     for size in sizes:
         for kind in FLAGS.models.split(","):
             time_model(kind, size, settings, default)

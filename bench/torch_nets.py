@@ -270,7 +270,29 @@ def split(net, x):
     return _Split.apply(net, x, *net.parameters())
 
 
-def ogan_loss(generator, critic, x_real, z, corr_weight=0.5, penalty_weight=1.0):
+def frozen(net, x):
+    """net(x) with its weights detached: the gradient reaches x only."""
+    weights = {name: p.detach() for name, p in net.named_parameters()}
+    return torch.func.functional_call(net, weights, (x,))
+
+
+PASSES = ("split", "separate")
+
+
+def critic_pair(net, x, passes="split"):
+    """(net′(x), reaching x only; net(sg x), reaching the weights only): one
+    forward as the project's step runs it ("split"), or two ("separate": a
+    frozen copy and a pass on x.detach(), the paper's form, as a PyTorch user
+    would write it). The same values and gradients either way."""
+    if passes == "split":
+        return split(net, x)
+    if passes == "separate":
+        return frozen(net, x), net(x.detach())
+    raise ValueError(f"unknown passes {passes!r}; expected one of {PASSES}")
+
+
+def ogan_loss(generator, critic, x_real, z, corr_weight=0.5, penalty_weight=1.0,
+              passes="split"):
     """losses.OGANLoss with its defaults (wgan, GAN-QP), GANLoss's with corr_weight 0:
 
         L = mean(D(x) − 2·D(sg G(z)) + D(G(z))) + w·mean(0.25·t1² / mean_pixels((x − sg G)²))
@@ -279,11 +301,11 @@ def ogan_loss(generator, critic, x_real, z, corr_weight=0.5, penalty_weight=1.0)
     as the project's step computes it: D(G(z)) by the critic with its weights
     frozen, its pair D′(G) − sg D′(G), and ρ in two halves, E's on E(sg G(z)) and
     G's on E′(G(z)), the critic's two passes over G(z) one (`split`) — the same
-    work on both sides."""
+    work on both sides; passes="separate" runs them as two (`critic_pair`)."""
     x_fake = generator(z)
     x_fake_sg = x_fake.detach()  # the critic's fakes: no gradient reaches G
     e_real = critic(x_real)
-    e_fake, e_fake_sg = split(critic, x_fake)
+    e_fake, e_fake_sg = critic_pair(critic, x_fake, passes)
     d_real, d_fake, d_fake_sg = (critic_score(e) for e in (e_real, e_fake, e_fake_sg))
     single = ((d_real - d_fake_sg) + (d_fake - d_fake.detach())).mean()
     t1 = d_real - d_fake_sg
@@ -297,9 +319,9 @@ def ogan_loss(generator, critic, x_real, z, corr_weight=0.5, penalty_weight=1.0)
     return total
 
 
-def gan_loss(generator, critic, x_real, z):
+def gan_loss(generator, critic, x_real, z, passes="split"):
     """losses.GANLoss with its defaults: O-GAN's loss without the ρ term."""
-    return ogan_loss(generator, critic, x_real, z, corr_weight=0.0)
+    return ogan_loss(generator, critic, x_real, z, corr_weight=0.0, passes=passes)
 
 
 def l1_distance(a, b):
@@ -307,7 +329,8 @@ def l1_distance(a, b):
     return (a - b).abs().reshape(a.shape[0], -1).mean(-1)
 
 
-def ign_loss(f, x_real, z, lambda_rec=20.0, lambda_idem=20.0, lambda_tight=2.5, clamp=1.5):
+def ign_loss(f, x_real, z, lambda_rec=20.0, lambda_idem=20.0, lambda_tight=2.5, clamp=1.5,
+             passes="split"):
     """losses.IGNLoss with its defaults, δ(y) = l1(f(y), y):
 
         L = λ_rec·δ(x) + λ_idem·(δ′(f(z)) − sg δ′(f(z))) + λ_tight·clamp(−δ(sg f(z))),
@@ -315,11 +338,11 @@ def ign_loss(f, x_real, z, lambda_rec=20.0, lambda_idem=20.0, lambda_tight=2.5, 
 
     δ′: the outer f with its weights frozen; f(f(z)) runs once for δ′ and
     δ(sg f(z)) (`split`), as the project's step computes it: the same work on
-    both sides."""
+    both sides; passes="separate" runs the outer f twice (`critic_pair`)."""
     f_x = f(x_real)
     f_z = f(z)
     f_z_sg = f_z.detach()  # the fakes as the critic sees them: the inner f frozen
-    ff_z, ff_z_sg = split(f, f_z)  # the outer f frozen, and on sg f(z)
+    ff_z, ff_z_sg = critic_pair(f, f_z, passes)  # the outer f frozen, and on sg f(z)
     x_real, z = x_real.to(f_x.dtype), z.to(f_x.dtype)
     delta_real = l1_distance(f_x, x_real)
     delta_fake = l1_distance(ff_z, f_z)
@@ -347,10 +370,12 @@ class TorchStep:
     model's `nets`): fresh N(0, I) noise of `noise_shape` (batch axis excluded;
     image noise (h, w, c) goes in channels-last), the single loss under
     autocast(cpu, bfloat16) for precision "bf16", one backward, one optimizer
-    step over every weight. Calling it on a batch returns the loss (detached)."""
+    step over every weight; `passes` as in `critic_pair`. Calling it on a batch
+    returns the loss (detached)."""
 
-    def __init__(self, kind, nets, noise_shape, precision):
+    def __init__(self, kind, nets, noise_shape, precision, passes="split"):
         self.kind, self.nets, self.noise_shape = kind, list(nets), tuple(noise_shape)
+        self.passes = passes
         self.bf16 = {"fp32": False, "bf16": True}[precision]
         for net in self.nets:
             net.train()
@@ -364,7 +389,7 @@ class TorchStep:
     def __call__(self, x_real):
         z = self.noise(x_real.shape[0])
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
-            total = LOSSES[self.kind](*self.nets, x_real, z)
+            total = LOSSES[self.kind](*self.nets, x_real, z, passes=self.passes)
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         self.optimizer.step()
