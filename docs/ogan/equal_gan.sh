@@ -12,7 +12,8 @@
 #   bash docs/ogan/equal_gan.sh selfmod    # the self-modulated generator, O-GAN and twin GAN
 #   bash docs/ogan/equal_gan.sh selfmod_corr  # selfmod with λ 1 and 2
 #   LAMBDA=1.0 bash docs/ogan/equal_gan.sh selfmod_confirm  # its pair: 2 seeds, 3k and 6k
-#   bash docs/ogan/equal_gan.sh recon      # the default with --recon_weight 1 / 4
+#   bash docs/ogan/equal_gan.sh recon      # the default with --recon_weight 1 / 4 (RECONS=...)
+#   WEIGHT=16 bash docs/ogan/equal_gan.sh recon_confirm  # its row: 2 seeds, 3k and 6k
 #   python docs/ogan/equal_gan_table.py     # the table
 #
 # The single-loss GAN (ns, no penalty) and O-GAN (wgan + GAN-QP, λ 1) rows at
@@ -60,6 +61,18 @@ case "${1:-screen}" in
     for weight in ${RECONS:-1 4}; do
       run "ogan_best_recon${weight}_seed0" 3000 0 $OGAN --objective ns --penalty none \
         --corr_weight 0.5 --z_dim 256 --ema 0.999 --recon_weight $weight
+    done
+    ;;
+  recon_confirm)
+    # The recon screen's row at λ_x = WEIGHT (default 16): seeds 0 and 1 at 3,000 steps,
+    # each continued to 6,000 (extend_and_score), beside the default's confirmation
+    # (ogan_best_*) and its twin GAN (gan_best_*: same nets, z 256, --ema 0.999).
+    w=${WEIGHT:-16}
+    FLAGS="--objective ns --penalty none --corr_weight 0.5 --z_dim 256 --ema 0.999 --recon_weight $w"
+    for seed in 0 1; do
+      run "ogan_best_recon${w}_seed$seed" 3000 $seed $OGAN $FLAGS
+      extend_and_score "ogan_best_recon${w}_seed$seed" "ogan_best_recon${w}_6k_seed$seed" \
+        6000 $seed $OGAN $FLAGS
     done
     ;;
   selfmod)
