@@ -14,6 +14,7 @@
 #   LAMBDA=1.0 bash docs/ogan/equal_gan.sh selfmod_confirm  # its pair: 2 seeds, 3k and 6k
 #   bash docs/ogan/equal_gan.sh recon      # the default with --recon_weight 1 / 4 (RECONS=...)
 #   WEIGHT=16 bash docs/ogan/equal_gan.sh recon_confirm  # its row: 2 seeds, 3k and 6k
+#   bash docs/ogan/equal_gan.sh recon_selfmod  # --recon_weight 16 with the selfmod λ 1 setting
 #   python docs/ogan/equal_gan_table.py     # the table
 #
 # The single-loss GAN (ns, no penalty) and O-GAN (wgan + GAN-QP, λ 1) rows at
@@ -74,6 +75,14 @@ case "${1:-screen}" in
       extend_and_score "ogan_best_recon${w}_seed$seed" "ogan_best_recon${w}_6k_seed$seed" \
         6000 $seed $OGAN $FLAGS
     done
+    ;;
+  recon_selfmod)
+    # --recon_weight (WEIGHT, default 16) on the best sampler, --generator selfmod
+    # --corr_weight 1 (ogan_selfmod_k5_l1.0_seed0, twin gan_selfmod_k5_seed0), seed 0,
+    # 3,000 steps: does the selfmod generator keep the precision the term costs?
+    w=${WEIGHT:-16}
+    run "ogan_selfmod_k5_l1.0_recon${w}_seed0" 3000 0 $OGAN --generator selfmod \
+      --corr_weight 1.0 --recon_weight $w
     ;;
   selfmod)
     # The later O-GAN code's self-modulated BatchNorm generator (--generator selfmod),
