@@ -57,6 +57,15 @@ class OGAN(SingleLossGAN):
                  encoder_corr_weight=OGANSettings.encoder_corr_weight,
                  recon_weight=OGANSettings.recon_weight, **kwargs):
         kwargs.pop("critic", None)  # the critic is the encoder, never a separate net
+        # O-GAN's own settings first: SingleLossGAN makes a tracker per `metric_names()`.
+        for name, weight in (("encoder_corr_weight", encoder_corr_weight),
+                             ("recon_weight", recon_weight)):
+            if weight < 0:
+                raise ValueError(f"{name} must be >= 0, got {weight}")
+        self.corr_weight = float(corr_weight)
+        self.recon_scale = float(recon_scale)
+        self.encoder_corr_weight = float(encoder_corr_weight)
+        self.recon_weight = float(recon_weight)
         super().__init__(generator=generator, critic=encoder, z_dim=z_dim,
                          objective=objective, penalty=penalty,
                          penalty_weight=penalty_weight, seed=seed, diffaugment=diffaugment,
@@ -64,25 +73,14 @@ class OGAN(SingleLossGAN):
         if encoder.output_shape[-1] != self.z_dim:
             raise ValueError(f"encoder outputs {encoder.output_shape[-1]} dims, "
                              f"but z_dim is {self.z_dim}")
-        self.corr_weight = float(corr_weight)
-        self.recon_scale = float(recon_scale)
-        if encoder_corr_weight < 0:
-            raise ValueError(f"encoder_corr_weight must be >= 0, got {encoder_corr_weight}")
-        self.encoder_corr_weight = float(encoder_corr_weight)
-        if recon_weight < 0:
-            raise ValueError(f"recon_weight must be >= 0, got {recon_weight}")
-        self.recon_weight = float(recon_weight)
-        # Metrics the settings above add (SingleLossGAN made its own before they were set).
-        self.trackers.update({name: keras.metrics.Mean(name=name) for name in self.metric_names()
-                              if name not in self.trackers})
 
     @property
     def encoder(self):
         return self.critic
 
     def metric_names(self):
-        reconstruction = ["recon/l1"] if getattr(self, "recon_weight", 0.0) else []
-        return super().metric_names() + ["corr/z"] + reconstruction
+        return (super().metric_names() + ["corr/z"]
+                + (["recon/l1"] if self.recon_weight else []))
 
     def loss_fn(self):
         """This step's loss: `losses.OGANLoss` with the model's hyper-parameters."""
