@@ -30,7 +30,7 @@ Training FLOPs per image (an estimate, stated so it can be checked):
 MACs(net) counts the forward multiply-adds of every Conv2D (out_h·out_w·k²·c_in·
 c_out), Conv2DTranspose (in_h·in_w·k²·c_in·c_out) and Dense (in·out); k_pass is
 3 for forward + backward (input and weight gradients), 4 for a pass whose one
-forward serves a frozen use and a weights-only use (`losses.split_call`: the
+forward serves a frozen use and a weights-only use (`split_pass.split_call`: the
 forward, the input gradient of the first, the whole backward of the second);
 the ×2 turns MACs into FLOPs. Passes per real image: SingleLossGAN and O-GAN run
 G once (k = 3) and the critic twice, on x (k = 3) and once over G(z) for both

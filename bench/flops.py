@@ -131,7 +131,7 @@ def build(kind, size):
     if kind == "gan":
         g = networks.dcgan_generator(size, 3, z_dim=128)
         d = networks.dcgan_encoder(size, 3, z_dim=1, name="critic")
-        # The critic's passes over G(z) are one (losses.split_call): a forward, the
+        # The critic's passes over G(z) are one (split_pass.split_call): a forward, the
         # input gradient for G and the weights' backward: k = 1 + 1 + 2.
         return gan.SingleLossGAN(g, d), 2 * (3 * macs(g) + (3 + 4) * macs(d))
     if kind == "ogan":
@@ -139,7 +139,7 @@ def build(kind, size):
         g = networks.dcgan_generator(size, 3, z_dim=128)
         return ogan.OGAN(e, g), 2 * (3 * macs(g) + (3 + 4) * macs(e))
     f = networks.dcgan_autoencoder(size, 3, latent=512)
-    # f(x) and f(z) in full; f(f(z)) once for both of its uses (losses.split_call).
+    # f(x) and f(z) in full; f(f(z)) once for both of its uses (split_pass.split_call).
     return ign.IGN(f), 2 * (2 * 3 + 4) * macs(f)
 
 

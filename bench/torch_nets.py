@@ -246,7 +246,7 @@ def pearson(a, b):
 
 
 class _Split(torch.autograd.Function):
-    """losses.split_call in torch: one forward of `net`, two partial backwards."""
+    """split_pass.split_call in torch: one forward of `net`, two partial backwards."""
 
     @staticmethod
     def forward(ctx, net, x, *weights):
@@ -265,7 +265,7 @@ class _Split(torch.autograd.Function):
 
 
 def split(net, x):
-    """net(x) once, returned twice (losses.split_call): the first's gradient
+    """net(x) once, returned twice (split_pass.split_call): the first's gradient
     reaches x only, the second's the weights only; BatchNorm statistics move once."""
     return _Split.apply(net, x, *net.parameters())
 

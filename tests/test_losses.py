@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ogan_ign import losses
+from ogan_ign import losses, split_pass
 
 
 def softplus(t):
@@ -154,7 +154,7 @@ class WholeLossTest(tf.test.TestCase):
 
 
 class SplitCallTest(tf.test.TestCase):
-    """losses.split_call: net(x)'s value twice, the first's gradient for x only,
+    """split_pass.split_call: net(x)'s value twice, the first's gradient for x only,
     the second's for the weights only, BatchNorm statistics moved as by one
     net(x). (That the traced step then skips the gradients nobody asked for is a
     matter of time: bench/bench_scale.py.)"""
@@ -173,7 +173,7 @@ class SplitCallTest(tf.test.TestCase):
         with tf.GradientTape(persistent=True) as tape:
             tape.watch(x)
             if ours:
-                to_inputs, to_weights = losses.split_call(net, x)
+                to_inputs, to_weights = split_pass.split_call(net, x)
             else:  # a frozen copy for x's gradient, net on sg x for the weights'
                 copy = self.net()
                 to_inputs = copy(x, training=True)
@@ -201,7 +201,7 @@ class SplitCallTest(tf.test.TestCase):
         net = self.net()
         with tf.GradientTape(persistent=True) as tape:
             tape.watch(x)
-            to_inputs, to_weights = losses.split_call(net, x)
+            to_inputs, to_weights = split_pass.split_call(net, x)
             a, b = tf.reduce_sum(to_inputs), tf.reduce_sum(to_weights)
         self.assertIsNotNone(tape.gradient(a, x))
         self.assertTrue(all(g is None or not np.any(g)

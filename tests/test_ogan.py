@@ -116,7 +116,7 @@ class Float64Test(tf.test.TestCase):
 
         _, grads = self.gradients(critic_part, m.generator.trainable_variables)
         # Nothing reaches G: D(sg G) is the weights-only side of one critic pass
-        # (losses.split_call), whose input gradient is exactly 0.
+        # (split_pass.split_call), whose input gradient is exactly 0.
         self.assertTrue(all(g is None or not np.any(g) for g in grads))
         _, grads = self.gradients(critic_part, m.encoder.trainable_variables)
         self.assertTrue(all(g is not None for g in grads))
