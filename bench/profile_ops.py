@@ -11,7 +11,8 @@ kernels TensorFlow ran, on whichever thread) are summed three ways and
 divided by the steps:
 
 - by op type (e.g. _MklNativeConv2DBackpropFilter, Cast, Mul), the question
-  "is it the filter-gradient convolutions, the casts, the layout changes?";
+  "is it the filter-gradient convolutions, the casts, the layout changes?", with
+  how many kernels of each type ran per step;
 - by (network, layer class, role), role being forward, input gradient, filter
   gradient (the op types say which) or other, the question "is it BatchNorm in
   bf16, the convs, the activations?"; ops outside the networks are the loss and
@@ -62,13 +63,15 @@ def profile():
     return (precision, batchnorm, dw), wall_ms, events, layer_classes(model)
 
 
-def table(title, totals, total, rows):
-    """The `rows` largest entries, then the rest in one line."""
+def table(title, totals, total, rows, counts=None):
+    """The `rows` largest entries, then the rest in one line; with `counts`, how
+    many ops of each entry ran per step."""
     print(f"\n{title}")
     ranked = sorted(totals.items(), key=lambda kv: -kv[1])
     for key, ps in ranked[:rows]:
         label = " / ".join(key) if isinstance(key, tuple) else key
-        print(f"  {ps / 1e9 / FLAGS.steps:8.2f} ms {ps / total:6.1%}  {label}")
+        runs = "" if counts is None else f"  ({counts[key] / FLAGS.steps:g} per step)"
+        print(f"  {ps / 1e9 / FLAGS.steps:8.2f} ms {ps / total:6.1%}  {label}{runs}")
     rest = sum(ps for _, ps in ranked[rows:])
     if rest:
         print(f"  {rest / 1e9 / FLAGS.steps:8.2f} ms {rest / total:6.1%}  "
@@ -78,9 +81,10 @@ def table(title, totals, total, rows):
 def main(_):
     print(f"load average before: {load_average()}", flush=True)
     (precision, batchnorm, dw), wall_ms, events, classes = profile()
-    by_type, by_layer, by_name = (collections.Counter() for _ in range(3))
+    by_type, by_layer, by_name, type_counts = (collections.Counter() for _ in range(4))
     for name, op_type, ps in events:
         by_type[op_type] += ps
+        type_counts[op_type] += 1
         by_layer[(*where(name, classes), role(name, op_type))] += ps
         by_name[f"{name} ({op_type})"] += ps
     total = sum(by_type.values())
@@ -88,7 +92,7 @@ def main(_):
           f"{batchnorm} BatchNorm, {dw} filter gradient, XLA off: {wall_ms:.1f} ms per step "
           f"({FLAGS.batch_size / wall_ms * 1e3:.1f} img/s, profiled), op time summed over "
           f"threads {total / 1e9 / FLAGS.steps:.1f} ms per step")
-    table("by op type:", by_type, total, FLAGS.top)
+    table("by op type:", by_type, total, FLAGS.top, type_counts)
     table("by network / layer class / role:", by_layer, total, FLAGS.top)
     table(f"the {FLAGS.top} most expensive ops:", by_name, total, FLAGS.top)
     print(f"\nload average after: {load_average()}", flush=True)
