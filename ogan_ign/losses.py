@@ -273,15 +273,20 @@ class OGANLoss(GANLoss):
     towards being invertible with λ alone; its value equals ρ's, so the loss
     reads −(λ + λ_E)·ρ.
 
-    recon_weight λ_x > 0 adds λ_x·mean |G(s·N(E(x))) − x| (s = recon_scale, N =
-    `standardise`): the reconstruction O-GAN reads off at inference, asked of it
-    on the real batch (as the critic saw it), reaching E and G. N removes
+    recon_weight λ_x > 0 adds λ_x·r, r = mean |G(s·N(E(x))) − x| (s = recon_scale,
+    N = `standardise`): the reconstruction O-GAN reads off at inference, asked of
+    it on the real batch (as the critic saw it), reaching E and G. N removes
     E(x)'s per-sample mean, the critic's score, so the term pulls on what the
-    score does not read. Not in O-GAN's loss (0 by default): one more pass of G.
+    score does not read. encoder_recon_weight λ_xE > 0 adds λ_xE·r′, r′ = r
+    through a frozen G′: E learns to invert G on real images, G is not pulled
+    towards them. One pass of G serves both (`split_call`), r written in halves
+    as ρ is: r = r(G′) + r(G) − sg r(G). Neither is in O-GAN's loss (0 by
+    default).
     """
     corr_weight: float = 0.5
     encoder_corr_weight: float = 0.0
     recon_weight: float = 0.0
+    encoder_recon_weight: float = 0.0
     recon_scale: float = 0.9
 
     def __call__(self, generator, encoder, x_real, z):
@@ -295,11 +300,15 @@ class OGANLoss(GANLoss):
         rho = rho_encoder + rho_generator - tf.stop_gradient(rho_generator)
         total = total - self.corr_weight * rho - self.encoder_corr_weight * rho_encoder
         terms = {**terms, "corr/z": rho}
-        if self.recon_weight:
+        if self.recon_weight or self.encoder_recon_weight:
             code = self.recon_scale * standardise(tf.cast(e_real, total.dtype))
-            x_rec = tf.cast(generator(code, training=True), total.dtype)
-            recon = tf.reduce_mean(tf.abs(x_rec - tf.cast(x_seen, total.dtype)))
-            total = total + self.recon_weight * recon
+            x_seen = tf.cast(x_seen, total.dtype)
+            recon_encoder, recon_generator = (
+                tf.reduce_mean(tf.abs(tf.cast(x_rec, total.dtype) - x_seen))
+                for x_rec in split_call(generator, code))
+            recon = recon_encoder + recon_generator - tf.stop_gradient(recon_generator)
+            total = (total + self.recon_weight * recon
+                     + self.encoder_recon_weight * recon_encoder)
             terms["recon/l1"] = recon
         return total, terms
 

@@ -35,6 +35,10 @@ class OGANSettings(GANSettings):
                                       "real batch: reconstruction asked of E and G in "
                                       "training (0: O-GAN's loss; one more pass of G)",
                                  minimum=0.0)
+    encoder_recon_weight: float = hparam(0.0, "λ_xE of λ_xE·mean|G′(recon_scale · N(E(x))) "
+                                              "− x|, G′ frozen: the reconstruction asked of "
+                                              "the encoder only (0: O-GAN's loss)",
+                                         minimum=0.0)
 
 
 @keras.saving.register_keras_serializable(package="ogan_ign")
@@ -45,7 +49,8 @@ class OGAN(SingleLossGAN):
       encoder: keras.Model x → (batch, z_dim). It is the critic: score = avg(E(x)).
       generator: keras.Model z → x.
       z_dim: noise size (default: the generator's input size).
-      corr_weight, recon_scale, encoder_corr_weight, recon_weight: see `OGANSettings`.
+      corr_weight, recon_scale, encoder_corr_weight, recon_weight, encoder_recon_weight:
+        see `OGANSettings`.
       objective, penalty, penalty_weight, seed, diffaugment: as in SingleLossGAN;
         the defaults ("wgan", "qp", 1, off) are the original code's loss.
     """
@@ -55,17 +60,20 @@ class OGAN(SingleLossGAN):
                  penalty=OGANSettings.penalty, penalty_weight=OGANSettings.penalty_weight, seed=0,
                  diffaugment=OGANSettings.diffaugment,
                  encoder_corr_weight=OGANSettings.encoder_corr_weight,
-                 recon_weight=OGANSettings.recon_weight, **kwargs):
+                 recon_weight=OGANSettings.recon_weight,
+                 encoder_recon_weight=OGANSettings.encoder_recon_weight, **kwargs):
         kwargs.pop("critic", None)  # the critic is the encoder, never a separate net
         # O-GAN's own settings first: SingleLossGAN makes a tracker per `metric_names()`.
         for name, weight in (("encoder_corr_weight", encoder_corr_weight),
-                             ("recon_weight", recon_weight)):
+                             ("recon_weight", recon_weight),
+                             ("encoder_recon_weight", encoder_recon_weight)):
             if weight < 0:
                 raise ValueError(f"{name} must be >= 0, got {weight}")
         self.corr_weight = float(corr_weight)
         self.recon_scale = float(recon_scale)
         self.encoder_corr_weight = float(encoder_corr_weight)
         self.recon_weight = float(recon_weight)
+        self.encoder_recon_weight = float(encoder_recon_weight)
         super().__init__(generator=generator, critic=encoder, z_dim=z_dim,
                          objective=objective, penalty=penalty,
                          penalty_weight=penalty_weight, seed=seed, diffaugment=diffaugment,
@@ -80,7 +88,7 @@ class OGAN(SingleLossGAN):
 
     def metric_names(self):
         return (super().metric_names() + ["corr/z"]
-                + (["recon/l1"] if self.recon_weight else []))
+                + (["recon/l1"] if self.recon_weight or self.encoder_recon_weight else []))
 
     def loss_fn(self):
         """This step's loss: `losses.OGANLoss` with the model's hyper-parameters."""
@@ -88,7 +96,9 @@ class OGAN(SingleLossGAN):
                                seed=self.penalty_seed(), diffaugment=self.diffaugment,
                                augment_seed=self.augment_seed(), corr_weight=self.corr_weight,
                                encoder_corr_weight=self.encoder_corr_weight,
-                               recon_weight=self.recon_weight, recon_scale=self.recon_scale)
+                               recon_weight=self.recon_weight,
+                               encoder_recon_weight=self.encoder_recon_weight,
+                               recon_scale=self.recon_scale)
 
     # ------------------------------------------------------------ for users
     def encode(self, x, training=False):
@@ -141,7 +151,8 @@ class OGAN(SingleLossGAN):
         config["encoder"] = config.pop("critic")
         config.update({"corr_weight": self.corr_weight, "recon_scale": self.recon_scale,
                        "encoder_corr_weight": self.encoder_corr_weight,
-                       "recon_weight": self.recon_weight})
+                       "recon_weight": self.recon_weight,
+                       "encoder_recon_weight": self.encoder_recon_weight})
         return config
 
     @classmethod

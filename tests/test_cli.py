@@ -145,7 +145,8 @@ class ParseTest(tf.test.TestCase):
         cli.define_settings_flags(ogan.OGANSettings, values)
         values(["prog", "--recon_weight=0", "--encoder_corr_weight=1.5"])
         self.assertEqual(cli.settings_from_flags(ogan.OGANSettings, values).recon_weight, 0.0)
-        for flag in ("--recon_weight=-1", "--encoder_corr_weight=-0.5"):
+        for flag in ("--recon_weight=-1", "--encoder_corr_weight=-0.5",
+                     "--encoder_recon_weight=-2"):
             values = flags.FlagValues()
             cli.define_settings_flags(ogan.OGANSettings, values)
             with self.subTest(flag=flag), self.assertRaises(flags.IllegalFlagValueError):

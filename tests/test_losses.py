@@ -143,6 +143,12 @@ class WholeLossTest(tf.test.TestCase):
         self.assertAllClose(total, -0.5 - 0.25 + 2.0 * recon)
         self.assertNotIn("recon/l1", losses.OGANLoss("wgan", None)(
             self.generator, self.critic, self.x_real, self.z)[1])
+        # The encoder-only weight adds the same value (its gradient: tests/test_ogan.py).
+        both = losses.OGANLoss("wgan", None, corr_weight=0.5, recon_weight=2.0,
+                               encoder_recon_weight=1.5)
+        total, terms = both(self.generator, self.critic, self.x_real, self.z)
+        self.assertAllClose(terms["recon/l1"], recon)
+        self.assertAllClose(total, -0.5 - 0.25 + 3.5 * recon)
 
     def test_gp_needs_a_seed_and_names_are_checked(self):
         with self.assertRaisesRegex(ValueError, "give GANLoss a seed"):

@@ -198,6 +198,37 @@ class Float64Test(tf.test.TestCase):
             self.assertAllClose(a, b + c, rtol=1e-9, atol=1e-12, msg=v.path)
         self.assertGreater(max(float(tf.reduce_max(tf.abs(c))) for c in g_hand), 1e-6)
 
+    def test_encoder_reconstruction_weight_trains_the_encoder_only(self):
+        # λ_xE·mean|G′(0.9·N(E(x))) − x| written out with G's weights held constant:
+        # the loss moves by the term's value, E's gradient by the term's, G's not at all.
+        m = self.model
+        e_vars, g_vars = m.encoder.trainable_variables, m.generator.trainable_variables
+        plain, g_plain = self.gradients(
+            lambda: m.compute_terms(self.x, self.z)["loss/total"], e_vars + g_vars)
+
+        def by_hand():
+            frozen = [tf.stop_gradient(v) for v in m.generator.trainable_variables]
+            code = 0.9 * losses.standardise(m.encoder(self.x, training=True))
+            with keras.StatelessScope(state_mapping=list(zip(g_vars, frozen))):
+                x_rec = m.generator(code, training=True)
+            return 3.0 * tf.reduce_mean(tf.abs(x_rec - self.x))
+
+        hand, g_hand = self.gradients(by_hand, e_vars + g_vars)
+        g_hand = [tf.zeros_like(v) if g is None else g for v, g in zip(e_vars + g_vars, g_hand)]
+        m.encoder_recon_weight = 3.0
+        try:
+            ours, g_ours = self.gradients(
+                lambda: m.compute_terms(self.x, self.z)["loss/total"], e_vars + g_vars)
+        finally:
+            m.encoder_recon_weight = 0.0
+        self.assertAllClose(ours, plain + hand, rtol=1e-12, atol=1e-12)
+        for v, a, b, c in zip(e_vars + g_vars, g_ours, g_plain, g_hand):
+            self.assertAllClose(a, b + c, rtol=1e-9, atol=1e-12, msg=v.path)
+        hand_e = max(float(tf.reduce_max(tf.abs(c))) for c in g_hand[:len(e_vars)])
+        self.assertGreater(hand_e, 1e-6)
+        for c in g_hand[len(e_vars):]:
+            self.assertAllEqual(c, tf.zeros_like(c))
+
 
 class ApiTest(tf.test.TestCase):
 
@@ -280,6 +311,21 @@ class ApiTest(tf.test.TestCase):
         with self.assertRaisesRegex(ValueError, "recon_weight must be >= 0"):
             OGAN(encoder=networks.dcgan_encoder(28, 1, 8, 4),
                  generator=networks.dcgan_generator(28, 1, 8, 4), recon_weight=-1.0)
+
+    def test_encoder_reconstruction_weight_reports_and_saves(self):
+        keras.utils.set_random_seed(0)
+        m = OGAN(encoder=networks.dcgan_encoder(28, 1, 8, 4),
+                 generator=networks.dcgan_generator(28, 1, 8, 4), encoder_recon_weight=4.0)
+        m.compile()
+        self.assertGreater(m.train_on_batch(self.x, return_dict=True)["recon/l1"], 0.0)
+        path = os.path.join(tempfile.mkdtemp(), "ogan.keras")
+        m.save(path)
+        loaded = keras.saving.load_model(path)
+        self.assertEqual((loaded.recon_weight, loaded.encoder_recon_weight), (0.0, 4.0))
+        self.assertIn("recon/l1", loaded.train_on_batch(self.x, return_dict=True))
+        with self.assertRaisesRegex(ValueError, "encoder_recon_weight must be >= 0"):
+            OGAN(encoder=networks.dcgan_encoder(28, 1, 8, 4),
+                 generator=networks.dcgan_generator(28, 1, 8, 4), encoder_recon_weight=-1.0)
 
 
 class SelfModulationTest(tf.test.TestCase):

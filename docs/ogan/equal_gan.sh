@@ -13,8 +13,10 @@
 #   bash docs/ogan/equal_gan.sh selfmod_corr  # selfmod with λ 1 and 2
 #   LAMBDA=1.0 bash docs/ogan/equal_gan.sh selfmod_confirm  # its pair: 2 seeds, 3k and 6k
 #   bash docs/ogan/equal_gan.sh recon      # the default with --recon_weight 1 / 4 (RECONS=...)
-#   WEIGHT=16 bash docs/ogan/equal_gan.sh recon_confirm  # its row: 2 seeds, 3k and 6k
+#   WEIGHT=16 bash docs/ogan/equal_gan.sh recon_confirm  # its row and the twin GAN's:
+#                                          # 2 seeds, 3k and 6k (KIND=encoder: encoder_recon's)
 #   bash docs/ogan/equal_gan.sh recon_selfmod  # --recon_weight 16 with the selfmod λ 1 setting
+#   bash docs/ogan/equal_gan.sh encoder_recon  # the default with --encoder_recon_weight (E_RECONS=...)
 #   python docs/ogan/equal_gan_table.py     # the table
 #
 # The single-loss GAN (ns, no penalty) and O-GAN (wgan + GAN-QP, λ 1) rows at
@@ -65,15 +67,35 @@ case "${1:-screen}" in
     done
     ;;
   recon_confirm)
-    # The recon screen's row at λ_x = WEIGHT (default 16): seeds 0 and 1 at 3,000 steps,
-    # each continued to 6,000 (extend_and_score), beside the default's confirmation
-    # (ogan_best_*) and its twin GAN (gan_best_*: same nets, z 256, --ema 0.999).
+    # A recon screen's row at λ_x = WEIGHT (default 16) — or, with KIND=encoder, the
+    # encoder_recon screen's row at λ_xE = WEIGHT — and the twin GAN (gan_best_*: same
+    # nets, z 256, --ema 0.999): seeds 0 and 1 at 3,000 steps, each continued to 6,000
+    # (extend_and_score), beside the default's confirmation (ogan_best_*).
     w=${WEIGHT:-16}
-    FLAGS="--objective ns --penalty none --corr_weight 0.5 --z_dim 256 --ema 0.999 --recon_weight $w"
+    case "${KIND:-both}" in
+      both) flag=recon_weight tag=recon ;;
+      encoder) flag=encoder_recon_weight tag=erecon ;;
+      *) echo "KIND is both or encoder"; exit 2 ;;
+    esac
+    FLAGS="--objective ns --penalty none --corr_weight 0.5 --z_dim 256 --ema 0.999 --$flag $w"
     for seed in 0 1; do
-      run "ogan_best_recon${w}_seed$seed" 3000 $seed $OGAN $FLAGS
-      extend_and_score "ogan_best_recon${w}_seed$seed" "ogan_best_recon${w}_6k_seed$seed" \
+      run "gan_best_seed$seed" 3000 $seed $GAN --z_dim 256 --ema 0.999
+      extend_and_score "gan_best_seed$seed" "gan_best_6k_seed$seed" 6000 $seed \
+        $GAN --z_dim 256 --ema 0.999
+      run "ogan_best_${tag}${w}_seed$seed" 3000 $seed $OGAN $FLAGS
+      extend_and_score "ogan_best_${tag}${w}_seed$seed" "ogan_best_${tag}${w}_6k_seed$seed" \
         6000 $seed $OGAN $FLAGS
+    done
+    ;;
+  encoder_recon)
+    # The default (ogan_best_seed0's flags, pinned) with the reconstruction asked of the
+    # encoder only, λ_xE·mean|G′(0.9·N(E(x))) − x| with G′ frozen (--encoder_recon_weight;
+    # E_RECONS names the weights), seed 0, 3,000 steps, beside ogan_best_seed0 and its twin
+    # gan_best_seed0: E learns to invert G on real images while G is not pulled towards
+    # them — does that keep the class without the precision --recon_weight costs?
+    for weight in ${E_RECONS:-4 16}; do
+      run "ogan_best_erecon${weight}_seed0" 3000 0 $OGAN --objective ns --penalty none \
+        --corr_weight 0.5 --z_dim 256 --ema 0.999 --encoder_recon_weight $weight
     done
     ;;
   recon_selfmod)
