@@ -150,6 +150,14 @@ def standardise(z):
     return (z - mean) / tf.sqrt(variance + 1e-12)
 
 
+def pool(x, factor):
+    """Images (batch, H, W, C) averaged over factor × factor blocks (H and W
+    multiples of factor); factor 1 returns x."""
+    if factor == 1:
+        return x
+    return tf.nn.avg_pool2d(x, factor, factor, "VALID")
+
+
 # ------------------------------------------------------------ GAN, O-GAN
 @dataclasses.dataclass(frozen=True)
 class GANLoss:
@@ -281,13 +289,16 @@ class OGANLoss(GANLoss):
     through a frozen G′: E learns to invert G on real images, G is not pulled
     towards them. One pass of G serves both (`split_call`), r written in halves
     as ρ is: r = r(G′) + r(G) − sg r(G). Neither is in O-GAN's loss (0 by
-    default).
+    default). recon_pool p > 1 compares G(·) and x average-pooled p×p (`pool`):
+    the reconstruction is asked for at 1/p of the resolution, the finer detail
+    left to the adversarial terms.
     """
     corr_weight: float = 0.5
     encoder_corr_weight: float = 0.0
     recon_weight: float = 0.0
     encoder_recon_weight: float = 0.0
     recon_scale: float = 0.9
+    recon_pool: int = 1
 
     def __call__(self, generator, encoder, x_real, z):
         total, terms, x_fake, x_seen, (e_real, e_fake, e_fake_sg) = self.gan_terms(
@@ -302,9 +313,10 @@ class OGANLoss(GANLoss):
         terms = {**terms, "corr/z": rho}
         if self.recon_weight or self.encoder_recon_weight:
             code = self.recon_scale * standardise(tf.cast(e_real, total.dtype))
-            x_seen = tf.cast(x_seen, total.dtype)
+            x_seen = pool(tf.cast(x_seen, total.dtype), self.recon_pool)
             recon_encoder, recon_generator = (
-                tf.reduce_mean(tf.abs(tf.cast(x_rec, total.dtype) - x_seen))
+                tf.reduce_mean(tf.abs(pool(tf.cast(x_rec, total.dtype), self.recon_pool)
+                                      - x_seen))
                 for x_rec in split_call(generator, code))
             recon = recon_encoder + recon_generator - tf.stop_gradient(recon_generator)
             total = (total + self.recon_weight * recon

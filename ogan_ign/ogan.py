@@ -39,6 +39,9 @@ class OGANSettings(GANSettings):
                                               "− x|, G′ frozen: the reconstruction asked of "
                                               "the encoder only (0: O-GAN's loss)",
                                          minimum=0.0)
+    recon_pool: int = hparam(1, "the reconstruction terms compare G(·) and x average-pooled "
+                                "recon_pool × recon_pool (1: pixels; 4: a 32 px image at 8×8)",
+                             minimum=1)
 
 
 @keras.saving.register_keras_serializable(package="ogan_ign")
@@ -49,8 +52,8 @@ class OGAN(SingleLossGAN):
       encoder: keras.Model x → (batch, z_dim). It is the critic: score = avg(E(x)).
       generator: keras.Model z → x.
       z_dim: noise size (default: the generator's input size).
-      corr_weight, recon_scale, encoder_corr_weight, recon_weight, encoder_recon_weight:
-        see `OGANSettings`.
+      corr_weight, recon_scale, encoder_corr_weight, recon_weight, encoder_recon_weight,
+        recon_pool: see `OGANSettings`.
       objective, penalty, penalty_weight, seed, diffaugment: as in SingleLossGAN;
         the defaults ("wgan", "qp", 1, off) are the original code's loss.
     """
@@ -61,7 +64,8 @@ class OGAN(SingleLossGAN):
                  diffaugment=OGANSettings.diffaugment,
                  encoder_corr_weight=OGANSettings.encoder_corr_weight,
                  recon_weight=OGANSettings.recon_weight,
-                 encoder_recon_weight=OGANSettings.encoder_recon_weight, **kwargs):
+                 encoder_recon_weight=OGANSettings.encoder_recon_weight,
+                 recon_pool=OGANSettings.recon_pool, **kwargs):
         kwargs.pop("critic", None)  # the critic is the encoder, never a separate net
         # O-GAN's own settings first: SingleLossGAN makes a tracker per `metric_names()`.
         for name, weight in (("encoder_corr_weight", encoder_corr_weight),
@@ -74,6 +78,7 @@ class OGAN(SingleLossGAN):
         self.encoder_corr_weight = float(encoder_corr_weight)
         self.recon_weight = float(recon_weight)
         self.encoder_recon_weight = float(encoder_recon_weight)
+        self.recon_pool = int(recon_pool)
         super().__init__(generator=generator, critic=encoder, z_dim=z_dim,
                          objective=objective, penalty=penalty,
                          penalty_weight=penalty_weight, seed=seed, diffaugment=diffaugment,
@@ -81,6 +86,10 @@ class OGAN(SingleLossGAN):
         if encoder.output_shape[-1] != self.z_dim:
             raise ValueError(f"encoder outputs {encoder.output_shape[-1]} dims, "
                              f"but z_dim is {self.z_dim}")
+        side = generator.output_shape[1:3]
+        if self.recon_pool < 1 or any(n % self.recon_pool for n in side):
+            raise ValueError(f"recon_pool must be >= 1 and divide the image side; got "
+                             f"{self.recon_pool} for {side[0]}×{side[1]} images")
 
     @property
     def encoder(self):
@@ -98,7 +107,7 @@ class OGAN(SingleLossGAN):
                                encoder_corr_weight=self.encoder_corr_weight,
                                recon_weight=self.recon_weight,
                                encoder_recon_weight=self.encoder_recon_weight,
-                               recon_scale=self.recon_scale)
+                               recon_scale=self.recon_scale, recon_pool=self.recon_pool)
 
     # ------------------------------------------------------------ for users
     def encode(self, x, training=False):
@@ -152,7 +161,8 @@ class OGAN(SingleLossGAN):
         config.update({"corr_weight": self.corr_weight, "recon_scale": self.recon_scale,
                        "encoder_corr_weight": self.encoder_corr_weight,
                        "recon_weight": self.recon_weight,
-                       "encoder_recon_weight": self.encoder_recon_weight})
+                       "encoder_recon_weight": self.encoder_recon_weight,
+                       "recon_pool": self.recon_pool})
         return config
 
     @classmethod

@@ -150,6 +150,13 @@ class WholeLossTest(tf.test.TestCase):
         self.assertAllClose(terms["recon/l1"], recon)
         self.assertAllClose(total, -0.5 - 0.25 + 3.5 * recon)
 
+    def test_pool_averages_blocks(self):
+        x = np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1)
+        # Blocks of 2×2: (0 1 4 5), (2 3 6 7), (8 9 12 13), (10 11 14 15).
+        self.assertAllClose(losses.pool(x, 2)[0, ..., 0], [[2.5, 4.5], [10.5, 12.5]])
+        self.assertAllClose(losses.pool(x, 4)[0, ..., 0], [[7.5]])
+        self.assertIs(losses.pool(x, 1), x)
+
     def test_gp_needs_a_seed_and_names_are_checked(self):
         with self.assertRaisesRegex(ValueError, "give GANLoss a seed"):
             losses.GANLoss("wgan", "gp")(self.generator, self.critic, self.x_real, self.z)

@@ -198,6 +198,32 @@ class Float64Test(tf.test.TestCase):
             self.assertAllClose(a, b + c, rtol=1e-9, atol=1e-12, msg=v.path)
         self.assertGreater(max(float(tf.reduce_max(tf.abs(c))) for c in g_hand), 1e-6)
 
+    def test_pooled_reconstruction_compares_block_means(self):
+        # recon_pool 2: mean|pool(G(0.9·N(E(x)))) − pool(x)|, the pooling written as
+        # a reshape and a mean; loss and gradients move by exactly that term.
+        m = self.model
+        variables = m.trainable_variables
+        plain, g_plain = self.gradients(
+            lambda: m.compute_terms(self.x, self.z)["loss/total"], variables)
+
+        def blocks(x):
+            n, h, w, c = x.shape
+            return tf.reduce_mean(tf.reshape(x, (n, h // 2, 2, w // 2, 2, c)), axis=(2, 4))
+
+        by_hand, g_hand = self.gradients(
+            lambda: 3.0 * tf.reduce_mean(tf.abs(blocks(m.generator(
+                0.9 * losses.standardise(m.encoder(self.x, training=True)), training=True))
+                - blocks(self.x))), variables)
+        m.recon_weight, m.recon_pool = 3.0, 2
+        try:
+            ours, g_ours = self.gradients(
+                lambda: m.compute_terms(self.x, self.z)["loss/total"], variables)
+        finally:
+            m.recon_weight, m.recon_pool = 0.0, 1
+        self.assertAllClose(ours, plain + by_hand, rtol=1e-12, atol=1e-12)
+        for v, a, b, c in zip(variables, g_ours, g_plain, g_hand):
+            self.assertAllClose(a, b + c, rtol=1e-9, atol=1e-12, msg=v.path)
+
     def test_encoder_reconstruction_weight_trains_the_encoder_only(self):
         # λ_xE·mean|G′(0.9·N(E(x))) − x| written out with G's weights held constant:
         # the loss moves by the term's value, E's gradient by the term's, G's not at all.
@@ -326,6 +352,22 @@ class ApiTest(tf.test.TestCase):
         with self.assertRaisesRegex(ValueError, "encoder_recon_weight must be >= 0"):
             OGAN(encoder=networks.dcgan_encoder(28, 1, 8, 4),
                  generator=networks.dcgan_generator(28, 1, 8, 4), encoder_recon_weight=-1.0)
+
+    def test_recon_pool_is_saved_and_must_divide_the_image(self):
+        m = OGAN(encoder=networks.dcgan_encoder(28, 1, 8, 4),
+                 generator=networks.dcgan_generator(28, 1, 8, 4), recon_weight=1.0,
+                 recon_pool=7)
+        m.compile()
+        m.train_on_batch(self.x)
+        path = os.path.join(tempfile.mkdtemp(), "ogan.keras")
+        m.save(path)
+        self.assertEqual(keras.saving.load_model(path).recon_pool, 7)
+        for bad in (3, 0):
+            with self.subTest(recon_pool=bad), self.assertRaisesRegex(
+                    ValueError, f"recon_pool must be >= 1 and divide the image side; got "
+                                f"{bad} for 28×28 images"):
+                OGAN(encoder=networks.dcgan_encoder(28, 1, 8, 4),
+                     generator=networks.dcgan_generator(28, 1, 8, 4), recon_pool=bad)
 
 
 class SelfModulationTest(tf.test.TestCase):

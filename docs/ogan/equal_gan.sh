@@ -17,6 +17,7 @@
 #                                          # 2 seeds, 3k and 6k (KIND=encoder: encoder_recon's)
 #   bash docs/ogan/equal_gan.sh recon_selfmod  # --recon_weight 16 with the selfmod λ 1 setting
 #   bash docs/ogan/equal_gan.sh encoder_recon  # the default with --encoder_recon_weight (E_RECONS=...)
+#   bash docs/ogan/equal_gan.sh recon_pool  # --recon_weight WEIGHT at 1/p resolution (POOLS=...)
 #   python docs/ogan/equal_gan_table.py     # the table
 #
 # The single-loss GAN (ns, no penalty) and O-GAN (wgan + GAN-QP, λ 1) rows at
@@ -64,6 +65,17 @@ case "${1:-screen}" in
     for weight in ${RECONS:-1 4}; do
       run "ogan_best_recon${weight}_seed0" 3000 0 $OGAN --objective ns --penalty none \
         --corr_weight 0.5 --z_dim 256 --ema 0.999 --recon_weight $weight
+    done
+    ;;
+  recon_pool)
+    # --recon_weight (WEIGHT, default 16) with the reconstruction compared at 1/p of the
+    # resolution (--recon_pool p in POOLS, default 4 2: 8×8 and 16×16), seed 0, 3,000
+    # steps, beside ogan_best_recon16_seed0 (p 1): does leaving the detail to the
+    # adversarial terms keep the precision the pixel term costs?
+    w=${WEIGHT:-16}
+    for p in ${POOLS:-4 2}; do
+      run "ogan_best_recon${w}_pool${p}_seed0" 3000 0 $OGAN --objective ns --penalty none \
+        --corr_weight 0.5 --z_dim 256 --ema 0.999 --recon_weight $w --recon_pool $p
     done
     ;;
   recon_confirm)

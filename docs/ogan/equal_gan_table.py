@@ -18,9 +18,10 @@ KEYS = ("fid", "precision", "recall", "probe_encoder", "probe_untrained", "probe
 
 def gan_of(name, rows):
     """The GAN row of the same seed and steps: its twin gan_<tag>_* when the pair was
-    run by `equal_gan.sh confirm` (same z size and average) or by a selfmod stage
-    (the O-GAN's _l<λ> dropped: one twin for every λ), else the plain GAN."""
-    twin = "gan_" + re.sub(r"_l[0-9.]+(?=_)", "", name[len("ogan_"):])
+    run by `equal_gan.sh confirm` (same z size and average) or by a stage that varies
+    O-GAN's own terms (their tags dropped — _l<λ>, _e<λ_E>, _recon<λ_x>,
+    _erecon<λ_xE>, _pool<p> — one twin for every weight), else the plain GAN."""
+    twin = "gan_" + re.sub(r"_(l|e|recon|erecon|pool)[0-9.]+(?=_)", "", name[len("ogan_"):])
     if name.startswith("ogan_") and twin in rows:
         return twin
     seed = re.search(r"_seed(\d+)$", name).group(1)
