@@ -292,6 +292,13 @@ class OGANLoss(GANLoss):
     default). recon_pool p > 1 compares G(·) and x average-pooled p×p (`pool`):
     the reconstruction is asked for at 1/p of the resolution, the finer detail
     left to the adversarial terms.
+
+    real_corr_weight λ_r > 0 adds −λ_r·ρ(z_x, E(G(z_x))), z_x = sg(s·N(E(x))):
+    the correlation term once more, its noise drawn from the codes of the real
+    batch instead of N(0, I) — E inverting G, and G invertible, where
+    reconstruction reads them — in the same two halves as ρ. No pixel is
+    compared: G is asked for images E encodes as x's code, not for x. One pass
+    of G (shared with the reconstruction terms) and one of E.
     """
     corr_weight: float = 0.5
     encoder_corr_weight: float = 0.0
@@ -299,29 +306,44 @@ class OGANLoss(GANLoss):
     encoder_recon_weight: float = 0.0
     recon_scale: float = 0.9
     recon_pool: int = 1
+    real_corr_weight: float = 0.0
+
+    @staticmethod
+    def correlation(z, e_to_inputs, e_to_weights):
+        """(ρ, ρ's encoder half): mean ρ(z, E(·)) from the two outputs of one
+        `split_call` of E, in the halves the class docstring writes out."""
+        rho_encoder = tf.reduce_mean(pearson(z, tf.cast(e_to_weights, z.dtype)))
+        rho_generator = tf.reduce_mean(pearson(z, tf.cast(e_to_inputs, z.dtype)))
+        return rho_encoder + rho_generator - tf.stop_gradient(rho_generator), rho_encoder
 
     def __call__(self, generator, encoder, x_real, z):
         total, terms, x_fake, x_seen, (e_real, e_fake, e_fake_sg) = self.gan_terms(
             generator, encoder, x_real, z)
         if self.diffaugment:
             e_fake, e_fake_sg = split_call(encoder, x_fake)
-        z = tf.cast(z, total.dtype)
-        rho_encoder = tf.reduce_mean(pearson(z, tf.cast(e_fake_sg, total.dtype)))
-        rho_generator = tf.reduce_mean(pearson(z, tf.cast(e_fake, total.dtype)))
-        rho = rho_encoder + rho_generator - tf.stop_gradient(rho_generator)
+        rho, rho_encoder = self.correlation(tf.cast(z, total.dtype), e_fake, e_fake_sg)
         total = total - self.corr_weight * rho - self.encoder_corr_weight * rho_encoder
         terms = {**terms, "corr/z": rho}
+        if not (self.recon_weight or self.encoder_recon_weight or self.real_corr_weight):
+            return total, terms
+        code = self.recon_scale * standardise(tf.cast(e_real, total.dtype))
+        x_to_code, x_to_generator = split_call(generator, code)
         if self.recon_weight or self.encoder_recon_weight:
-            code = self.recon_scale * standardise(tf.cast(e_real, total.dtype))
             x_seen = pool(tf.cast(x_seen, total.dtype), self.recon_pool)
             recon_encoder, recon_generator = (
                 tf.reduce_mean(tf.abs(pool(tf.cast(x_rec, total.dtype), self.recon_pool)
                                       - x_seen))
-                for x_rec in split_call(generator, code))
+                for x_rec in (x_to_code, x_to_generator))
             recon = recon_encoder + recon_generator - tf.stop_gradient(recon_generator)
             total = (total + self.recon_weight * recon
                      + self.encoder_recon_weight * recon_encoder)
             terms["recon/l1"] = recon
+        if self.real_corr_weight:
+            # G(sg code) reaches G's weights only; E′ over it passes G's gradient.
+            rho_real, _ = self.correlation(tf.stop_gradient(code),
+                                           *split_call(encoder, x_to_generator))
+            total = total - self.real_corr_weight * rho_real
+            terms["corr/real"] = rho_real
         return total, terms
 
 

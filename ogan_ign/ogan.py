@@ -42,6 +42,10 @@ class OGANSettings(GANSettings):
     recon_pool: int = hparam(1, "the reconstruction terms compare G(·) and x average-pooled "
                                 "recon_pool × recon_pool (1: pixels; 4: a 32 px image at 8×8)",
                              minimum=1)
+    real_corr_weight: float = hparam(0.0, "λ_r of −λ_r·ρ(z_x, E(G(z_x))), z_x = "
+                                          "sg(recon_scale · N(E(x))): the correlation on the "
+                                          "codes of real images (0: O-GAN's loss)",
+                                     minimum=0.0)
 
 
 @keras.saving.register_keras_serializable(package="ogan_ign")
@@ -53,7 +57,7 @@ class OGAN(SingleLossGAN):
       generator: keras.Model z → x.
       z_dim: noise size (default: the generator's input size).
       corr_weight, recon_scale, encoder_corr_weight, recon_weight, encoder_recon_weight,
-        recon_pool: see `OGANSettings`.
+        recon_pool, real_corr_weight: see `OGANSettings`.
       objective, penalty, penalty_weight, seed, diffaugment: as in SingleLossGAN;
         the defaults ("wgan", "qp", 1, off) are the original code's loss.
     """
@@ -65,12 +69,14 @@ class OGAN(SingleLossGAN):
                  encoder_corr_weight=OGANSettings.encoder_corr_weight,
                  recon_weight=OGANSettings.recon_weight,
                  encoder_recon_weight=OGANSettings.encoder_recon_weight,
-                 recon_pool=OGANSettings.recon_pool, **kwargs):
+                 recon_pool=OGANSettings.recon_pool,
+                 real_corr_weight=OGANSettings.real_corr_weight, **kwargs):
         kwargs.pop("critic", None)  # the critic is the encoder, never a separate net
         # O-GAN's own settings first: SingleLossGAN makes a tracker per `metric_names()`.
         for name, weight in (("encoder_corr_weight", encoder_corr_weight),
                              ("recon_weight", recon_weight),
-                             ("encoder_recon_weight", encoder_recon_weight)):
+                             ("encoder_recon_weight", encoder_recon_weight),
+                             ("real_corr_weight", real_corr_weight)):
             if weight < 0:
                 raise ValueError(f"{name} must be >= 0, got {weight}")
         self.corr_weight = float(corr_weight)
@@ -79,6 +85,7 @@ class OGAN(SingleLossGAN):
         self.recon_weight = float(recon_weight)
         self.encoder_recon_weight = float(encoder_recon_weight)
         self.recon_pool = int(recon_pool)
+        self.real_corr_weight = float(real_corr_weight)
         super().__init__(generator=generator, critic=encoder, z_dim=z_dim,
                          objective=objective, penalty=penalty,
                          penalty_weight=penalty_weight, seed=seed, diffaugment=diffaugment,
@@ -97,7 +104,8 @@ class OGAN(SingleLossGAN):
 
     def metric_names(self):
         return (super().metric_names() + ["corr/z"]
-                + (["recon/l1"] if self.recon_weight or self.encoder_recon_weight else []))
+                + (["recon/l1"] if self.recon_weight or self.encoder_recon_weight else [])
+                + (["corr/real"] if self.real_corr_weight else []))
 
     def loss_fn(self):
         """This step's loss: `losses.OGANLoss` with the model's hyper-parameters."""
@@ -107,7 +115,8 @@ class OGAN(SingleLossGAN):
                                encoder_corr_weight=self.encoder_corr_weight,
                                recon_weight=self.recon_weight,
                                encoder_recon_weight=self.encoder_recon_weight,
-                               recon_scale=self.recon_scale, recon_pool=self.recon_pool)
+                               recon_scale=self.recon_scale, recon_pool=self.recon_pool,
+                               real_corr_weight=self.real_corr_weight)
 
     # ------------------------------------------------------------ for users
     def encode(self, x, training=False):
@@ -162,7 +171,8 @@ class OGAN(SingleLossGAN):
                        "encoder_corr_weight": self.encoder_corr_weight,
                        "recon_weight": self.recon_weight,
                        "encoder_recon_weight": self.encoder_recon_weight,
-                       "recon_pool": self.recon_pool})
+                       "recon_pool": self.recon_pool,
+                       "real_corr_weight": self.real_corr_weight})
         return config
 
     @classmethod

@@ -146,7 +146,7 @@ class ParseTest(tf.test.TestCase):
         values(["prog", "--recon_weight=0", "--encoder_corr_weight=1.5"])
         self.assertEqual(cli.settings_from_flags(ogan.OGANSettings, values).recon_weight, 0.0)
         for flag in ("--recon_weight=-1", "--encoder_corr_weight=-0.5",
-                     "--encoder_recon_weight=-2"):
+                     "--encoder_recon_weight=-2", "--real_corr_weight=-1", "--recon_pool=0"):
             values = flags.FlagValues()
             cli.define_settings_flags(ogan.OGANSettings, values)
             with self.subTest(flag=flag), self.assertRaises(flags.IllegalFlagValueError):

@@ -150,6 +150,15 @@ class WholeLossTest(tf.test.TestCase):
         self.assertAllClose(terms["recon/l1"], recon)
         self.assertAllClose(total, -0.5 - 0.25 + 3.5 * recon)
 
+    def test_ogan_correlation_on_real_codes(self):
+        # z_x = 0.9·N(E(x)) and E(G(z_x)) = 1.8·N(x): ρ = 1 for the first row; the
+        # constant second row standardises to 0, whose ρ with anything is 0.
+        loss = losses.OGANLoss("wgan", None, corr_weight=0.5, real_corr_weight=3.0)
+        total, terms = loss(self.generator, self.critic, self.x_real, self.z)
+        self.assertAllClose(terms["corr/real"], 0.5)
+        self.assertAllClose(total, -0.5 - 0.25 - 3.0 * 0.5)
+        self.assertNotIn("recon/l1", terms)
+
     def test_pool_averages_blocks(self):
         x = np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1)
         # Blocks of 2×2: (0 1 4 5), (2 3 6 7), (8 9 12 13), (10 11 14 15).

@@ -176,84 +176,90 @@ class Float64Test(tf.test.TestCase):
             m.encoder_corr_weight = 0.0
 
 
-    def test_reconstruction_weight_adds_the_reconstruction_gradient(self):
-        # λ_x·mean|G(0.9·N(E(x))) − x| written out with the model's own nets:
-        # the loss and the gradients of both nets move by exactly that term.
+    def term_added(self, by_hand, **settings):
+        """With `settings` on the model, the loss and every gradient move by exactly
+        by_hand()'s (the term written out with the model's own nets). Returns
+        by_hand's gradients, zeros where it does not reach: (E's, G's)."""
         m = self.model
-        variables = m.trainable_variables
-        plain, g_plain = self.gradients(
-            lambda: m.compute_terms(self.x, self.z)["loss/total"], variables)
-        by_hand, g_hand = self.gradients(
-            lambda: 3.0 * tf.reduce_mean(tf.abs(m.generator(
-                0.9 * losses.standardise(m.encoder(self.x, training=True)), training=True)
-                - self.x)), variables)
-        m.recon_weight = 3.0
+        variables = m.encoder.trainable_variables + m.generator.trainable_variables
+
+        def loss():
+            return m.compute_terms(self.x, self.z)["loss/total"]
+
+        plain, g_plain = self.gradients(loss, variables)
+        hand, g_hand = self.gradients(by_hand, variables)
+        g_hand = [tf.zeros_like(v) if g is None else g for v, g in zip(variables, g_hand)]
+        before = {name: getattr(m, name) for name in settings}
+        for name, value in settings.items():
+            setattr(m, name, value)
         try:
-            ours, g_ours = self.gradients(
-                lambda: m.compute_terms(self.x, self.z)["loss/total"], variables)
+            ours, g_ours = self.gradients(loss, variables)
         finally:
-            m.recon_weight = 0.0
-        self.assertAllClose(ours, plain + by_hand, rtol=1e-12, atol=1e-12)
+            for name, value in before.items():
+                setattr(m, name, value)
+        self.assertAllClose(ours, plain + hand, rtol=1e-12, atol=1e-12)
         for v, a, b, c in zip(variables, g_ours, g_plain, g_hand):
             self.assertAllClose(a, b + c, rtol=1e-9, atol=1e-12, msg=v.path)
-        self.assertGreater(max(float(tf.reduce_max(tf.abs(c))) for c in g_hand), 1e-6)
+        n = len(m.encoder.trainable_variables)
+        return g_hand[:n], g_hand[n:]
+
+    def assert_reaches(self, grads):
+        self.assertGreater(max(float(tf.reduce_max(tf.abs(g))) for g in grads), 1e-6)
+
+    def code(self):
+        return 0.9 * losses.standardise(self.model.encoder(self.x, training=True))
+
+    def test_reconstruction_weight_adds_the_reconstruction_gradient(self):
+        # λ_x·mean|G(0.9·N(E(x))) − x|: reaches E and G.
+        m = self.model
+        to_e, to_g = self.term_added(
+            lambda: 3.0 * tf.reduce_mean(tf.abs(m.generator(self.code(), training=True)
+                                                - self.x)), recon_weight=3.0)
+        self.assert_reaches(to_e)
+        self.assert_reaches(to_g)
 
     def test_pooled_reconstruction_compares_block_means(self):
         # recon_pool 2: mean|pool(G(0.9·N(E(x)))) − pool(x)|, the pooling written as
-        # a reshape and a mean; loss and gradients move by exactly that term.
-        m = self.model
-        variables = m.trainable_variables
-        plain, g_plain = self.gradients(
-            lambda: m.compute_terms(self.x, self.z)["loss/total"], variables)
-
+        # a reshape and a mean.
         def blocks(x):
             n, h, w, c = x.shape
             return tf.reduce_mean(tf.reshape(x, (n, h // 2, 2, w // 2, 2, c)), axis=(2, 4))
 
-        by_hand, g_hand = self.gradients(
-            lambda: 3.0 * tf.reduce_mean(tf.abs(blocks(m.generator(
-                0.9 * losses.standardise(m.encoder(self.x, training=True)), training=True))
-                - blocks(self.x))), variables)
-        m.recon_weight, m.recon_pool = 3.0, 2
-        try:
-            ours, g_ours = self.gradients(
-                lambda: m.compute_terms(self.x, self.z)["loss/total"], variables)
-        finally:
-            m.recon_weight, m.recon_pool = 0.0, 1
-        self.assertAllClose(ours, plain + by_hand, rtol=1e-12, atol=1e-12)
-        for v, a, b, c in zip(variables, g_ours, g_plain, g_hand):
-            self.assertAllClose(a, b + c, rtol=1e-9, atol=1e-12, msg=v.path)
+        self.term_added(lambda: 3.0 * tf.reduce_mean(tf.abs(
+            blocks(self.model.generator(self.code(), training=True)) - blocks(self.x))),
+            recon_weight=3.0, recon_pool=2)
+
+    def test_correlation_on_real_codes_equals_its_plain_form(self):
+        # −λ_r·mean ρ(z_x, E(G(z_x))), z_x = sg(0.9·N(E(x))), with plain calls: reaches
+        # E and G.
+        m = self.model
+
+        def by_hand():
+            z_x = tf.stop_gradient(self.code())
+            e = m.encoder(m.generator(z_x, training=True), training=True)
+            return -3.0 * tf.reduce_mean(losses.pearson(z_x, e))
+
+        to_e, to_g = self.term_added(by_hand, real_corr_weight=3.0)
+        self.assert_reaches(to_e)
+        self.assert_reaches(to_g)
 
     def test_encoder_reconstruction_weight_trains_the_encoder_only(self):
         # λ_xE·mean|G′(0.9·N(E(x))) − x| written out with G's weights held constant:
-        # the loss moves by the term's value, E's gradient by the term's, G's not at all.
+        # E's gradient moves by the term's, G's not at all.
         m = self.model
-        e_vars, g_vars = m.encoder.trainable_variables, m.generator.trainable_variables
-        plain, g_plain = self.gradients(
-            lambda: m.compute_terms(self.x, self.z)["loss/total"], e_vars + g_vars)
+        g_vars = m.generator.trainable_variables
 
         def by_hand():
-            frozen = [tf.stop_gradient(v) for v in m.generator.trainable_variables]
-            code = 0.9 * losses.standardise(m.encoder(self.x, training=True))
+            frozen = [tf.stop_gradient(v) for v in g_vars]
+            code = self.code()
             with keras.StatelessScope(state_mapping=list(zip(g_vars, frozen))):
                 x_rec = m.generator(code, training=True)
             return 3.0 * tf.reduce_mean(tf.abs(x_rec - self.x))
 
-        hand, g_hand = self.gradients(by_hand, e_vars + g_vars)
-        g_hand = [tf.zeros_like(v) if g is None else g for v, g in zip(e_vars + g_vars, g_hand)]
-        m.encoder_recon_weight = 3.0
-        try:
-            ours, g_ours = self.gradients(
-                lambda: m.compute_terms(self.x, self.z)["loss/total"], e_vars + g_vars)
-        finally:
-            m.encoder_recon_weight = 0.0
-        self.assertAllClose(ours, plain + hand, rtol=1e-12, atol=1e-12)
-        for v, a, b, c in zip(e_vars + g_vars, g_ours, g_plain, g_hand):
-            self.assertAllClose(a, b + c, rtol=1e-9, atol=1e-12, msg=v.path)
-        hand_e = max(float(tf.reduce_max(tf.abs(c))) for c in g_hand[:len(e_vars)])
-        self.assertGreater(hand_e, 1e-6)
-        for c in g_hand[len(e_vars):]:
-            self.assertAllEqual(c, tf.zeros_like(c))
+        to_e, to_g = self.term_added(by_hand, encoder_recon_weight=3.0)
+        self.assert_reaches(to_e)
+        for g in to_g:
+            self.assertAllEqual(g, tf.zeros_like(g))
 
 
 class ApiTest(tf.test.TestCase):
@@ -320,38 +326,27 @@ class ApiTest(tf.test.TestCase):
             self.assertEqual(int(loaded.optimizer.iterations), 2)
 
 
-    def test_reconstruction_weight_trains_reports_and_saves(self):
-        keras.utils.set_random_seed(0)
-        m = OGAN(encoder=networks.dcgan_encoder(28, 1, 8, 4),
-                 generator=networks.dcgan_generator(28, 1, 8, 4), recon_weight=2.0)
-        m.compile()
-        logs = m.train_on_batch(self.x, return_dict=True)
-        self.assertIn("recon/l1", logs)
-        self.assertGreater(logs["recon/l1"], 0.0)
-        path = os.path.join(tempfile.mkdtemp(), "ogan.keras")
-        m.save(path)
-        loaded = keras.saving.load_model(path)
-        self.assertEqual(loaded.recon_weight, 2.0)
-        self.assertIn("recon/l1", loaded.train_on_batch(self.x, return_dict=True))
+    def test_extra_terms_train_report_save_and_refuse_negative_weights(self):
         self.assertNotIn("recon/l1", tiny_ogan().metric_names())
-        with self.assertRaisesRegex(ValueError, "recon_weight must be >= 0"):
-            OGAN(encoder=networks.dcgan_encoder(28, 1, 8, 4),
-                 generator=networks.dcgan_generator(28, 1, 8, 4), recon_weight=-1.0)
-
-    def test_encoder_reconstruction_weight_reports_and_saves(self):
-        keras.utils.set_random_seed(0)
-        m = OGAN(encoder=networks.dcgan_encoder(28, 1, 8, 4),
-                 generator=networks.dcgan_generator(28, 1, 8, 4), encoder_recon_weight=4.0)
-        m.compile()
-        self.assertGreater(m.train_on_batch(self.x, return_dict=True)["recon/l1"], 0.0)
-        path = os.path.join(tempfile.mkdtemp(), "ogan.keras")
-        m.save(path)
-        loaded = keras.saving.load_model(path)
-        self.assertEqual((loaded.recon_weight, loaded.encoder_recon_weight), (0.0, 4.0))
-        self.assertIn("recon/l1", loaded.train_on_batch(self.x, return_dict=True))
-        with self.assertRaisesRegex(ValueError, "encoder_recon_weight must be >= 0"):
-            OGAN(encoder=networks.dcgan_encoder(28, 1, 8, 4),
-                 generator=networks.dcgan_generator(28, 1, 8, 4), encoder_recon_weight=-1.0)
+        self.assertNotIn("corr/real", tiny_ogan().metric_names())
+        for name, metric in (("recon_weight", "recon/l1"), ("encoder_recon_weight", "recon/l1"),
+                             ("real_corr_weight", "corr/real")):
+            with self.subTest(name):
+                keras.utils.set_random_seed(0)
+                m = OGAN(encoder=networks.dcgan_encoder(28, 1, 8, 4),
+                         generator=networks.dcgan_generator(28, 1, 8, 4), **{name: 2.0})
+                m.compile()
+                logs = m.train_on_batch(self.x, return_dict=True)
+                self.assertNotEqual(logs[metric], 0.0)
+                self.assertEqual({"recon/l1", "corr/real"} & set(logs), {metric})
+                path = os.path.join(tempfile.mkdtemp(), "ogan.keras")
+                m.save(path)
+                loaded = keras.saving.load_model(path)
+                self.assertEqual(getattr(loaded, name), 2.0)
+                self.assertIn(metric, loaded.train_on_batch(self.x, return_dict=True))
+                with self.assertRaisesRegex(ValueError, f"{name} must be >= 0"):
+                    OGAN(encoder=networks.dcgan_encoder(28, 1, 8, 4),
+                         generator=networks.dcgan_generator(28, 1, 8, 4), **{name: -1.0})
 
     def test_recon_pool_is_saved_and_must_divide_the_image(self):
         m = OGAN(encoder=networks.dcgan_encoder(28, 1, 8, 4),

@@ -18,6 +18,7 @@
 #   bash docs/ogan/equal_gan.sh recon_selfmod  # --recon_weight 16 with the selfmod λ 1 setting
 #   bash docs/ogan/equal_gan.sh encoder_recon  # the default with --encoder_recon_weight (E_RECONS=...)
 #   bash docs/ogan/equal_gan.sh recon_pool  # --recon_weight WEIGHT at 1/p resolution (POOLS=...)
+#   bash docs/ogan/equal_gan.sh real_corr  # the default with --real_corr_weight (REALS=...)
 #   python docs/ogan/equal_gan_table.py     # the table
 #
 # The single-loss GAN (ns, no penalty) and O-GAN (wgan + GAN-QP, λ 1) rows at
@@ -65,6 +66,17 @@ case "${1:-screen}" in
     for weight in ${RECONS:-1 4}; do
       run "ogan_best_recon${weight}_seed0" 3000 0 $OGAN --objective ns --penalty none \
         --corr_weight 0.5 --z_dim 256 --ema 0.999 --recon_weight $weight
+    done
+    ;;
+  real_corr)
+    # The default (ogan_best_seed0's flags, pinned) with the correlation once more on the
+    # codes of the real batch, −λ_r·ρ(z_x, E(G(z_x))), z_x = sg(0.9·N(E(x)))
+    # (--real_corr_weight, REALS names the weights), seed 0, 3,000 steps, beside
+    # ogan_best_seed0 and its twin gan_best_seed0: no pixel compared — do
+    # reconstructions keep the class at no cost in samples?
+    for weight in ${REALS:-1 4}; do
+      run "ogan_best_real${weight}_seed0" 3000 0 $OGAN --objective ns --penalty none \
+        --corr_weight 0.5 --z_dim 256 --ema 0.999 --real_corr_weight $weight
     done
     ;;
   recon_pool)

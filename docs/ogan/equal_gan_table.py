@@ -20,8 +20,9 @@ def gan_of(name, rows):
     """The GAN row of the same seed and steps: its twin gan_<tag>_* when the pair was
     run by `equal_gan.sh confirm` (same z size and average) or by a stage that varies
     O-GAN's own terms (their tags dropped — _l<λ>, _e<λ_E>, _recon<λ_x>,
-    _erecon<λ_xE>, _pool<p> — one twin for every weight), else the plain GAN."""
-    twin = "gan_" + re.sub(r"_(l|e|recon|erecon|pool)[0-9.]+(?=_)", "", name[len("ogan_"):])
+    _erecon<λ_xE>, _pool<p>, _real<λ_r> — one twin for every weight), else the plain GAN."""
+    twin = "gan_" + re.sub(r"_(l|e|recon|erecon|pool|real)[0-9.]+(?=_)", "",
+                           name[len("ogan_"):])
     if name.startswith("ogan_") and twin in rows:
         return twin
     seed = re.search(r"_seed(\d+)$", name).group(1)
