@@ -12,7 +12,8 @@
 #   bash docs/ogan/equal_gan.sh selfmod    # the self-modulated generator, O-GAN and twin GAN
 #   bash docs/ogan/equal_gan.sh selfmod_corr  # selfmod with λ 1 and 2
 #   LAMBDA=1.0 bash docs/ogan/equal_gan.sh selfmod_confirm  # its pair: 2 seeds, 3k and 6k
-#   bash docs/ogan/equal_gan.sh recon      # the default with --recon_weight 1 / 4 (RECONS=...)
+#   bash docs/ogan/equal_gan.sh recon      # the default with --recon_weight 1 / 4 (RECONS=...;
+#                                          # E_WEIGHT=... adds --encoder_recon_weight)
 #   WEIGHT=16 bash docs/ogan/equal_gan.sh recon_confirm  # its row and the twin GAN's:
 #                                          # 2 seeds, 3k and 6k (KIND=encoder: encoder_recon's)
 #   bash docs/ogan/equal_gan.sh recon_selfmod  # --recon_weight 16 with the selfmod λ 1 setting
@@ -62,10 +63,13 @@ case "${1:-screen}" in
     # The default (ogan_best_seed0's flags, pinned) with the reconstruction asked in
     # training, λ_x·mean|G(0.9·N(E(x))) − x| (--recon_weight; RECONS names a subset),
     # seed 0, 3,000 steps, beside ogan_best_seed0 and its twin gan_best_seed0: can
-    # reconstructions keep the class (≥ 0.85) at no FID cost?
+    # reconstructions keep the class (≥ 0.85) at no FID cost? With E_WEIGHT, each row
+    # adds --encoder_recon_weight E_WEIGHT (named ..._erecon<E_WEIGHT>).
+    extra=() tag=""
+    [ -n "${E_WEIGHT:-}" ] && extra=(--encoder_recon_weight "$E_WEIGHT") tag="_erecon$E_WEIGHT"
     for weight in ${RECONS:-1 4}; do
-      run "ogan_best_recon${weight}_seed0" 3000 0 $OGAN --objective ns --penalty none \
-        --corr_weight 0.5 --z_dim 256 --ema 0.999 --recon_weight $weight
+      run "ogan_best_recon${weight}${tag}_seed0" 3000 0 $OGAN --objective ns --penalty none \
+        --corr_weight 0.5 --z_dim 256 --ema 0.999 --recon_weight $weight "${extra[@]}"
     done
     ;;
   real_corr)
