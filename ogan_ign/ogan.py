@@ -60,6 +60,12 @@ class OGAN(SingleLossGAN):
         recon_pool, real_corr_weight: see `OGANSettings`.
       objective, penalty, penalty_weight, seed, diffaugment: as in SingleLossGAN;
         the defaults ("wgan", "qp", 1, off) are the original code's loss.
+      generator_sampling: None while training; after `standing_targets` (an export
+        with standing statistics), a copy of G's weights whose BatchNorm statistics
+        are those of noise: the `sampler`, while G keeps statistics of the codes
+        recon_scale·N(E(x)) of training images for `reconstruct` and `interpolate`.
+        G's moving statistics mix both inputs when a reconstruction term trains it
+        (docs/ogan/EQUAL_GAN.md), so one set serves one of the two badly.
     """
 
     def __init__(self, encoder, generator, z_dim=None, corr_weight=OGANSettings.corr_weight,
@@ -70,7 +76,8 @@ class OGAN(SingleLossGAN):
                  recon_weight=OGANSettings.recon_weight,
                  encoder_recon_weight=OGANSettings.encoder_recon_weight,
                  recon_pool=OGANSettings.recon_pool,
-                 real_corr_weight=OGANSettings.real_corr_weight, **kwargs):
+                 real_corr_weight=OGANSettings.real_corr_weight, generator_sampling=None,
+                 **kwargs):
         kwargs.pop("critic", None)  # the critic is the encoder, never a separate net
         # O-GAN's own settings first: SingleLossGAN makes a tracker per `metric_names()`.
         for name, weight in (("encoder_corr_weight", encoder_corr_weight),
@@ -90,6 +97,11 @@ class OGAN(SingleLossGAN):
                          objective=objective, penalty=penalty,
                          penalty_weight=penalty_weight, seed=seed, diffaugment=diffaugment,
                          **kwargs)
+        if generator_sampling is not None and [w.shape for w in generator_sampling.weights] != [
+                w.shape for w in generator.weights]:
+            raise ValueError("generator_sampling must be a copy of the generator (the same "
+                             "weights' shapes)")
+        self.generator_sampling = generator_sampling
         if encoder.output_shape[-1] != self.z_dim:
             raise ValueError(f"encoder outputs {encoder.output_shape[-1]} dims, "
                              f"but z_dim is {self.z_dim}")
@@ -101,6 +113,25 @@ class OGAN(SingleLossGAN):
     @property
     def encoder(self):
         return self.critic
+
+    @property
+    def sampler(self):
+        """The network that maps noise to samples: G, or its copy `generator_sampling`."""
+        return self.generator if self.generator_sampling is None else self.generator_sampling
+
+    def standing_targets(self):
+        """((generator_sampling, "noise"), (G, codes of training images)): makes
+        `generator_sampling`, a copy of G's weights as they are now, the sampler,
+        so that standing statistics can be set on noise for sampling and on
+        recon_scale·N(E(x)) of training images (E as it is) for reconstruction
+        (`standing.set_for_export`)."""
+        copy = keras.models.clone_model(self.generator)
+        copy.set_weights(self.generator.get_weights())
+        self.generator_sampling = copy
+
+        def codes(make_noise, make_images):
+            return lambda k: self.recon_scale * self.latent(make_images(k))
+        return ((self.generator_sampling, "noise"), (self.generator, codes))
 
     def metric_names(self):
         return (super().metric_names() + ["corr/z"]
@@ -151,8 +182,8 @@ class OGAN(SingleLossGAN):
         return tf.reshape(images, tf.concat([[-1, steps], tf.shape(images)[1:]], axis=0))
 
     def latent_correlation(self, z, training=False):
-        """Mean ρ(z, E(G(z))) over a batch: how well E inverts G."""
-        e = self.encode(self.generator(z, training=training), training=training)
+        """Mean ρ(z, E(G(z))) over a batch, G the sampler: how well E inverts G."""
+        e = self.encode(self.sampler(z, training=training), training=training)
         return tf.reduce_mean(losses.pearson(tf.cast(z, e.dtype), e))
 
     def serving_endpoints(self):
@@ -173,11 +204,15 @@ class OGAN(SingleLossGAN):
                        "encoder_recon_weight": self.encoder_recon_weight,
                        "recon_pool": self.recon_pool,
                        "real_corr_weight": self.real_corr_weight})
+        if self.generator_sampling is not None:
+            config["generator_sampling"] = keras.saving.serialize_keras_object(
+                self.generator_sampling)
         return config
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        for key in ("generator", "encoder"):
-            config[key] = keras.saving.deserialize_keras_object(config[key])
+        for key in ("generator", "encoder", "generator_sampling"):
+            if config.get(key) is not None:
+                config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)

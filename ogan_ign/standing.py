@@ -75,12 +75,15 @@ def set_standing_statistics(net, make_noise, batches):
 
 def set_for_export(model, batches, make_noise, make_images):
     """Standing statistics over `batches` batches on each of
-    `model.standing_targets()`: on `make_noise(k)` for a network that samples,
-    on `make_images(k)` (training images) for one that takes images."""
+    `model.standing_targets()`: on `make_noise(k)` for a network that samples
+    ("noise"), on `make_images(k)` (training images) for one that takes images
+    ("data"), or on what a callable source(make_noise, make_images) builds from
+    them for one fed something else (O-GAN's reconstructing G: codes of images)."""
     _check_batches(batches)
     feeds = {"noise": make_noise, "data": make_images}
     for net, source in model.standing_targets():
-        set_standing_statistics(net, feeds[source], batches)
+        feed = source(make_noise, make_images) if callable(source) else feeds[source]
+        set_standing_statistics(net, feed, batches)
 
 
 def exported_copy(model, batches, make_noise, make_images):

@@ -329,16 +329,23 @@ class ExportedCopyTest(tf.test.TestCase):
         with self.assertRaisesRegex(ValueError, "at least one batch of 3"):
             standing.image_batches(images[:2], 3)
 
-    def test_an_ign_is_scored_as_its_export_and_is_left_as_it_was(self):
-        model = three_models(width=2)[2]
-        randomise(model.f)
-        before = statistics(model.f)
+    def scored_export(self, model, net):
+        """(evaluation's export of `model` — standing statistics of 2 batches of 4,
+        seed 5 — and the training images it read), `net`'s statistics checked
+        untouched in `model`."""
+        randomise(net)
+        before = statistics(net)
         rng = np.random.default_rng(3)
         train = (rng.uniform(-1, 1, (12, 28, 28, 1)).astype(np.float32), None)
         settings = evaluation.ScoreSettings(standing_stats=2, standing_batch=4, seed=5)
         copy = evaluation.scores.exported(model, settings, train)
+        self.assert_statistics(statistics(net), before)
+        return copy, train
+
+    def test_an_ign_is_scored_as_its_export_and_is_left_as_it_was(self):
+        model = three_models(width=2)[2]
+        copy, train = self.scored_export(model, model.f)
         self.assertIsNone(model.f_sampling)  # the model scored is untouched
-        self.assert_statistics(statistics(model.f), before)
         want = hand_statistics_of(model.f, [standing.image_batches(train[0], 4, 5)(k)
                                             for k in range(2)])
         self.assert_statistics(statistics(copy.f), want)
@@ -346,7 +353,34 @@ class ExportedCopyTest(tf.test.TestCase):
         self.assert_statistics(statistics(copy.sampler),
                                hand_statistics_of(model.f, [noise(k) for k in range(2)]))
         with self.assertRaisesRegex(evaluation.EvaluationError, "need the training images"):
-            evaluation.scores.exported(model, settings, None)
+            evaluation.scores.exported(model, evaluation.ScoreSettings(standing_stats=2), None)
+
+    def test_an_ogan_samples_with_noise_statistics_and_reconstructs_with_code_statistics(self):
+        model = three_models(width=2)[1]
+        copy, train = self.scored_export(model, model.generator)
+        self.assertIsNone(model.generator_sampling)  # the model scored is untouched
+        self.assertIs(model.sampler, model.generator)
+        self.assertIsNot(copy.sampler, copy.generator)
+        images = standing.image_batches(train[0], 4, 5)
+        codes = [model.recon_scale * model.latent(images(k)) for k in range(2)]
+        self.assert_statistics(statistics(copy.generator),
+                               hand_statistics_of(model.generator, codes))
+        noise = standing.model_noise(model, 4, 5)
+        self.assert_statistics(statistics(copy.sampler),
+                               hand_statistics_of(model.generator, [noise(k) for k in range(2)]))
+        # generate reads the sampler, reconstruct G; saved and loaded, both stay.
+        z = copy.make_noise(3, seed=0)
+        self.assertAllClose(copy.generate(z), copy.generator_sampling(z, training=False))
+        self.assertAllClose(copy.reconstruct(train[0][:3]), copy.generator(
+            copy.recon_scale * copy.latent(train[0][:3]), training=False))
+        path = os.path.join(tempfile.mkdtemp(), "ogan.keras")
+        copy.compile()
+        copy.save(path)
+        loaded = keras.saving.load_model(path)
+        self.assertAllClose(loaded.generate(z), copy.generate(z), atol=1e-6)
+        self.assertAllClose(loaded.reconstruct(train[0][:3]), copy.reconstruct(train[0][:3]),
+                            atol=1e-6)
+        self.assertGreater(np.abs(loaded.generate(z) - loaded.generator(z)).max(), 1e-4)
 
     def assert_statistics(self, got, expected):
         self.assertLen(got, len(expected))

@@ -6,7 +6,7 @@ project's cached classifier.
 1. Is it BatchNorm's statistics? Class agreement of x and its reconstruction with
    E and G each in inference mode (moving statistics), in training mode (the
    statistics of each batch of 500), or with standing statistics (G on its noise,
-   E on training images or on generated ones).
+   E on training images or on generated ones; G on the codes of training images).
 2. Is it real images against generated ones? The same agreement for x = G(z)
    (z fresh noise), beside ρ(z, E(G(z))) and the agreement of a reconstruction
    with its own reconstruction.
@@ -67,6 +67,14 @@ def statistics_rows(model, x, train, agree):
         standing.set_standing_statistics(
             model.generator, standing.model_noise(model, 64, seed=0), STANDING_BATCHES)
         rows[name] = agree(x, reconstruct(model, x))
+    # G's statistics measured on what reconstruction feeds it: the codes
+    # recon_scale·N(E(x)) of training images (E with its moving statistics).
+    reset()
+    images = standing.image_batches(train, 64, seed=0)
+    standing.set_standing_statistics(
+        model.generator, lambda k: model.recon_scale * model.latent(images(k)),
+        STANDING_BATCHES)
+    rows["moving E, G standing on codes of images"] = agree(x, reconstruct(model, x))
     reset()
     return rows
 

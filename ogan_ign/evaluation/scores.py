@@ -59,7 +59,8 @@ def generate_samples(model, n, seed=0, batch_size=500, standing_stats=0,
 def exported(model, settings, train):
     """`model` as a training run with --standing_stats exports it
     (`standing.exported_copy`): standing statistics of noise draws (seeded by
-    settings.seed) for its sampler and, for IGN's f, of the training images."""
+    settings.seed) for its sampler and, for IGN's f, of the training images (for
+    O-GAN's reconstructing G, of their codes)."""
     if train is not None:
         make_images = standing.image_batches(train[0], settings.standing_batch, settings.seed)
     else:
