@@ -31,7 +31,9 @@ COMMON="--image_size 32 --channels 1 --width 32 --batch_size 64 --mixed_precisio
 GAN="train_gan.py --objective ns --penalty none"
 OGAN="train_ogan.py --probe_examples 0"
 
-EVAL=eval26 EVAL_FLAGS=""
+# Scores go to $R/eval26 (EVAL) with evaluate.py flags EVAL_FLAGS; e.g. EVAL=eval26_two
+# EVAL_FLAGS="--standing_stats 64" scores every row as a --standing_stats 64 export.
+EVAL=${EVAL:-eval26} EVAL_FLAGS=${EVAL_FLAGS:-}
 run() { train_and_score "$@"; }
 
 case "${1:-screen}" in
