@@ -35,6 +35,13 @@ OGAN="train_ogan.py --probe_examples 0"
 # EVAL_FLAGS="--standing_stats 64" scores every row as a --standing_stats 64 export.
 EVAL=${EVAL:-eval26} EVAL_FLAGS=${EVAL_FLAGS:-}
 run() { train_and_score "$@"; }
+# run_both_lengths <base> <seed> <script and flags...>: <base>_seed<seed> at 3,000 steps,
+# continued to 6,000 as <base>_6k_seed<seed> (extend_and_score: the same run, resumed).
+run_both_lengths() {
+  local base=$1 seed=$2; shift 2
+  run "${base}_seed$seed" 3000 "$seed" "$@"
+  extend_and_score "${base}_seed$seed" "${base}_6k_seed$seed" 6000 "$seed" "$@"
+}
 
 case "${1:-screen}" in
   screen)
@@ -109,12 +116,8 @@ case "${1:-screen}" in
     esac
     FLAGS="--objective ns --penalty none --corr_weight 0.5 --z_dim 256 --ema 0.999 --$flag $w"
     for seed in 0 1; do
-      run "gan_best_seed$seed" 3000 $seed $GAN --z_dim 256 --ema 0.999
-      extend_and_score "gan_best_seed$seed" "gan_best_6k_seed$seed" 6000 $seed \
-        $GAN --z_dim 256 --ema 0.999
-      run "ogan_best_${tag}${w}_seed$seed" 3000 $seed $OGAN $FLAGS
-      extend_and_score "ogan_best_${tag}${w}_seed$seed" "ogan_best_${tag}${w}_6k_seed$seed" \
-        6000 $seed $OGAN $FLAGS
+      run_both_lengths gan_best $seed $GAN --z_dim 256 --ema 0.999
+      run_both_lengths "ogan_best_${tag}${w}" $seed $OGAN $FLAGS
     done
     ;;
   encoder_recon)
@@ -162,14 +165,9 @@ case "${1:-screen}" in
     # resumed), beside the default's confirmation (ogan_best_*, gan_best_*).
     l=${LAMBDA:-1.0}
     for seed in 0 1; do
-      run "gan_selfmod_k5_seed$seed" 3000 $seed $GAN --z_dim 256 --ema 0.999 \
+      run_both_lengths gan_selfmod_k5 $seed $GAN --z_dim 256 --ema 0.999 \
         --generator selfmod --kernel_size 5
-      run "ogan_selfmod_k5_l${l}_seed$seed" 3000 $seed $OGAN --generator selfmod \
-        --corr_weight $l
-      extend_and_score "gan_selfmod_k5_seed$seed" "gan_selfmod_k5_6k_seed$seed" 6000 $seed \
-        $GAN --z_dim 256 --ema 0.999 --generator selfmod --kernel_size 5
-      extend_and_score "ogan_selfmod_k5_l${l}_seed$seed" "ogan_selfmod_k5_l${l}_6k_seed$seed" \
-        6000 $seed $OGAN --generator selfmod --corr_weight $l
+      run_both_lengths "ogan_selfmod_k5_l${l}" $seed $OGAN --generator selfmod --corr_weight $l
     done
     ;;
   confirm)
