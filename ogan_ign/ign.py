@@ -146,8 +146,7 @@ class IGN(one_loss.OneLossModel):
         if tuple(f.output_shape[1:]) != self.image_shape:
             raise ValueError(f"f must map images to images of the same shape, got "
                              f"{f.input_shape} → {f.output_shape}")
-        if f_sampling is not None and [w.shape for w in f_sampling.weights] != [
-                w.shape for w in f.weights]:
+        if f_sampling is not None and not standing.is_copy_of(f_sampling, f):
             raise ValueError("f_sampling must be a copy of f (the same weights' shapes)")
         self.f_sampling = f_sampling
         self.lambda_rec = float(lambda_rec)
@@ -256,9 +255,7 @@ class IGN(one_loss.OneLossModel):
         weights as they are now, the sampler, so that standing statistics can be
         set on noise for sampling and on images for projection
         (`standing.set_for_export`)."""
-        copy = keras.models.clone_model(self.f)
-        copy.set_weights(self.f.get_weights())
-        self.f_sampling = copy
+        self.f_sampling = standing.network_copy(self.f)
         return ((self.f_sampling, "noise"), (self.f, "data"))
 
     @property

@@ -15,7 +15,7 @@ import dataclasses
 import keras
 import tensorflow as tf
 
-from ogan_ign import losses, one_loss
+from ogan_ign import losses, one_loss, standing
 from ogan_ign.gan import GANSettings, SingleLossGAN
 from ogan_ign.settings import hparam
 
@@ -97,8 +97,8 @@ class OGAN(SingleLossGAN):
                          objective=objective, penalty=penalty,
                          penalty_weight=penalty_weight, seed=seed, diffaugment=diffaugment,
                          **kwargs)
-        if generator_sampling is not None and [w.shape for w in generator_sampling.weights] != [
-                w.shape for w in generator.weights]:
+        if generator_sampling is not None and not standing.is_copy_of(generator_sampling,
+                                                                      generator):
             raise ValueError("generator_sampling must be a copy of the generator (the same "
                              "weights' shapes)")
         self.generator_sampling = generator_sampling
@@ -125,9 +125,7 @@ class OGAN(SingleLossGAN):
         so that standing statistics can be set on noise for sampling and on
         recon_scale·N(E(x)) of training images (E as it is) for reconstruction
         (`standing.set_for_export`)."""
-        copy = keras.models.clone_model(self.generator)
-        copy.set_weights(self.generator.get_weights())
-        self.generator_sampling = copy
+        self.generator_sampling = standing.network_copy(self.generator)
 
         def codes(make_noise, make_images):
             return lambda k: self.recon_scale * self.latent(make_images(k))

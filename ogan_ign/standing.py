@@ -24,6 +24,7 @@ statistics belong to the weights they were measured with.
 import contextlib
 import numbers
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -71,6 +72,20 @@ def set_standing_statistics(net, make_noise, batches):
         for bn, momentum in zip(layers, momenta):
             bn.momentum = momentum
     return before
+
+
+def network_copy(net):
+    """A new network of `net`'s architecture holding its weights and statistics as
+    they are now: a model's sampling copy (IGN's f_sampling, O-GAN's
+    generator_sampling), whose statistics are then set apart from `net`'s."""
+    copy = keras.models.clone_model(net)
+    copy.set_weights(net.get_weights())
+    return copy
+
+
+def is_copy_of(copy, net):
+    """Whether `copy` holds weights of `net`'s shapes, in its order."""
+    return [w.shape for w in copy.weights] == [w.shape for w in net.weights]
 
 
 def set_for_export(model, batches, make_noise, make_images):

@@ -391,8 +391,7 @@ class ExportedCopyTest(tf.test.TestCase):
 
 def hand_statistics_of(net, batches):
     """Standing statistics of `net` on `batches`, measured on a copy of it."""
-    copy = keras.models.clone_model(net)
-    copy.set_weights(net.get_weights())
+    copy = standing.network_copy(net)
     standing.set_standing_statistics(copy, lambda k: batches[k], len(batches))
     return statistics(copy)
 
