@@ -56,6 +56,23 @@ class LossTest(tf.test.TestCase):
         with self.assertRaisesRegex(ValueError, "unknown distance"):
             losses.ign_distance(a, b, "l3")
 
+    def test_edges_distance_by_hand(self):
+        # One 2×3 image, d = a − b = [[1, −1, 0], [0, 2, 2]]: mean|d| = 1; down
+        # differences (−1, 3, 2): mean 2; across (−2, 1), (2, 0): mean 5/4.
+        a = tf.constant([[[1.0, -1.0, 0.0], [0.0, 2.0, 2.0]]])[..., None]
+        b = tf.zeros_like(a)
+        self.assertAllClose(losses.ign_distance(a, b, "l1_edges"), [1.0 + 2.0 + 1.25])
+        self.assertAllClose(losses.ign_distance(a, b, "l1"), [1.0])
+        # A constant offset has no edges: l1_edges reads it as l1 does.
+        self.assertAllClose(losses.ign_distance(a + 0.5, a, "l1_edges"), [0.5])
+        # An edge blurred over two pixels: d = (0, 0.5, −0.5, 0) on every row, so
+        # l1 0.25, down 0, across (0.5 + 1 + 0.5) / 3: edges weigh 8/3 of the pixels.
+        step = tf.constant([[0.0, 0.0, 1.0, 1.0]] * 4)[None, ..., None]
+        blurred = tf.constant([[0.0, 0.5, 0.5, 1.0]] * 4)[None, ..., None]
+        self.assertAllClose(losses.ign_distance(blurred, step, "l1"), [0.25])
+        self.assertAllClose(losses.ign_distance(blurred, step, "l1_edges"),
+                            [0.25 + 0.0 + 2.0 / 3])
+
     def test_clamp_bounds(self):
         l_rec, a = tf.constant(0.2), 1.5
         l_tight = -tf.constant([0.0, 1e-4, 0.1, 0.3, 1.0, 100.0])
@@ -110,13 +127,13 @@ class GradientEquivalenceTest(tf.test.TestCase):
         self._float64.__exit__(None, None, None)
         super().tearDown()
 
-    def gradients(self, f, tight_clamp, image_size, channels):
+    def gradients(self, f, tight_clamp, image_size, channels, distance="l1"):
         f_copy = keras.models.clone_model(f)
         f_copy.set_weights(f.get_weights())
         # Frozen by taking gradients for f's variables only. Not `trainable =
         # False`: in Keras that also switches BatchNorm to its moving statistics,
         # while the paper's copy (requires_grad off) still uses batch statistics.
-        model = ign.IGN(f, tight_clamp=tight_clamp)
+        model = ign.IGN(f, tight_clamp=tight_clamp, distance=distance)
         rng = np.random.default_rng(0)
         x_real = tf.constant(rng.uniform(-1, 1, (4, image_size, image_size, channels)))
         z = tf.constant(rng.normal(size=(4, image_size, image_size, channels)))
@@ -138,8 +155,9 @@ class GradientEquivalenceTest(tf.test.TestCase):
         g_naive = tape.gradient(naive, variables)
         return g_ours, g_theirs, g_naive
 
-    def check(self, f, tight_clamp, image_size, channels):
-        g_ours, g_theirs, g_naive = self.gradients(f, tight_clamp, image_size, channels)
+    def check(self, f, tight_clamp, image_size, channels, distance="l1"):
+        g_ours, g_theirs, g_naive = self.gradients(f, tight_clamp, image_size, channels,
+                                                   distance)
         self.assertEqual(len(g_ours), len(f.trainable_variables))
         for a, b in zip(g_ours, g_theirs):
             self.assertIsNotNone(a)
@@ -152,6 +170,13 @@ class GradientEquivalenceTest(tf.test.TestCase):
 
     def test_small_f_clamp_on(self):
         self.check(small_f(), 1.5, 8, 1)
+
+    def test_small_f_edges_distance(self):
+        self.check(small_f(), 1.5, 8, 1, distance="l1_edges")
+
+    def test_dcgan_autoencoder_edges_distance(self):
+        f = networks.dcgan_autoencoder(32, 3, latent=8, width=4)
+        self.check(f, 1.5, 32, 3, distance="l1_edges")
 
     def test_dcgan_autoencoder_with_batchnorm_clamp_off(self):
         # BN in training mode: both forms call f on the same inputs in the same mode.

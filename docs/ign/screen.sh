@@ -14,6 +14,7 @@
 #   bash docs/ign/screen.sh recon64    # REC=40: λ_rec under the control at width 64, seed 0, 3k
 #   bash docs/ign/screen.sh spatial    # the spatial code under γ 0.8 and λ_rec 40, width 32
 #   bash docs/ign/screen.sh idem       # λ_idem 40 / 80 under γ 0.8 and λ_rec 40, width 32
+#   bash docs/ign/screen.sh edges      # --distance l1_edges under γ 0.8 and λ_rec 40, width 32
 #   TAG=... CHOSEN_EVAL=... bash docs/ign/screen.sh test   # once: the chosen rows on the test split
 #   python docs/ign/screen_table.py    # the table
 #
@@ -98,6 +99,19 @@ case "${1:-screen}" in
       EVAL_FLAGS="$EVAL_FLAGS --standing_stats 64" \
         run "ign_control0.8_rec40_idem${idem}_seed0_standing64" 3000 0 $IGN $BEFORE \
           --width 32 --tight_target 0.8 --lambda_rec 40 --lambda_idem $idem
+    done
+    ;;
+  edges)
+    # The distance of δ (the third direction): --distance l1_edges (l1 plus
+    # l1 of the differences of neighbouring pixels) under the default's γ 0.8 and
+    # λ_rec 40, width 32, seed 0, 3,000 steps, beside the same row with the paper's
+    # l1 (re-run when this machine lacks it) and the DCGAN at width 32.
+    run gan_50000_off_seed0 3000 0 $GAN --width 32
+    for distance in l1 l1_edges; do
+      tag=$([ $distance = l1 ] && echo "" || echo "_$distance")
+      EVAL_FLAGS="$EVAL_FLAGS --standing_stats 64" \
+        run "ign_control0.8_rec40${tag}_seed0_standing64" 3000 0 $IGN $BEFORE --width 32 \
+          --tight_target 0.8 --lambda_rec 40 --distance $distance
     done
     ;;
   recon64)
