@@ -8,6 +8,7 @@
 #   CHOSEN=... SAME=... TAG=... bash docs/ogan/equal_gan.sh confirm
 #                                          # the chosen pair: 2 seeds, 3,000 and 6,000 steps
 #   TAG=... bash docs/ogan/equal_gan.sh test  # once, the chosen pair on the test split
+#                                          # (OGAN_TAG names the O-GAN runs when they differ)
 #   bash docs/ogan/equal_gan.sh encoder    # the default with an encoder-only correlation
 #   bash docs/ogan/equal_gan.sh selfmod    # the self-modulated generator, O-GAN and twin GAN
 #   bash docs/ogan/equal_gan.sh selfmod_corr  # selfmod with λ 1 and 2
@@ -185,13 +186,17 @@ case "${1:-screen}" in
     done
     ;;
   test)
-    # Once, for the chosen pair (TAG): every run of `confirm` scored on the test split.
+    # Once, for the chosen pair: every run of `confirm` (TAG: gan_TAG_*, ogan_TAG_*) or
+    # of recon_confirm (TAG=best OGAN_TAG=best_recon12: gan_best_*, ogan_best_recon12_*)
+    # scored on the test split, with EVAL_FLAGS, into $R/${EVAL}_test.
     TAG=${TAG:?"set TAG to the chosen pair's name"}
-    mkdir -p "$R/eval26_test"
-    for name in {gan,ogan}_"${TAG}"_seed{0,1} {gan,ogan}_"${TAG}"_6k_seed{0,1}; do
-      [ -f "$R/eval26_test/$name.json" ] || nice -n 10 $PY evaluate.py --run_dir "$R/$name" \
-        --dataset fashion_mnist --reference test --output "$R/eval26_test/$name.json"
+    OGAN_TAG=${OGAN_TAG:-$TAG}
+    out="$R/${EVAL}_test"
+    mkdir -p "$out"
+    for name in {gan_"$TAG",ogan_"$OGAN_TAG"}_seed{0,1} {gan_"$TAG",ogan_"$OGAN_TAG"}_6k_seed{0,1}; do
+      [ -f "$out/$name.json" ] || nice -n 10 $PY evaluate.py --run_dir "$R/$name" \
+        --dataset fashion_mnist --reference test $EVAL_FLAGS --output "$out/$name.json"
     done
-    $PY docs/ogan/equal_gan_table.py "$R/eval26_test"
+    $PY docs/ogan/equal_gan_table.py "$out"
     ;;
 esac
