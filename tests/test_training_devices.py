@@ -142,7 +142,7 @@ class DevicesTest(RunTestCase):
         training.write_json(path, stored)
         self.assertEqual(training.check_run_dir(
             dataclasses.replace(config, steps=4, ema=0.0)), [])
-        with self.assertRaisesRegex(training.ConfigError, "model: .*'later': 'color'"):
+        with self.assertRaisesRegex(training.ConfigError, r"; later: '' → 'color'\)"):
             training.check_run_dir(dataclasses.replace(config, steps=4,
                                                        model=Settings(later="color")))
         with self.assertRaisesRegex(training.ConfigError, "ema: 0.0 → 0.9"):

@@ -79,6 +79,11 @@ class InputTest(RunTestCase):
         with self.assertRaisesRegex(training.ConfigError,
                                     r"another config \(lr: 0\.0001 → 0\.001\)"):
             training.train(tiny_config(self.folder, done, steps=2, lr=1e-3), build_tiny)
+        # A model setting is named by itself, not as the whole model's settings.
+        with self.assertRaisesRegex(training.ConfigError,
+                                    r"another config \(width: 8 → 16\); use the same flags"):
+            training.train(tiny_config(self.folder, done, steps=2,
+                                       model={"width": 16, "z_dim": 8}), build_tiny)
         self.assertEqual(sorted(os.listdir(os.path.join(done, "checkpoints"))), before)
 
     # ------------------------------------------------------------ flags

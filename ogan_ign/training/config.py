@@ -225,6 +225,19 @@ def with_later_defaults(stored, config):
     return filled
 
 
+def _by_flag(settings):
+    """A config's JSON with the model's settings beside the run's, each under its
+    flag's name (the scripts define one flag per name), so a refused resume names
+    the model setting that differs; "model.<name>" where a name is taken."""
+    flat = {k: v for k, v in settings.items() if k != "model"}
+    model = settings.get("model")
+    if not isinstance(model, dict):
+        return settings
+    for name, value in model.items():
+        flat[f"model.{name}" if name in flat else name] = value
+    return flat
+
+
 def check_run_dir(config):
     """The run folder may be new, or hold a run of the same config to resume.
 
@@ -249,6 +262,7 @@ def check_run_dir(config):
     if "mixed_precision" in stored:  # a run written before the fp32/bf16/fp16 words
         stored["mixed_precision"] = precision_word(stored["mixed_precision"])
     allowed = set(allowed_changes(config))
+    stored, current = _by_flag(stored), _by_flag(current)
     changed = sorted(k for k in set(stored) | set(current)
                      if k not in RESUMABLE_CHANGES and stored.get(k) != current.get(k))
     refused = [k for k in changed if k not in allowed]
