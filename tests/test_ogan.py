@@ -470,8 +470,13 @@ class ScriptTest(tf.test.TestCase):
         self.assertEqual(set(metrics), {"steps", "wall_seconds", "corr_z", "probe_encoder",
                                         "probe_untrained", "probe_pixels"})
         with open(os.path.join(out, "config.json")) as f:
-            model_settings = json.load(f)["model"]
+            config = json.load(f)
+        model_settings = config["model"]
         self.assertEqual(model_settings["generator"], "selfmod")
+        # The script's chosen reconstruction term and two sets of G's statistics.
+        self.assertEqual((model_settings["recon_weight"], config["standing_stats"]), (12.0, 64))
+        exported = keras.saving.load_model(os.path.join(out, "model.keras"))
+        self.assertIsNotNone(exported.generator_sampling)
         # The single-loss GAN's loss settings are O-GAN's too.
         self.assertEqual((model_settings["objective"], model_settings["penalty"]), ("ns", None))
 
