@@ -128,7 +128,7 @@ class OGAN(SingleLossGAN):
         self.generator_sampling = standing.network_copy(self.generator)
 
         def codes(make_noise, make_images):
-            return lambda k: self.recon_scale * self.latent(make_images(k))
+            return lambda k: self.code(make_images(k))
         return ((self.generator_sampling, "noise"), (self.generator, codes))
 
     def metric_names(self):
@@ -157,11 +157,15 @@ class OGAN(SingleLossGAN):
         of E(x) the correlation term shapes; reconstruction and interpolation use it."""
         return losses.standardise(self.encode(x, training=training))
 
+    def code(self, x, scale=None, training=False):
+        """scale · N(E(x)), the code G reconstructs x from; scale = recon_scale
+        (0.9) by default."""
+        scale = self.recon_scale if scale is None else scale
+        return scale * self.latent(x, training=training)
+
     def reconstruct(self, x, scale=None, training=False):
         """G(scale · N(E(x))), float32; scale = recon_scale (0.9) by default."""
-        scale = self.recon_scale if scale is None else scale
-        z = self.latent(x, training=training)
-        return one_loss.float32(self.generator(scale * z, training=training))
+        return one_loss.float32(self.generator(self.code(x, scale, training), training=training))
 
     def interpolate(self, x1, x2, steps=8, scale=None, training=False):
         """Straight paths from x1 to x2 in the standardised latent (float32).

@@ -274,8 +274,9 @@ class ApiTest(tf.test.TestCase):
         code = m.encode(self.x)
         self.assertEqual(code.shape, (4, 8))
         for scale in (None, 0.5):
-            expected = m.generator(
-                (0.9 if scale is None else scale) * losses.standardise(code), training=False)
+            by_hand = (0.9 if scale is None else scale) * losses.standardise(code)
+            self.assertAllClose(m.code(self.x, scale=scale), by_hand, atol=1e-6)
+            expected = m.generator(by_hand, training=False)
             self.assertAllClose(m.reconstruct(self.x, scale=scale), expected, atol=1e-6)
 
     def test_interpolate_runs_between_the_two_reconstructions(self):
