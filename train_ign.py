@@ -90,7 +90,9 @@ def corruptions(x, seed):
 def figures(model, run_dir, step, fixed):
     """f applied 1–3 times to fixed noise; projections of corrupted real images."""
     z = model.make_noise(ROWS, fixed.seed, stream=one_loss.FIGURES)
-    applied = model.apply(z, APPLICATIONS)
+    applied = [model.generate(z)]  # the sampler's f(z), then the refiner's f(f(z)), …
+    while len(applied) < APPLICATIONS:
+        applied.append(model.refine(applied[-1]))
     images.save_table(os.path.join(run_dir, "idempotence", f"{step:08d}.png"),
                       images.side_by_side(np.clip(one_loss.float32(z), -1, 1), *applied))
     x = np.asarray(fixed.x_real[:ROWS], np.float32)
@@ -107,7 +109,7 @@ def final_metrics(model, config, classifier, accuracy):
         z = one_loss.float32(model.make_noise(1000, config.seed,
                                               stream=one_loss.METRICS)).numpy()
         f_z = evaluation.batched(model.generate, z)  # the sampler's f(z)
-        metrics = {"gap_ff_z": evaluation.rms_distance(evaluation.batched(model.project, f_z),
+        metrics = {"gap_ff_z": evaluation.rms_distance(evaluation.batched(model.refine, f_z),
                                                        f_z),
                    "gap_f_z": evaluation.rms_distance(f_z, z)}
     if classifier is not None and FLAGS.coverage_samples:

@@ -132,13 +132,18 @@ class IGN(one_loss.OneLossModel):
         statistics of images. A BatchNorm f normalises its two inputs, noise and
         images, by statistics far apart (docs/ign/RESULTS.md), so one set of
         moving statistics serves one of the two badly.
+      f_refining: likewise, a copy of f whose statistics are those of batches of
+        samples f(z): the `refiner`, f applied to f's own outputs (f(f(z)), the
+        second and later steps of `apply`), as the outer f of L_idem and L_tight
+        normalised batches of f(z) in training. With f's statistics of images
+        f(f(z)) scored worse than f(z); with these, better (docs/ign/RESULTS.md).
     """
 
     def __init__(self, f, lambda_rec=IGNSettings.lambda_rec, lambda_idem=IGNSettings.lambda_idem,
                  lambda_tight=IGNSettings.lambda_tight, tight_clamp=IGNSettings.tight_clamp,
                  distance=IGNSettings.distance, noise=IGNSettings.noise, seed=0, f_sampling=None,
                  tight_target=IGNSettings.tight_target, tight_gain=IGNSettings.tight_gain,
-                 **kwargs):
+                 f_refining=None, **kwargs):
         super().__init__(**kwargs)
         losses.IGNLoss(tight_clamp=tight_clamp, distance=distance)  # fails early on bad values
         if noise not in NOISES:
@@ -148,9 +153,11 @@ class IGN(one_loss.OneLossModel):
         if tuple(f.output_shape[1:]) != self.image_shape:
             raise ValueError(f"f must map images to images of the same shape, got "
                              f"{f.input_shape} → {f.output_shape}")
-        if f_sampling is not None and not standing.is_copy_of(f_sampling, f):
-            raise ValueError("f_sampling must be a copy of f (the same weights' shapes)")
+        for name, copy in (("f_sampling", f_sampling), ("f_refining", f_refining)):
+            if copy is not None and not standing.is_copy_of(copy, f):
+                raise ValueError(f"{name} must be a copy of f (the same weights' shapes)")
         self.f_sampling = f_sampling
+        self.f_refining = f_refining
         self.lambda_rec = float(lambda_rec)
         self.lambda_idem = float(lambda_idem)
         self.lambda_tight = float(lambda_tight)
@@ -252,13 +259,23 @@ class IGN(one_loss.OneLossModel):
         """The network that maps noise to samples: f, or its copy `f_sampling`."""
         return self.f if self.f_sampling is None else self.f_sampling
 
+    @property
+    def refiner(self):
+        """The network that maps f's outputs to f(f(·)): f, or its copy `f_refining`."""
+        return self.f if self.f_refining is None else self.f_refining
+
     def standing_targets(self):
-        """((f_sampling, "noise"), (f, "data")): makes `f_sampling`, a copy of f's
-        weights as they are now, the sampler, so that standing statistics can be
-        set on noise for sampling and on images for projection
-        (`standing.set_for_export`)."""
+        """((f_sampling, "noise"), (f, "data"), (f_refining, samples)): makes
+        `f_sampling` and `f_refining`, copies of f's weights as they are now, the
+        sampler and the refiner, so that standing statistics can be set on noise
+        for sampling, on images for projection, and on samples f_sampling(z) (set
+        first) for f applied to f's outputs (`standing.set_for_export`)."""
         self.f_sampling = standing.network_copy(self.f)
-        return ((self.f_sampling, "noise"), (self.f, "data"))
+        self.f_refining = standing.network_copy(self.f)
+
+        def samples(make_noise, make_images):
+            return lambda k: self.f_sampling(make_noise(k), training=False)
+        return ((self.f_sampling, "noise"), (self.f, "data"), (self.f_refining, samples))
 
     @property
     def noise_dtype(self):
@@ -281,13 +298,20 @@ class IGN(one_loss.OneLossModel):
         return standing.sample(self, n_or_z, seed, training, standing_stats, standing_batch)
 
     def apply(self, x, k=1, training=False):
-        """f applied k times: [f(x), f(f(x)), …], a list of k float32 batches (f:
-        the projecting network, also on noise; `generate` samples)."""
+        """f applied k times: [f(x), f(f(x)), …], a list of k float32 batches: the
+        projecting f on x, then the `refiner` on f's outputs (`generate` samples;
+        `refine` continues from samples)."""
         outputs = []
-        for _ in range(k):
-            x = self.f(x, training=training)
+        for i in range(k):
+            x = (self.f if i == 0 else self.refiner)(x, training=training)
             outputs.append(one_loss.float32(x))
         return outputs
+
+    def refine(self, y, training=False):
+        """f(y), float32, for y that f produced (samples f(z), projections f(x)):
+        one more step towards the fixed points, with the `refiner`'s statistics."""
+        y = tf.cast(y, self.f.compute_dtype)  # numpy or a float32 batch of samples
+        return one_loss.float32(self.refiner(y, training=training))
 
     def project(self, x, training=False):
         """f(x), float32, for corrupted or out-of-distribution images x: the
@@ -301,7 +325,8 @@ class IGN(one_loss.OneLossModel):
     def serving_endpoints(self):
         """`export`'s signatures, images (batch, S, S, C) in and out: generate,
         z → the sampler's f(z); sample (OneLossModel's); apply, (x, k) → f applied
-        k times (the last of `apply(x, k)`); project, x → f(x)."""
+        k times (the last of `apply(x, k)`); project, x → f(x); refine, y → the
+        refiner's f(y)."""
         image = one_loss.float_spec(self.image_shape)
 
         def f(x):  # f's layers cast float32 inputs to their compute dtype
@@ -310,15 +335,21 @@ class IGN(one_loss.OneLossModel):
         def sample_f(z):
             return one_loss.float32(self.sampler(tf.cast(z, tf.float32), training=False))
 
+        def refine(y):
+            return one_loss.float32(self.refiner(tf.cast(y, tf.float32), training=False))
+
         def apply_k(x, k):
-            _, y = tf.while_loop(lambda i, y: i < k, lambda i, y: (i + 1, f(y)),
-                                 [tf.constant(0), tf.cast(x, tf.float32)])
+            _, y = tf.while_loop(
+                lambda i, y: i < k,
+                lambda i, y: (i + 1, tf.cond(tf.equal(i, 0), lambda: f(y), lambda: refine(y))),
+                [tf.constant(0), tf.cast(x, tf.float32)])
             return y
 
         return {"generate": (sample_f, [image]),
                 **super().serving_endpoints(),
                 "apply": (apply_k, [image, one_loss.COUNT_SPEC]),
-                "project": (f, [image])}
+                "project": (f, [image]),
+                "refine": (refine, [image])}
 
     # ------------------------------------------------------------- saving
     def get_config(self):
@@ -335,14 +366,15 @@ class IGN(one_loss.OneLossModel):
             "tight_target": self.tight_target,
             "tight_gain": self.tight_gain,
         })
-        if self.f_sampling is not None:
-            config["f_sampling"] = keras.saving.serialize_keras_object(self.f_sampling)
+        for key in ("f_sampling", "f_refining"):
+            if getattr(self, key) is not None:
+                config[key] = keras.saving.serialize_keras_object(getattr(self, key))
         return config
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        for key in ("f", "f_sampling"):
+        for key in ("f", "f_sampling", "f_refining"):
             if config.get(key) is not None:
                 config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)

@@ -240,9 +240,9 @@ class EvaluateModelTest(tf.test.TestCase):
         self.assertNotIn("ff_fid", ogan_metrics)
         self.assertAllClose(ign_metrics["recon_l1"],
                             np.mean(np.abs(model.project(self.x).numpy() - self.x)), rtol=1e-5)
-        # f(f(z)) scored as the samples are: FID of f applied to the samples.
+        # f(f(z)) scored as the samples are: FID of the refiner applied to the samples.
         samples = evaluation.generate_samples(model, 30, 0)
-        twice = model.project(samples).numpy()
+        twice = model.refine(samples).numpy()
         self.assertAllClose(ign_metrics["ff_fid"], evaluation.frechet_distance(
             evaluation.embed(self.features, self.x), evaluation.embed(self.features, twice)),
             rtol=1e-4)

@@ -67,7 +67,8 @@ class ExportTest(tf.test.TestCase):
                     (i, {"generate": ((x,), i.generate(x)),
                          "sample": ((3, 7), i.generate(3, seed=7)),
                          "apply": ((x, 2), i.apply(x, 2)[-1]),
-                         "project": ((x,), i.project(x))})):
+                         "project": ((x,), i.project(x)),
+                         "refine": ((x,), i.refine(x))})):
                 name = type(model).__name__
                 path = model.export(os.path.join(tmp, name))
                 loaded = tf.saved_model.load(path)
@@ -83,19 +84,25 @@ class ExportTest(tf.test.TestCase):
                         self.assertEqual(want.dtype, tf.float32)
                         self.assertAllClose(got, want, atol=2e-2)
 
-    def test_an_ign_with_a_sampling_copy_of_f_serves_it_for_generate_only(self):
+    def test_an_ign_with_sampling_and_refining_copies_serves_each_for_its_endpoint(self):
         rng = np.random.default_rng(2)
         x = rng.uniform(-1, 1, (3, 28, 28, 1)).astype("float32")
         i = three_models()[2]
         for w in i.f.trainable_weights:  # an output away from 0
             w.assign(rng.normal(0.0, 0.3, w.shape).astype("float32"))
-        (sampling, _), (f, _) = i.standing_targets()
-        for bn in standing.measured_layers(sampling):  # statistics of its own
-            bn.moving_mean.assign(bn.moving_mean + 0.5)
+        (sampling, _), (f, _), (refining, _) = i.standing_targets()
+        for shift, net in ((0.5, sampling), (-0.5, refining)):  # statistics of their own
+            for bn in standing.measured_layers(net):
+                bn.moving_mean.assign(bn.moving_mean + shift)
         self.assertGreater(np.abs(i.generate(x) - i.project(x)).max(), 1e-3)
+        self.assertGreater(np.abs(i.refine(x) - i.project(x)).max(), 1e-3)
         loaded = tf.saved_model.load(i.export(os.path.join(self.get_temp_dir(), "ign")))
         self.assertAllClose(loaded.generate(x), i.generate(x), atol=1e-5)
         self.assertAllClose(loaded.project(x), f(x, training=False), atol=1e-5)
+        self.assertAllClose(loaded.refine(x), refining(x, training=False), atol=1e-5)
+        # apply: f on x, then the refiner on f's outputs.
+        self.assertAllClose(loaded.apply(x, tf.constant(2)),
+                            refining(f(x, training=False), training=False), atol=1e-5)
         self.assertAllClose(loaded.sample(tf.constant(3), tf.constant(7, tf.int64)),
                             i.generate(3, seed=7), atol=1e-5)
 

@@ -352,6 +352,25 @@ class ExportedCopyTest(tf.test.TestCase):
         noise = standing.model_noise(model, 4, 5)
         self.assert_statistics(statistics(copy.sampler),
                                hand_statistics_of(model.f, [noise(k) for k in range(2)]))
+        # The refiner's: batches of the sampler's samples, as the outer f saw in training.
+        self.assertIsNone(model.f_refining)
+        self.assertIs(model.refiner, model.f)
+        samples = [copy.sampler(noise(k), training=False) for k in range(2)]
+        self.assert_statistics(statistics(copy.refiner), hand_statistics_of(model.f, samples))
+        # generate, project and refine read three sets of one f's weights; saved and
+        # loaded, all three stay.
+        z = copy.make_noise(3, seed=0)
+        y = copy.generate(z)
+        self.assertAllClose(copy.refine(y), copy.f_refining(y, training=False), atol=1e-6)
+        self.assertGreater(np.abs(copy.refine(y) - copy.project(y)).max(), 1e-4)
+        self.assertAllClose(copy.apply(train[0][:3], 2)[-1],
+                            copy.refine(copy.project(train[0][:3])), atol=1e-6)
+        path = os.path.join(tempfile.mkdtemp(), "ign.keras")
+        copy.compile()
+        copy.save(path)
+        loaded = keras.saving.load_model(path)
+        for method in ("generate", "refine", "project"):
+            self.assertAllClose(getattr(loaded, method)(y), getattr(copy, method)(y), atol=1e-6)
         with self.assertRaisesRegex(evaluation.EvaluationError, "need the training images"):
             evaluation.scores.exported(model, evaluation.ScoreSettings(standing_stats=2), None)
 

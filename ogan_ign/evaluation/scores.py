@@ -13,7 +13,7 @@ from ogan_ign.settings import hparam
 from ogan_ign.evaluation.classifier import class_coverage, label_agreement
 from ogan_ign.evaluation.extractors import embed
 from ogan_ign.evaluation.metrics import (PROBES, EvaluationError, batched, encoder_probe,
-                                         idempotence_gap, pixel_probe, rms_distance,
+                                         pixel_probe, rms_distance,
                                          sample_metrics)
 from ogan_ign.evaluation.progress import announced
 
@@ -156,17 +156,17 @@ def evaluate_model(model, feature_model, classifier, test, train=None, verbose=F
                        f"{min(examples, len(train[0]))} training images", verbose):
             metrics.update(encoder_probes(model, train, test, examples, settings.probe,
                                           settings.seed))
-    project = getattr(model, "project", None)
+    refine = getattr(model, "refine", None)
     twice = None
-    if project:
-        with announced("f(f(z)): the samples projected once more, scored the same way",
-                       verbose):
-            twice = batched(project, samples, 500)
+    if refine:
+        with announced("f(f(z)): the samples refined once more (IGN's refiner), scored the "
+                       "same way", verbose):
+            twice = batched(refine, samples, 500)
             scored = _set_metrics(feature_model, classifier, real, twice, settings)
             metrics.update({f"ff_{k}": v for k, v in scored.items()
                             if k not in ("num_samples", "num_real")})
     with announced("reconstructions and idempotence gaps of the held-out images", verbose
-                   and (project or hasattr(model, "reconstruct"))):
+                   and (refine or hasattr(model, "reconstruct"))):
         metrics.update(_reconstruction_metrics(model, classifier, x_test, samples, twice))
     return metrics
 
@@ -193,16 +193,18 @@ def encoder_probes(model, train, test, examples, probe="logistic", seed=0):
 
 
 def _reconstruction_metrics(model, classifier, x_test, samples, twice):
-    """IGN's idempotence gaps (a model with `project`; `twice` = f(samples)) and
-    the reconstruction error (RMS and mean |·|) and label agreement of the test
-    images (a model with `reconstruct`)."""
+    """IGN's idempotence gaps (a model with `project` and `refine`; `twice` =
+    refine(samples)) and the reconstruction error (RMS and mean |·|) and label
+    agreement of the test images (a model with `reconstruct`)."""
     metrics = {}
-    project = getattr(model, "project", None)
+    refine = getattr(model, "refine", None)
     reconstruct = getattr(model, "reconstruct", None)
-    if project:
-        # The samples are f(z), so RMS(f(samples), samples) is the gap on z.
+    if refine:
+        # The samples are f(z), so RMS(f(samples), samples) is the gap on z; on data,
+        # RMS(f(f(x)), f(x)) with the outer f the refiner, as for samples.
         metrics["idem_gap"] = rms_distance(twice, samples)
-        metrics["idem_gap_data"] = idempotence_gap(project, x_test)
+        once = batched(model.project, x_test, 500)
+        metrics["idem_gap_data"] = rms_distance(batched(refine, once, 500), once)
     if reconstruct is not None:
         x_rec = batched(reconstruct, x_test, 500)
         metrics["recon_rms"] = rms_distance(x_rec, x_test)
