@@ -139,6 +139,9 @@ class IGN(one_loss.OneLossModel):
         f(f(z)) scored worse than f(z); with these, better (docs/ign/RESULTS.md).
     """
 
+    # Copies of f holding other BatchNorm statistics (an export's): sampler, refiner.
+    COPIES = ("f_sampling", "f_refining")
+
     def __init__(self, f, lambda_rec=IGNSettings.lambda_rec, lambda_idem=IGNSettings.lambda_idem,
                  lambda_tight=IGNSettings.lambda_tight, tight_clamp=IGNSettings.tight_clamp,
                  distance=IGNSettings.distance, noise=IGNSettings.noise, seed=0, f_sampling=None,
@@ -153,11 +156,12 @@ class IGN(one_loss.OneLossModel):
         if tuple(f.output_shape[1:]) != self.image_shape:
             raise ValueError(f"f must map images to images of the same shape, got "
                              f"{f.input_shape} → {f.output_shape}")
-        for name, copy in (("f_sampling", f_sampling), ("f_refining", f_refining)):
-            if copy is not None and not standing.is_copy_of(copy, f):
-                raise ValueError(f"{name} must be a copy of f (the same weights' shapes)")
         self.f_sampling = f_sampling
         self.f_refining = f_refining
+        for name in self.COPIES:
+            copy = getattr(self, name)
+            if copy is not None and not standing.is_copy_of(copy, f):
+                raise ValueError(f"{name} must be a copy of f (the same weights' shapes)")
         self.lambda_rec = float(lambda_rec)
         self.lambda_idem = float(lambda_idem)
         self.lambda_tight = float(lambda_tight)
@@ -310,14 +314,17 @@ class IGN(one_loss.OneLossModel):
     def refine(self, y, training=False):
         """f(y), float32, for y that f produced (samples f(z), projections f(x)):
         one more step towards the fixed points, with the `refiner`'s statistics."""
-        y = tf.cast(y, self.f.compute_dtype)  # numpy or a float32 batch of samples
-        return one_loss.float32(self.refiner(y, training=training))
+        return self._run(self.refiner, y, training)
 
     def project(self, x, training=False):
         """f(x), float32, for corrupted or out-of-distribution images x: the
         projection onto the learned manifold (one step; `apply` for more)."""
-        x = tf.convert_to_tensor(x, dtype=self.f.compute_dtype)
-        return one_loss.float32(self.f(x, training=training))
+        return self._run(self.f, x, training)
+
+    def _run(self, net, x, training):
+        """net(x) in float32 for x as numpy or a tensor of any float dtype (a float32
+        batch of samples under bf16 too): cast to f's compute dtype first."""
+        return one_loss.float32(net(tf.cast(x, self.f.compute_dtype), training=training))
 
     # f(x) of real images is IGN's reconstruction (L_rec = distance(f(x), x)).
     reconstruct = project
@@ -329,14 +336,10 @@ class IGN(one_loss.OneLossModel):
         refiner's f(y)."""
         image = one_loss.float_spec(self.image_shape)
 
-        def f(x):  # f's layers cast float32 inputs to their compute dtype
-            return one_loss.float32(self.f(tf.cast(x, tf.float32), training=False))
+        def served(net):  # f's layers cast float32 inputs to their compute dtype
+            return lambda x: one_loss.float32(net(tf.cast(x, tf.float32), training=False))
 
-        def sample_f(z):
-            return one_loss.float32(self.sampler(tf.cast(z, tf.float32), training=False))
-
-        def refine(y):
-            return one_loss.float32(self.refiner(tf.cast(y, tf.float32), training=False))
+        f, sample_f, refine = served(self.f), served(self.sampler), served(self.refiner)
 
         def apply_k(x, k):
             _, y = tf.while_loop(
@@ -366,7 +369,7 @@ class IGN(one_loss.OneLossModel):
             "tight_target": self.tight_target,
             "tight_gain": self.tight_gain,
         })
-        for key in ("f_sampling", "f_refining"):
+        for key in self.COPIES:
             if getattr(self, key) is not None:
                 config[key] = keras.saving.serialize_keras_object(getattr(self, key))
         return config
@@ -374,7 +377,7 @@ class IGN(one_loss.OneLossModel):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        for key in ("f", "f_sampling", "f_refining"):
+        for key in ("f",) + cls.COPIES:
             if config.get(key) is not None:
                 config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)

@@ -58,6 +58,9 @@ class ExportTest(tf.test.TestCase):
         z = rng.normal(size=(3, 4)).astype("float32")
         x = rng.uniform(-1, 1, (3, 28, 28, 1)).astype("float32")
         _, o, i = three_models("bf16", ign_noise="fourier")  # OGAN's generate and sample are SingleLossGAN's
+        # IGN's image methods take a float32 tensor (e.g. samples) under bf16 as they take numpy.
+        for method in (i.project, i.refine):
+            self.assertAllClose(method(tf.constant(x)), method(x))
         with tempfile.TemporaryDirectory() as tmp:
             for model, expected in (
                     (o, {"generate": ((z,), o.generate(z)),

@@ -254,11 +254,12 @@ def rms_distance(a, b):
     return float(np.mean(np.sqrt(np.mean((a - b) ** 2, axis=tuple(range(1, a.ndim))))))
 
 
-def idempotence_gap(f, y, batch_size=500):
+def idempotence_gap(f, y, batch_size=500, again=None):
     """RMS(f(f(y)), f(y)): 0 when f is idempotent on y (IGN, arXiv 2311.01462,
-    eq. 1 — f(f(z)) = f(z)). `f` maps a numpy batch to a numpy batch."""
+    eq. 1 — f(f(z)) = f(z)). `f` maps a numpy batch to a numpy batch; `again`,
+    when given, is the outer f (IGN's refiner, f with other statistics)."""
     f_y = batched(f, y, batch_size)
-    return rms_distance(batched(f, f_y, batch_size), f_y)
+    return rms_distance(batched(again or f, f_y, batch_size), f_y)
 
 
 def batched(fn, x, batch_size=500):

@@ -13,7 +13,7 @@ from ogan_ign.settings import hparam
 from ogan_ign.evaluation.classifier import class_coverage, label_agreement
 from ogan_ign.evaluation.extractors import embed
 from ogan_ign.evaluation.metrics import (PROBES, EvaluationError, batched, encoder_probe,
-                                         pixel_probe, rms_distance,
+                                         idempotence_gap, pixel_probe, rms_distance,
                                          sample_metrics)
 from ogan_ign.evaluation.progress import announced
 
@@ -203,8 +203,7 @@ def _reconstruction_metrics(model, classifier, x_test, samples, twice):
         # The samples are f(z), so RMS(f(samples), samples) is the gap on z; on data,
         # RMS(f(f(x)), f(x)) with the outer f the refiner, as for samples.
         metrics["idem_gap"] = rms_distance(twice, samples)
-        once = batched(model.project, x_test, 500)
-        metrics["idem_gap_data"] = rms_distance(batched(refine, once, 500), once)
+        metrics["idem_gap_data"] = idempotence_gap(model.project, x_test, again=refine)
     if reconstruct is not None:
         x_rec = batched(reconstruct, x_test, 500)
         metrics["recon_rms"] = rms_distance(x_rec, x_test)
