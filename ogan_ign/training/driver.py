@@ -297,8 +297,9 @@ def finish(run, folder, writer):
     """Exports model.keras with the averaged weights in (the checkpoint keeps
     the raw ones), and with --standing_stats standing statistics on those
     weights (`standing.set_for_export`: batches of --batch_size noise for the
-    sampler, of training images for IGN's projecting f and of their codes for
-    O-GAN's reconstructing G, all seeded by --seed);
+    sampler, of training images for IGN's projecting f, of the sampler's samples
+    for IGN's refiner and of the images' codes for O-GAN's reconstructing G, all
+    seeded by --seed);
     flushes TensorBoard."""
     config, model = run.config, run.model
     if run.average is not None:
@@ -306,8 +307,8 @@ def finish(run, folder, writer):
     if config.standing_stats:
         # Seconds to minutes of eager passes on a CPU: said before it starts.
         print(f"standing statistics for the export: {config.standing_stats} batches of "
-              f"{config.batch_size} noise draws (and of training images, or their codes, "
-              "for a network that also reads images)", flush=True)
+              f"{config.batch_size} noise draws (and of training images, their codes or "
+              "samples, for the copies that read those)", flush=True)
         standing.set_for_export(model, config.standing_stats,
                                 standing.model_noise(model, config.batch_size, config.seed),
                                 training_images(run))
