@@ -43,7 +43,7 @@ from absl import flags
 from absl import logging
 import keras
 
-from ogan_ign import cli, data, evaluation, standing, training
+from ogan_ign import cli, data, evaluation, ign, standing, training
 from ogan_ign.settings import help_of
 from ogan_ign.training import ConfigError
 
@@ -69,6 +69,9 @@ flags.DEFINE_string("output", None, "the JSON file written")
 cli.define_settings_flags(evaluation.ScoreSettings, exclude=("standing_stats", "standing_batch"))
 STANDING = {f.name: f for f in dataclasses.fields(training.Config)}["standing_stats"]
 flags.DEFINE_integer("standing_stats", STANDING.default, help_of(STANDING))
+TEMPERATURE = {f.name: f for f in dataclasses.fields(ign.IGNSettings)}["temperature"]
+flags.DEFINE_float("temperature", None, f"IGN only: {help_of(TEMPERATURE)}; default: the "
+                   "model's own")
 FLAGS = flags.FLAGS
 
 
@@ -82,6 +85,9 @@ def run_settings():
         raise ConfigError(f"--standing_stats must be >= 0 (0 = off), got {FLAGS.standing_stats}")
     if FLAGS.floor and FLAGS.standing_stats:
         raise ConfigError("--floor scores the data itself: --standing_stats has no generator")
+    if FLAGS.temperature is not None and (FLAGS.floor or not FLAGS.temperature > 0):
+        raise ConfigError(f"--temperature needs an IGN to sample from and must be > 0, got "
+                          f"{FLAGS.temperature}" + (" with --floor" if FLAGS.floor else ""))
     config, model_path, output = {}, FLAGS.model, FLAGS.output
     if FLAGS.run_dir:
         config_path = os.path.join(FLAGS.run_dir, "config.json")
@@ -166,10 +172,15 @@ def summary(name, metrics):
 
 def open_model(model_path):
     """The model, loaded and checked before any data is read or classifier trained,
-    so that a broken file is reported in seconds."""
+    so that a broken file is reported in seconds; at --temperature if given."""
     with evaluation.announced(f"opening {model_path}"):
         model = load_model(model_path)
         evaluation.sample_function(model)  # an ogan_ign model or a generator z → x
+    if FLAGS.temperature is not None:
+        if not isinstance(model, ign.IGN):
+            raise ConfigError(f"--temperature is IGN's; {model_path} holds a "
+                              f"{type(model).__name__}")
+        model.temperature = FLAGS.temperature
     return model
 
 
@@ -221,6 +232,8 @@ def evaluate():
                                             **settings)
         record = {"kind": type(model).__name__, "model": model_path,
                   **training_record(FLAGS.run_dir, model)}
+        if isinstance(model, ign.IGN):
+            record["temperature"] = model.temperature
     result = {**record, "dataset": spec.name, "image_size": spec.image_size,
               "channels": spec.channels, **description, **settings, **metrics,
               "eval_seconds": round(time.perf_counter() - start, 1)}

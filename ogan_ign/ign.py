@@ -13,6 +13,8 @@ distance(f′(f(z)), f(z)) does, without copying f every step (see `losses.IGNLo
 Noise is image-shaped: N(0, I), or "fourier" noise whose 2-D spectrum has,
 frequency by frequency, the mean and standard deviation of the training images'
 spectrum (computed once by `adapt` and saved with the model as a weight).
+Samples may be drawn at a temperature τ, z = m + τ·(z₁ − m) about the noise's
+mean m; f trains, and its standing statistics are measured, at τ = 1.
 """
 
 import dataclasses
@@ -50,6 +52,12 @@ class IGNSettings:
               "starting at --lambda_tight; none: λ_tight stays constant (the paper)")
     tight_gain: float = hparam(0.01, "the gain of the λ_tight control per step "
                                      "(with --tight_target)")
+    temperature: float = hparam(
+        1.0, "τ, the spread of the noise samples are drawn from about its mean (0 for "
+             "gaussian, the data's mean spectrum for fourier): z = m + τ·(z₁ − m), z₁ the "
+             "training noise; τ > 1 spreads the samples (recall), τ < 1 gathers them "
+             "(precision). Sampling only (generate, figures, evaluate.py, the export's "
+             "sample): training and standing statistics draw with τ = 1")
 
 
 # ------------------------------------------------------------ Fourier noise
@@ -78,13 +86,15 @@ def _hermitian_scale(size):
     return np.where(self_conjugate, 1.0, np.sqrt(2.0)).astype(np.float32)
 
 
-def fourier_noise(statistics, batch_size, seed):
+def fourier_noise(statistics, batch_size, seed, temperature=1.0):
     """Images (batch, S, S, C) whose spectrum matches `statistics` in mean and std
-    per frequency (and per real / imaginary part). seed: a stateless seed pair."""
+    per frequency (and per real / imaginary part). seed: a stateless seed pair.
+    temperature τ multiplies every std: the images are m + τ·(z₁ − m), z₁ those of
+    τ = 1 and m = Re ifft2(mean spectrum), the noise's mean (the transform is linear)."""
     statistics = tf.convert_to_tensor(statistics)
     mean_re, mean_im, std_re, std_im = tf.unstack(statistics)
     size = statistics.shape[1]
-    scale = tf.constant(_hermitian_scale(size), statistics.dtype)[:, :, None]
+    scale = temperature * tf.constant(_hermitian_scale(size), statistics.dtype)[:, :, None]
     eps = tf.random.stateless_normal((2, batch_size) + tuple(statistics.shape[1:]), seed=seed,
                                      dtype=statistics.dtype)
     real = mean_re + scale * std_re * eps[0]
@@ -118,8 +128,8 @@ class IGN(one_loss.OneLossModel):
 
     Args:
       f: keras.Model images → images of the same shape (`networks.dcgan_autoencoder`).
-      lambda_rec, lambda_idem, lambda_tight, tight_clamp, distance, noise: see
-        `IGNSettings`. With noise "fourier", call `adapt(images)` once. Prefer it
+      lambda_rec, lambda_idem, lambda_tight, tight_clamp, distance, noise,
+        temperature: see `IGNSettings`. With noise "fourier", call `adapt(images)` once. Prefer it
         with a BatchNorm f: f runs on images and on noise in training mode, so its
         moving statistics average both, and for N(0, I) noise they misfit z at
         evaluation (docs/ign/RESULTS.md).
@@ -146,7 +156,7 @@ class IGN(one_loss.OneLossModel):
                  lambda_tight=IGNSettings.lambda_tight, tight_clamp=IGNSettings.tight_clamp,
                  distance=IGNSettings.distance, noise=IGNSettings.noise, seed=0, f_sampling=None,
                  tight_target=IGNSettings.tight_target, tight_gain=IGNSettings.tight_gain,
-                 f_refining=None, **kwargs):
+                 f_refining=None, temperature=IGNSettings.temperature, **kwargs):
         super().__init__(**kwargs)
         losses.IGNLoss(tight_clamp=tight_clamp, distance=distance)  # fails early on bad values
         if noise not in NOISES:
@@ -171,6 +181,9 @@ class IGN(one_loss.OneLossModel):
         self.seed = int(seed)
         self.tight_target = None if tight_target is None else float(tight_target)
         self.tight_gain = float(tight_gain)
+        self.temperature = float(temperature)
+        if not self.temperature > 0:
+            raise ValueError(f"the sampling temperature must be > 0, got {temperature}")
         if self.tight_target is not None:
             if self.tight_target <= 0 or self.tight_gain <= 0:
                 raise ValueError(f"the λ_tight control needs tight_target > 0 and tight_gain > 0, "
@@ -206,14 +219,18 @@ class IGN(one_loss.OneLossModel):
         self.spectrum.assign(statistics)
         return self
 
-    def draw_noise(self, batch_size, seed):
-        """Image-shaped noise from a stateless seed pair."""
+    def draw_noise(self, batch_size, seed, temperature=1.0):
+        """Image-shaped noise from a stateless seed pair: the training noise, or with
+        `temperature` τ its draw spread about the noise's mean (`IGNSettings`)."""
         if self.noise == "gaussian":
-            return tf.random.stateless_normal((batch_size,) + self.image_shape, seed=seed,
-                                              dtype=self.noise_dtype)
+            z = tf.random.stateless_normal((batch_size,) + self.image_shape, seed=seed,
+                                           dtype=self.noise_dtype)
+            # τ = 1 returns z itself (a bf16 z is exact in float32).
+            return tf.cast(temperature * tf.cast(z, tf.float32), self.noise_dtype)
         tf.debugging.assert_positive(tf.reduce_max(self.spectrum[2:]),
                                      message="call IGN.adapt(images) before drawing Fourier noise")
-        return tf.cast(fourier_noise(self.spectrum, batch_size, seed), self.noise_dtype)
+        return tf.cast(fourier_noise(self.spectrum, batch_size, seed, temperature),
+                       self.noise_dtype)
 
     def sample_noise(self, batch_size, step=None):
         """Training noise for a step (default: the optimizer's), distinct per replica."""
@@ -287,12 +304,21 @@ class IGN(one_loss.OneLossModel):
         return self.f.compute_dtype
 
     def make_noise(self, n, seed=None, stream=one_loss.SAMPLES):
-        """n noise images: fresh ones, or a fixed draw for a seed (and stream)."""
+        """n noise images to sample from, at the model's `temperature`: fresh ones,
+        or a fixed draw for a seed (and stream)."""
+        return self._fixed_or_fresh(n, seed, stream, self.temperature)
+
+    def training_noise(self, n, seed=None, stream=one_loss.SAMPLES):
+        """`make_noise`'s draw at τ = 1: the noise f trained on, which standing
+        statistics are measured on."""
+        return self._fixed_or_fresh(n, seed, stream, 1.0)
+
+    def _fixed_or_fresh(self, n, seed, stream, temperature):
         if seed is None:
             seed = tf.random.uniform([2], maxval=2**31 - 1, dtype=tf.int64)
         else:
             seed = one_loss.fixed_seed(seed, stream)
-        return self.draw_noise(n, seed)
+        return self.draw_noise(n, seed, temperature)
 
     def generate(self, n_or_z, seed=None, training=False, standing_stats=0,
                  standing_batch=standing.BATCH_SIZE):
@@ -368,6 +394,7 @@ class IGN(one_loss.OneLossModel):
             "seed": self.seed,
             "tight_target": self.tight_target,
             "tight_gain": self.tight_gain,
+            "temperature": self.temperature,
         })
         for key in self.COPIES:
             if getattr(self, key) is not None:

@@ -289,6 +289,12 @@ class OneLossModel(keras.Model):
         self.optimizer.build(self.trainable_for_step())
 
     # ------------------------------------------------------------ export
+    def training_noise(self, n, seed=None, stream=SAMPLES):
+        """n draws of the noise the networks trained on, which standing statistics
+        are measured on: `make_noise`'s, unless the model samples from another
+        (IGN's temperature)."""
+        return self.make_noise(n, seed, stream)
+
     def standing_targets(self):
         """The networks an export's standing statistics are set on, each with the
         input it normalises at inference, "noise" or "data" (images):

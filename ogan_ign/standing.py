@@ -136,12 +136,13 @@ def restore(net, statistics):
 
 
 def model_noise(model, batch_size, seed=None):
-    """make_noise(k) of a model's own noise (`make_noise`): fresh draws, or for a
-    seed the fixed draws of streams STANDING − k, which nothing else reads."""
+    """make_noise(k) of the noise a model trained on (`training_noise`: its
+    `make_noise` at IGN's temperature 1): fresh draws, or for a seed the fixed
+    draws of streams STANDING − k, which nothing else reads."""
     _check_batch_size(batch_size)
     if seed is None:
-        return lambda k: model.make_noise(batch_size)
-    return lambda k: model.make_noise(batch_size, seed, stream=one_loss.STANDING - k)
+        return lambda k: model.training_noise(batch_size)
+    return lambda k: model.training_noise(batch_size, seed, stream=one_loss.STANDING - k)
 
 
 def normal_noise(z_dim, batch_size, seed=None):

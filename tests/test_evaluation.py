@@ -349,6 +349,18 @@ class EvaluateScriptTest(tf.test.TestCase):
             self.assertEqual(len(self.errors(result)), 1)
             self.assertIn("no model.keras", self.errors(result)[0])
             self.assertNotIn("Traceback", result.stderr)
+            result = self.run_script(f"--run_dir={tmp}", "--temperature=0")
+            self.assertEqual(self.errors(result), ["error: --temperature needs an IGN to sample "
+                                                   "from and must be > 0, got 0.0"])
+            # A model other than an IGN: refused once opened, before any data is read.
+            generator = networks.dcgan_generator(28, 1, z_dim=8, width=8)
+            gan = SingleLossGAN(generator, networks.dcgan_encoder(28, 1, 1, 8, name="critic"))
+            gan.compile()
+            gan.save(os.path.join(tmp, "gan.keras"))
+            result = self.run_script(f"--model={tmp}/gan.keras", "--dataset=no_such_data",
+                                     "--temperature=1.1")
+            self.assertEqual(self.errors(result), [f"error: --temperature is IGN's; "
+                                                   f"{tmp}/gan.keras holds a SingleLossGAN"])
 
     def test_saved_model_to_merged_json(self):
         from ogan_ign import data  # pylint: disable=import-outside-toplevel

@@ -251,9 +251,35 @@ class FourierNoiseTest(tf.test.TestCase):
         gauss = ign.fourier_statistics(np.random.default_rng(2).normal(size=noise.shape))
         self.assertGreater(np.max(np.abs(gauss[2] / np.maximum(stats[2], 1e-3) - 1)), 0.5)
 
+    def test_temperature_spreads_the_noise_about_its_mean(self):
+        stats = ign.fourier_statistics(self.data())
+        # The noise's mean by hand: the inverse transform of the mean spectrum.
+        spectrum = (stats[0] + 1j * stats[1]).astype(np.complex128)
+        mean = np.real(np.fft.ifft2(spectrum, axes=(0, 1)))
+        plain = ign.fourier_noise(stats, 5, seed=[3, 1]).numpy()
+        for tau in (0.5, 1.5):
+            spread = ign.fourier_noise(stats, 5, seed=[3, 1], temperature=tau).numpy()
+            self.assertAllClose(spread, mean + tau * (plain - mean), atol=1e-5)
+        self.assertGreater(np.abs(plain - mean).max(), 0.1)  # the check can fail
+        # A model samples at its temperature; it trains, and standing statistics
+        # are measured, on the noise at τ = 1.
+        for noise in ("gaussian", "fourier"):
+            with self.subTest(noise=noise):
+                f = small_f(8, 2)
+                hot, plain_model = (ign.IGN(f, noise=noise, temperature=t) for t in (1.5, 1.0))
+                if noise == "fourier":
+                    for model in (hot, plain_model):
+                        model.adapt(self.data())
+                m = mean if noise == "fourier" else 0.0
+                z = plain_model.make_noise(4, seed=2)
+                self.assertAllClose(hot.make_noise(4, seed=2), m + 1.5 * (z - m), atol=1e-5)
+                self.assertAllClose(hot.training_noise(4, seed=2), z)
+                self.assertAllClose(hot.sample_noise(4, step=3), plain_model.sample_noise(4, step=3))
+
     def test_model_saves_statistics(self):
         images = self.data(size=28, channels=1)
-        model = ign.IGN(networks.dcgan_autoencoder(28, 1, latent=8, width=4), noise="fourier")
+        model = ign.IGN(networks.dcgan_autoencoder(28, 1, latent=8, width=4), noise="fourier",
+                        temperature=1.25)
         with self.assertRaises(tf.errors.InvalidArgumentError):
             model.generate(2)  # not adapted yet: fail loudly, not zeros
         model.adapt(images)
@@ -262,7 +288,7 @@ class FourierNoiseTest(tf.test.TestCase):
         model.save(path)
         loaded = keras.saving.load_model(path)
         self.assertIsInstance(loaded, ign.IGN)
-        self.assertEqual(loaded.noise, "fourier")
+        self.assertEqual((loaded.noise, loaded.temperature), ("fourier", 1.25))
         self.assertAllClose(loaded.spectrum, ign.fourier_statistics(images))
         self.assertAllClose(loaded.generate(3, seed=7), model.generate(3, seed=7))
 
@@ -348,6 +374,9 @@ class ModelTest(tf.test.TestCase):
         for target, gain in ((0.0, 0.01), (0.5, 0.0), (-1.0, 0.01)):
             with self.assertRaisesRegex(ValueError, "tight_target > 0 and tight_gain > 0"):
                 ign.IGN(f, tight_target=target, tight_gain=gain)
+        for temperature in (0.0, -1.0):
+            with self.assertRaisesRegex(ValueError, "temperature must be > 0"):
+                ign.IGN(f, temperature=temperature)
 
 
 class CoverageTest(tf.test.TestCase):

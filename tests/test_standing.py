@@ -374,6 +374,21 @@ class ExportedCopyTest(tf.test.TestCase):
         with self.assertRaisesRegex(evaluation.EvaluationError, "need the training images"):
             evaluation.scores.exported(model, evaluation.ScoreSettings(standing_stats=2), None)
 
+    def test_a_tempered_ign_keeps_the_statistics_of_its_training_noise(self):
+        # The temperature moves the noise samples are drawn from, not what standing
+        # statistics are measured on: the export of τ = 2 holds τ = 1's three sets
+        # and samples them at 2·z (gaussian noise: mean 0).
+        model = three_models(width=2)[2]
+        cold, train = self.scored_export(model, model.f)
+        hot_model = ign.IGN.from_config({**model.get_config(), "temperature": 2.0})
+        hot_model.set_weights(model.get_weights())
+        hot, _ = self.scored_export(hot_model, hot_model.f)
+        for net in ("sampler", "f", "refiner"):
+            self.assert_statistics(statistics(getattr(hot, net)), statistics(getattr(cold, net)))
+        z = cold.make_noise(3, seed=0)
+        self.assertAllClose(hot.generate(3, seed=0), cold.generate(2.0 * z), atol=1e-6)
+        self.assertGreater(np.abs(hot.generate(3, seed=0) - cold.generate(z)).max(), 1e-3)
+
     def test_an_ogan_samples_with_noise_statistics_and_reconstructs_with_code_statistics(self):
         model = three_models(width=2)[1]
         copy, train = self.scored_export(model, model.generator)
@@ -449,6 +464,20 @@ class EvaluateScriptTest(tf.test.TestCase):
                              (count, standing.BATCH_SIZE))
             fids[count] = stored["fid"]
         self.assertNotAlmostEqual(fids[0], fids[2], places=6)
+        # An IGN at another temperature than its own (IGN's own tests check the
+        # samples): recorded with the scores.
+        ign_model = three_models(width=4)[2]
+        ign_model.compile()
+        ign_model.save(os.path.join(tmp, "ign.keras"))
+        recorded = []
+        for temperature in ([], ["--temperature=1.5"]):
+            output = os.path.join(tmp, f"ign{len(temperature)}.json")
+            result = self.evaluate(*common[1:], f"--model={tmp}/ign.keras", f"--output={output}",
+                                   *temperature)
+            self.assertEqual(result.returncode, 0, result.stderr[-2000:])
+            with open(output) as f:
+                recorded.append(json.load(f)["evaluation"]["temperature"])
+        self.assertEqual(recorded, [1.0, 1.5])
         result = self.evaluate("--floor", "--dataset=fashion_mnist", "--standing_stats=2",
                                f"--output={tmp}/floor.json")
         self.assertEqual(result.returncode, 2)
