@@ -15,6 +15,8 @@
 #   bash docs/ign/screen.sh spatial    # the spatial code under γ 0.8 and λ_rec 40, width 32
 #   bash docs/ign/screen.sh idem       # λ_idem 40 / 80 under γ 0.8 and λ_rec 40, width 32
 #   bash docs/ign/screen.sh edges      # --distance l1_edges under γ 0.8 and λ_rec 40, width 32
+#   bash docs/ign/screen.sh ema        # EMAS=...: the average's decay under the default, width 32
+#   TAG=... CHOSEN_EVAL=... bash docs/ign/screen.sh temperature  # TEMPS=...: confirm's rows sampled at τ
 #   TAG=... CHOSEN_EVAL=... bash docs/ign/screen.sh test   # once: the chosen rows on the test split
 #   python docs/ign/screen_table.py    # the table
 #
@@ -112,6 +114,33 @@ case "${1:-screen}" in
       EVAL_FLAGS="$EVAL_FLAGS --standing_stats 64" \
         run "ign_control0.8_rec40${tag}_seed0_standing64" 3000 0 $IGN $BEFORE --width 32 \
           --tight_target 0.8 --lambda_rec 40 --distance $distance
+    done
+    ;;
+  ema)
+    # Coverage (the goal the default misses): the decay of the weight average,
+    # which sets how far behind the current weights the sampled ones are (0.999,
+    # the default, averages ~1,000 steps: a third of a 3,000-step run), under the
+    # default's γ 0.8 and λ_rec 40, width 32, seed 0, 3,000 steps, beside
+    # ign_control0.8_rec40_seed0_standing64 (0.999); EMAS names the decays.
+    for ema in ${EMAS:-0.995 0.9995}; do
+      EVAL_FLAGS="$EVAL_FLAGS --standing_stats 64" \
+        run "ign_control0.8_rec40_ema${ema}_seed0_standing64" 3000 0 $IGN $BEFORE \
+          --width 32 --tight_target 0.8 --lambda_rec 40 --ema $ema
+    done
+    ;;
+  temperature)
+    # The sampling temperature τ (evaluate.py --temperature; f trained at τ = 1):
+    # the confirm rows of TAG (both seeds, 3k and 6k) scored again at each of TEMPS
+    # (default 1.1), into eval24_t<τ>.
+    TAG=${TAG:?"set TAG to the confirm rows' name"}
+    for temp in ${TEMPS:-1.1}; do
+      for run_name in ign_"${TAG}"_w64_{3000,6000}_seed{0,1}; do
+        out="$R/eval24_t$temp/$run_name.json"
+        mkdir -p "$R/eval24_t$temp"
+        [ -f "$out" ] || nice -n 10 $PY evaluate.py --run_dir "$R/$run_name" \
+          --dataset fashion_mnist --reference validation $EVAL_FLAGS ${CHOSEN_EVAL:-} \
+          --temperature "$temp" --output "$out"
+      done
     done
     ;;
   recon64)
