@@ -3,12 +3,13 @@
 docs/sampling/README.md), from the same fixed noise seed.
 
     PYTHONPATH=. python docs/ign/sample_grids.py --out docs/ign/figures/w64.png \
-        RUN_DIR[:N] [RUN_DIR[:N] ...]
+        RUN_DIR[:N[:T]] [RUN_DIR[:N[:T]] ...]
 
 RUN_DIR:N samples with standing statistics over N batches of the run's batch
 size (noise seeded by --seed; IGN's f also gets N batches of the run's training
 images, which only `project` uses); RUN_DIR alone samples with the exported
-statistics. Each run gives an 8 × 8 grid; the grids are laid left to right in
+statistics; RUN_DIR:N:T samples an IGN at temperature T (evaluate.py's
+--temperature). Each run gives an 8 × 8 grid; the grids are laid left to right in
 the order given, a blank column between them.
 """
 
@@ -25,10 +26,12 @@ from ogan_ign import data, images, one_loss, standing
 ROWS = 8
 
 
-def samples(run_dir, batches, seed):
+def samples(run_dir, batches, seed, temperature=None):
     """ROWS² float32 samples of the run's model.keras, with standing statistics
-    over `batches` batches when > 0."""
+    over `batches` batches when > 0, at an IGN's `temperature` when given."""
     model = keras.saving.load_model(os.path.join(run_dir, "model.keras"))
+    if temperature is not None:
+        model.temperature = temperature
     with open(os.path.join(run_dir, "config.json")) as f:
         config = json.load(f)
     if batches:
@@ -44,17 +47,19 @@ def samples(run_dir, batches, seed):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runs", nargs="+", help="RUN_DIR or RUN_DIR:N")
+    parser.add_argument("runs", nargs="+", help="RUN_DIR, RUN_DIR:N or RUN_DIR:N:T")
     parser.add_argument("--out", required=True)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     pictures = []
     for item in args.runs:
-        run_dir, _, batches = item.partition(":")
-        pictures.append(images.table(images.grid(samples(run_dir, int(batches or 0),
-                                                         args.seed))))
+        run_dir, _, rest = item.partition(":")
+        batches, _, temperature = rest.partition(":")
+        pictures.append(images.table(images.grid(samples(
+            run_dir, int(batches or 0), args.seed, float(temperature) if temperature else None))))
         print(f"{run_dir}: {ROWS * ROWS} samples"
-              + (f", standing statistics over {batches} batches" if batches else ""), flush=True)
+              + (f", standing statistics over {batches} batches" if batches else "")
+              + (f", temperature {temperature}" if temperature else ""), flush=True)
     gap = np.full(pictures[0].shape[:1] + (8,) + pictures[0].shape[2:], 255, np.uint8)
     row = [p for picture in pictures for p in (picture, gap)][:-1]
     images.save_png(args.out, np.concatenate(row, axis=1))
