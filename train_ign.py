@@ -15,6 +15,8 @@ reconstructs its samples better than 0.8 times the real images), λ_rec 40 (the
 paper's 20 twice: recall and held-out reconstruction), and an export
 with standing statistics (`--standing_stats 64`: a sampling copy of f with
 statistics of noise, f itself projecting with statistics of training images).
+`--temperature τ` samples (grids, export, evaluate.py) from noise spread τ times about
+its mean; training stays at τ = 1 (what τ 1.1 gains and costs: docs/ign/RESULTS.md).
 Figures besides the sample grids: idempotence/<step>.png (z | f(z) | f(f(z)) | f(f(f(z))))
 and projections/<step>.png (original | corrupted | f(corrupted)).
 """
