@@ -17,9 +17,16 @@ filter (its p, q as the taps, n in, o out), dilated by s.
 
 `kernels.install(network, KERNEL)` gives each Conv2D and Conv2DTranspose of a
 network that qualifies (SAME padding, one square stride and kernel, no dilation
-or groups, channels last) this gradient, on the layer object only (ogan_ign.
-kernels: a saved network is plain Keras). The forward values are Keras's; the
-gradients are the same sums in another order.
+or groups, channels last, and a large map of at most LARGEST_MAP² pixels) this
+gradient, on the layer object only (ogan_ign.kernels: a saved network is plain
+Keras). The forward values are Keras's; the gradients are the same sums in
+another order.
+
+The size bound: the filter of that convolution is the small map, so its taps
+grow with the image. `bench/bench_conv.py` (bf16, AVX512-BF16 without AMX, the
+CPU `--filter_gradient auto` installs this kernel on) times it 1.2–2.6× faster
+than Conv2DBackpropFilter for large maps of 16×16 and less, and 1.1–1.8× slower
+for 32×32 and 64×64 ones: those keep TensorFlow's kernel.
 """
 
 import tensorflow as tf
@@ -28,6 +35,7 @@ from keras import layers
 from ogan_ign import kernels
 
 KINDS = ("native", "as_conv")
+LARGEST_MAP = 16  # the largest side of a large map whose filter gradient is a conv
 
 
 def filter_gradient_as_conv(large, small, kernel_size, stride):
@@ -93,9 +101,23 @@ def _square(pair):
     return len(set(pair)) == 1
 
 
+def large_side(layer):
+    """The side of a convolution's large map (a Conv2D's input, a Conv2DTranspose's
+    output) once the layer is part of a network; None before, or for a layer
+    called in several places."""
+    try:
+        tensor = layer.output if isinstance(layer, layers.Conv2DTranspose) else layer.input
+    except (AttributeError, ValueError):
+        return None
+    return tensor.shape[1]
+
+
 def qualifies(layer):
     """Whether KERNEL changes this layer's gradient (see the module docstring)."""
     if type(layer) not in (layers.Conv2D, layers.Conv2DTranspose):
+        return False
+    side = large_side(layer)
+    if side is not None and side > LARGEST_MAP:
         return False
     plain = (layer.padding == "same" and layer.data_format == "channels_last"
              and _square(layer.strides) and _square(layer.kernel_size)

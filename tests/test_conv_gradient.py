@@ -90,10 +90,17 @@ class InstallTest(tf.test.TestCase):
                 networks.dcgan_generator(32, 3, z_dim=8, width=4),
                 networks.dcgan_autoencoder(32, 3, latent=8, width=4))
 
-    def test_every_conv_of_the_networks_qualifies(self):
+    def test_every_conv_of_the_networks_with_a_small_large_map_qualifies(self):
         for net in self.nets():
             convs = [l for l in net.layers if isinstance(l, (layers.Conv2D,
                                                              layers.Conv2DTranspose))]
+            # The large map: a Conv2D's input, a Conv2DTranspose's output (32 px nets:
+            # 32×32 for the outermost convolutions, 16×16 and less inside).
+            sides = [(l.output if isinstance(l, layers.Conv2DTranspose) else l.input).shape[1]
+                     for l in convs]
+            self.assertIn(32, sides)
+            convs = [l for l, side in zip(convs, sides) if side <= conv_gradient.LARGEST_MAP]
+            self.assertNotEmpty(convs)
             self.assertEqual(kernels.install(net, conv_gradient.KERNEL), len(convs), net.name)
             self.assertEqual(kernels.install(net, conv_gradient.KERNEL), 0)  # idempotent
             self.assertEqual(kernels.installed(net), len(convs))
@@ -105,6 +112,18 @@ class InstallTest(tf.test.TestCase):
         self.assertFalse(conv_gradient.qualifies(layers.Conv2D(2, 3, dilation_rate=2,
                                                                padding="same")))
         self.assertTrue(conv_gradient.qualifies(layers.Conv2D(2, 3, strides=2, padding="same")))
+
+    def test_a_large_map_above_the_bound_keeps_tensorflows_kernel(self):
+        bound = conv_gradient.LARGEST_MAP
+        for side, expected in ((bound, True), (2 * bound, False)):
+            x = keras.Input((side, side, 2))
+            conv = layers.Conv2D(3, 4, strides=2, padding="same")
+            deconv = layers.Conv2DTranspose(2, 4, strides=2, padding="same")
+            keras.Model(x, deconv(conv(x)))  # the deconv's large map is its output: side
+            self.assertEqual(conv_gradient.large_side(conv), side)
+            self.assertEqual(conv_gradient.large_side(deconv), side)
+            self.assertEqual(conv_gradient.qualifies(conv), expected, side)
+            self.assertEqual(conv_gradient.qualifies(deconv), expected, side)
 
     def test_same_values_and_gradients_float64(self):
         with float64():

@@ -107,8 +107,8 @@ class Config:
                                           "('off' is read as fp32)")
     filter_gradient: str = hparam("auto", "how each convolution's filter gradient is computed: "
                                           "native (TensorFlow's kernel), as_conv (the same "
-                                          "sums as a forward convolution, ogan_ign."
-                                          "conv_gradient); auto = as_conv where measured "
+                                          "sums as a forward convolution for large maps "
+                                          "up to 16×16, ogan_ign.conv_gradient); auto = as_conv where measured "
                                           "faster (bf16 on CPUs with AVX512-BF16 without AMX), "
                                           "else native", choices=FILTER_GRADIENTS)
     batchnorm: str = hparam("fused", "how the networks' BatchNormalization layers run in "
