@@ -16,6 +16,7 @@
 #   bash docs/ign/screen.sh idem       # λ_idem 40 / 80 under γ 0.8 and λ_rec 40, width 32
 #   bash docs/ign/screen.sh edges      # --distance l1_edges under γ 0.8 and λ_rec 40, width 32
 #   bash docs/ign/screen.sh ema        # EMAS=...: the average's decay under the default, width 32
+#   bash docs/ign/screen.sh latent     # LATENTS=...: the size of f's code under the default, width 32
 #   TAG=... CHOSEN_EVAL=... bash docs/ign/screen.sh temperature  # TEMPS=...: confirm's rows sampled at τ
 #   TAG=... CHOSEN_EVAL=... bash docs/ign/screen.sh test   # once: the chosen rows on the test split
 #   python docs/ign/screen_table.py    # the table
@@ -126,6 +127,16 @@ case "${1:-screen}" in
       EVAL_FLAGS="$EVAL_FLAGS --standing_stats 64" \
         run "ign_control0.8_rec40_ema${ema}_seed0_standing64" 3000 0 $IGN $BEFORE \
           --width 32 --tight_target 0.8 --lambda_rec 40 --ema $ema
+    done
+    ;;
+  latent)
+    # Coverage and reconstruction against the size of f's dense code (512, the
+    # default, beside ign_control0.8_rec40_seed0_standing64), under the default's
+    # γ 0.8 and λ_rec 40, width 32, seed 0, 3,000 steps; LATENTS names the sizes.
+    for latent in ${LATENTS:-1024 256}; do
+      EVAL_FLAGS="$EVAL_FLAGS --standing_stats 64" \
+        run "ign_control0.8_rec40_latent${latent}_seed0_standing64" 3000 0 $IGN $BEFORE \
+          --width 32 --tight_target 0.8 --lambda_rec 40 --latent $latent
     done
     ;;
   temperature)
