@@ -129,10 +129,10 @@ class IGN(one_loss.OneLossModel):
     Args:
       f: keras.Model images → images of the same shape (`networks.dcgan_autoencoder`).
       lambda_rec, lambda_idem, lambda_tight, tight_clamp, distance, noise,
-        temperature: see `IGNSettings`. With noise "fourier", call `adapt(images)` once. Prefer it
-        with a BatchNorm f: f runs on images and on noise in training mode, so its
-        moving statistics average both, and for N(0, I) noise they misfit z at
-        evaluation (docs/ign/RESULTS.md).
+        temperature: see `IGNSettings`. With noise "fourier", call `adapt(images)`
+        once. Prefer it with a BatchNorm f: f runs on images and on noise in
+        training mode, so its moving statistics average both, and for N(0, I)
+        noise they misfit z at evaluation (docs/ign/RESULTS.md).
       seed: base seed of the training noise, a pure function of (seed, replica, step).
       tight_target, tight_gain: with a target γ, λ_tight is a weight the step
         controls (`tight_control`), starting at lambda_tight; None: constant.
