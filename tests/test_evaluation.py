@@ -173,7 +173,8 @@ class PixelMetricsTest(tf.test.TestCase):
         expected = evaluation.rms_distance(y / 4, np.zeros_like(y))
         self.assertAllClose(evaluation.idempotence_gap(lambda x: x / 2, y, 3), expected)
         # An outer f of its own: f(x) = x/2, again(x) = 3x: RMS(3y/2, y/2) = RMS(y).
-        self.assertAllClose(evaluation.idempotence_gap(lambda x: x / 2, y, 3, again=lambda x: 3 * x),
+        self.assertAllClose(evaluation.idempotence_gap(lambda x: x / 2, y, 3,
+                                                       again=lambda x: 3 * x),
                             evaluation.rms_distance(y, np.zeros_like(y)))
 
     def test_label_agreement(self):

@@ -274,7 +274,8 @@ class FourierNoiseTest(tf.test.TestCase):
                 z = plain_model.make_noise(4, seed=2)
                 self.assertAllClose(hot.make_noise(4, seed=2), m + 1.5 * (z - m), atol=1e-5)
                 self.assertAllClose(hot.training_noise(4, seed=2), z)
-                self.assertAllClose(hot.sample_noise(4, step=3), plain_model.sample_noise(4, step=3))
+                self.assertAllClose(hot.sample_noise(4, step=3),
+                                    plain_model.sample_noise(4, step=3))
 
     def test_model_saves_statistics(self):
         images = self.data(size=28, channels=1)

@@ -108,9 +108,11 @@ class Config:
     filter_gradient: str = hparam("auto", "how each convolution's filter gradient is computed: "
                                           "native (TensorFlow's kernel), as_conv (the same "
                                           "sums as a forward convolution for large maps "
-                                          "up to 16×16, ogan_ign.conv_gradient); auto = as_conv where measured "
-                                          "faster (bf16 on CPUs with AVX512-BF16 without AMX), "
-                                          "else native", choices=FILTER_GRADIENTS)
+                                          f"up to {conv_gradient.LARGEST_MAP}×"
+                                          f"{conv_gradient.LARGEST_MAP}, ogan_ign."
+                                          "conv_gradient); auto = as_conv where measured "
+                                          "faster (bf16 on CPUs with AVX512-BF16 without "
+                                          "AMX), else native", choices=FILTER_GRADIENTS)
     batchnorm: str = hparam("fused", "how the networks' BatchNormalization layers run in "
                                      "training and sampling: fused (TensorFlow's fused kernel, "
                                      "ogan_ign.fused_batchnorm; Keras's ops where it cannot "
