@@ -38,6 +38,19 @@ GAN="train_gan.py --objective ns --penalty none --lr 2e-4"
 EVAL=eval24 EVAL_FLAGS="--probe_examples 0"
 run() { train_and_score "$@"; }
 
+# One width-32, seed-0, 3,000-step row per value of one flag under the default's
+# γ 0.8 and λ_rec 40, scored with standing statistics, beside the default's own
+# row ign_control0.8_rec40_seed0_standing64:
+#   sweep_default <flag> <tag> <values...>  →  ign_control0.8_rec40_<tag><value>_seed0_standing64
+sweep_default() {
+  local flag=$1 tag=$2 value; shift 2
+  for value in "$@"; do
+    EVAL_FLAGS="$EVAL_FLAGS --standing_stats 64" \
+      run "ign_control0.8_rec40_${tag}${value}_seed0_standing64" 3000 0 $IGN $BEFORE \
+        --width 32 --tight_target 0.8 --lambda_rec 40 "--$flag" "$value"
+  done
+}
+
 case "${1:-screen}" in
   screen)
     # The defaults at width 32 (docs/sampling/run.sh's IGN row, re-scored) and the DCGAN.
@@ -98,11 +111,7 @@ case "${1:-screen}" in
     # raised from the paper's 20 under the default's γ 0.8 and λ_rec 40, width 32,
     # seed 0, 3,000 steps, beside ign_control0.8_rec40_seed0_standing64 (λ_idem 20);
     # IDEMS names a subset.
-    for idem in ${IDEMS:-40 80}; do
-      EVAL_FLAGS="$EVAL_FLAGS --standing_stats 64" \
-        run "ign_control0.8_rec40_idem${idem}_seed0_standing64" 3000 0 $IGN $BEFORE \
-          --width 32 --tight_target 0.8 --lambda_rec 40 --lambda_idem $idem
-    done
+    sweep_default lambda_idem idem ${IDEMS:-40 80}
     ;;
   edges)
     # The distance of δ (the issue's third direction): --distance l1_edges (l1 plus
@@ -123,21 +132,13 @@ case "${1:-screen}" in
     # the default, averages ~1,000 steps: a third of a 3,000-step run), under the
     # default's γ 0.8 and λ_rec 40, width 32, seed 0, 3,000 steps, beside
     # ign_control0.8_rec40_seed0_standing64 (0.999); EMAS names the decays.
-    for ema in ${EMAS:-0.995 0.9995}; do
-      EVAL_FLAGS="$EVAL_FLAGS --standing_stats 64" \
-        run "ign_control0.8_rec40_ema${ema}_seed0_standing64" 3000 0 $IGN $BEFORE \
-          --width 32 --tight_target 0.8 --lambda_rec 40 --ema $ema
-    done
+    sweep_default ema ema ${EMAS:-0.995 0.9995}
     ;;
   latent)
     # Coverage and reconstruction against the size of f's dense code (512, the
     # default, beside ign_control0.8_rec40_seed0_standing64), under the default's
     # γ 0.8 and λ_rec 40, width 32, seed 0, 3,000 steps; LATENTS names the sizes.
-    for latent in ${LATENTS:-1024 256}; do
-      EVAL_FLAGS="$EVAL_FLAGS --standing_stats 64" \
-        run "ign_control0.8_rec40_latent${latent}_seed0_standing64" 3000 0 $IGN $BEFORE \
-          --width 32 --tight_target 0.8 --lambda_rec 40 --latent $latent
-    done
+    sweep_default latent latent ${LATENTS:-1024 256}
     ;;
   temperature)
     # The sampling temperature τ (evaluate.py --temperature; f trained at τ = 1):
@@ -145,10 +146,10 @@ case "${1:-screen}" in
     # (default 1.1), into eval24_t<τ>.
     TAG=${TAG:?"set TAG to the confirm rows' name"}
     for temp in ${TEMPS:-1.1}; do
+      mkdir -p "$R/eval24_t$temp"
+      cp -n "$R"/eval24/gan_w64_*.json "$R/eval24_t$temp/"  # the DCGAN rows, for the table
       for run_name in ign_"${TAG}"_w64_{3000,6000}_seed{0,1}; do
         out="$R/eval24_t$temp/$run_name.json"
-        mkdir -p "$R/eval24_t$temp"
-        cp -n "$R"/eval24/gan_w64_*.json "$R/eval24_t$temp/"  # the DCGAN rows, for the table
         [ -f "$out" ] || nice -n 10 $PY evaluate.py --run_dir "$R/$run_name" \
           --dataset fashion_mnist --reference validation $EVAL_FLAGS ${CHOSEN_EVAL:-} \
           --temperature "$temp" --output "$out"
