@@ -17,6 +17,7 @@
 #   bash docs/ign/screen.sh edges      # --distance l1_edges under γ 0.8 and λ_rec 40, width 32
 #   bash docs/ign/screen.sh ema        # EMAS=...: the average's decay under the default, width 32
 #   bash docs/ign/screen.sh latent     # LATENTS=...: the size of f's code under the default, width 32
+#   bash docs/ign/screen.sh lr         # LRS=...: Adam's learning rate under the default, width 32
 #   TAG=... CHOSEN_EVAL=... bash docs/ign/screen.sh temperature  # TEMPS=...: confirm's rows sampled at τ
 #   TAG=... CHOSEN_EVAL=... bash docs/ign/screen.sh test   # once: the chosen rows on the test split
 #   python docs/ign/screen_table.py    # the table
@@ -139,6 +140,13 @@ case "${1:-screen}" in
     # default, beside ign_control0.8_rec40_seed0_standing64), under the default's
     # γ 0.8 and λ_rec 40, width 32, seed 0, 3,000 steps; LATENTS names the sizes.
     sweep_default latent latent ${LATENTS:-1024 256}
+    ;;
+  lr)
+    # Coverage rose only with training length: Adam's learning rate (5e-4, the
+    # default, beside ign_control0.8_rec40_seed0_standing64; the paper's 1e-4 lost
+    # before the control and λ_rec 40 existed) under the default's γ 0.8 and λ_rec
+    # 40, width 32, seed 0, 3,000 steps; LRS names the rates.
+    sweep_default lr lr ${LRS:-1e-3 2.5e-4}
     ;;
   temperature)
     # The sampling temperature τ (evaluate.py --temperature; f trained at τ = 1):
