@@ -6,8 +6,9 @@
 #
 # extend_and_score continues the finished run <from> to <steps> in a copy named
 # <name> (a resumed run: same weights, average, optimizer and data position, so
-# with the constant learning rate of every script it is the run that would have
-# trained <steps> from the start, at the cost of the extra steps only).
+# with a constant learning rate it is the run that would have trained <steps> from
+# the start, at the cost of the extra steps only; not so with --lr_decay, whose
+# schedule is one over --steps: such rows are separate train_and_score runs).
 #
 # Sets PY (the venv's python), R (the results folder) and DATA (docs/sampling/run.sh's
 # training folder, which must exist); train_and_score needs the runner's COMMON (flags

@@ -53,7 +53,7 @@ NONE_WORDS = ("none", "off", "")
 HELP_GROUPS = {
     "data": ("dataset", "data_dir", "image_size", "channels", "cache_dir"),
     "model": ("run_dir", "model", "floor"),
-    "training": ("steps", "batch_size", "lr", "ema", "seed", "resume", "allow_change"),
+    "training": ("steps", "batch_size", "lr", "lr_decay", "ema", "seed", "resume", "allow_change"),
     "devices": ("strategy", "jit_compile", "mixed_precision", "filter_gradient",
                 "batchnorm"),
     "output": ("out_dir", "sample_every", "ckpt_every", "log_every", "num_samples", "output",

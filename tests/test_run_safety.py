@@ -198,14 +198,14 @@ class RunSafetyTest(SafetyCase):
     def test_allow_change_refuses_what_cannot_change_and_advice_without_a_checkpoint(self):
         for names, pattern in (("lrr", r"--allow_change: 'lrr' is not a setting"),
                                ("image_size", r"--allow_change: image_size cannot change on "
-                                              r"resume \(only lr, ema can"),
+                                              r"resume \(only lr, lr_decay, ema can"),
                                ("lr,width", r"--allow_change: width cannot change"),
                                ("dataset", "dataset cannot change"),
                                ("batch_size", "batch_size cannot change")):
             with self.subTest(names=names), self.assertRaisesRegex(training.ConfigError, pattern):
                 training.validate(self.config("never", allow_change=names))
         self.assertFalse(os.path.exists(self.run_dir("never")))
-        training.validate(self.config("never", allow_change="lr, ema"))
+        training.validate(self.config("never", allow_change="lr, lr_decay, ema"))
         # Diverged before any checkpoint: nothing to resume, say so.
         advice = training.diverged_advice(self.config("no_ckpt", lr=1e-3),
                                           self.run_dir("no_ckpt"))

@@ -170,6 +170,46 @@ class TrainingTest(RunTestCase):
         for name, value in checkpoint_values(out, 12).items():
             self.assertAllEqual(value, expected[name], msg=name)
 
+    def test_lr_decay_sets_each_steps_rate_and_a_crashed_run_resumes_exactly(self):
+        # --lr_decay 0.5 over 12 steps: steps 0–6 at --lr, then lr·(12 − t)/6 for
+        # t = 7 … 11 (hand values); the caller's callback runs after the schedule's.
+        rates = {}
+
+        class Rates(keras.callbacks.Callback):
+            def on_train_batch_begin(self, batch, logs=None):
+                optimizer = self.model.optimizer
+                rates[int(optimizer.iterations)] = float(optimizer.learning_rate)
+
+        class CrashAt9(keras.callbacks.Callback):
+            def on_train_batch_begin(self, batch, logs=None):
+                if int(self.model.optimizer.iterations) == 9:
+                    raise RuntimeError("crashed at step 9")
+
+        one_go, crashed = self.run_dir("decay"), self.run_dir("decay_crashed")
+        config = tiny_config(self.folder, one_go, lr_decay=0.5)
+        training.train(config, build_tiny, callbacks=[Rates()])
+        lr = config.lr
+        self.assertAllClose([rates[t] for t in range(12)],
+                            [lr] * 7 + [lr * 5 / 6, lr * 4 / 6, lr / 2, lr * 2 / 6, lr / 6])
+        self.assertAllClose([training.decayed_lr(lr, 12, 0.5, t) for t in (0, 6, 7, 11)],
+                            [lr, lr, lr * 5 / 6, lr / 6], rtol=1e-12, atol=0)
+        self.assertEqual(training.decayed_lr(lr, 12, 0.0, 11), lr)
+        self.assertAllClose(training.decayed_lr(lr, 12, 1.0, 3), lr * 9 / 12, rtol=1e-12, atol=0)
+        # Killed after checkpoint 8 (the restore sets --lr back), then resumed: the
+        # rates and so every variable are those of the uninterrupted run.
+        with self.assertRaisesRegex(RuntimeError, "crashed at step 9"):
+            training.train(tiny_config(self.folder, crashed, lr_decay=0.5), build_tiny,
+                           callbacks=[CrashAt9()])
+        training.train(tiny_config(self.folder, crashed, lr_decay=0.5), build_tiny)
+        expected = checkpoint_values(one_go, 12)
+        for name, value in checkpoint_values(crashed, 12).items():
+            self.assertAllEqual(value, expected[name], msg=name)
+        # And the schedule reached the step: the constant-rate run ends elsewhere.
+        constant = checkpoint_values(self.reference(), 12)
+        self.assertTrue(any(not np.array_equal(constant[name], value)
+                            for name, value in expected.items()
+                            if name.startswith("optimizer/_trainable_variables/")))
+
     # ------------------------------------------------------------ EMA, NaN
 
     def test_samples_and_export_use_the_average_of_every_weight(self):

@@ -57,7 +57,7 @@ config.json, metrics.json and model.keras are written through one atomic helper
 samples, config.json, model.keras, metrics.json) is a one-line RunFolderError
 naming the intact last checkpoint. A run already at `steps` is not touched
 (RunComplete). A setting may change on resume only when named in `allow_change`
-(ALLOWED_CHANGES: lr, ema), e.g. to rescue a diverged run with a lower learning
+(ALLOWED_CHANGES: lr, lr_decay, ema), e.g. to rescue a diverged run with a lower learning
 rate; config.json's "history" records each change.
 
 Strategies: auto (MirroredStrategy over the visible GPUs, else the default),
@@ -77,8 +77,9 @@ Checkpoints, Summaries) and `driver` (`train`, `session`). This package
 re-exports the names its callers use.
 """
 
-from ogan_ign.training.callbacks import (Checkpoints, Fixed, Progress, Samples, Summaries,
-                                         TrainingDiverged, duration, global_step,
+from ogan_ign.training.callbacks import (Checkpoints, Fixed, LearningRate, Progress, Samples,
+                                         Summaries, TrainingDiverged, decayed_lr, duration,
+                                         global_step,
                                          save_checkpoint, samples_path, scalar, to_numpy,
                                          write_image, write_scalar)
 from ogan_ign.training.config import (ALLOWED_CHANGES, JIT_COMPILE, PRECISION_CHOICES,

@@ -1,6 +1,6 @@
 """The callbacks a run trains with, and the TensorBoard writer they share.
 
-Progress (stops at --steps and on NaN/Inf, prints and logs the metrics), Samples
+LearningRate (with --lr_decay: sets each step's learning rate), Progress (stops at --steps and on NaN/Inf, prints and logs the metrics), Samples
 (sample grids from fixed noise and the model's figures) and Checkpoints (saves,
 never non-finite weights). The driver runs them in that order, checkpoints last,
 so a kill while saving checkpoint N finds step N's samples and metrics written.
@@ -90,6 +90,35 @@ def duration(seconds):
     if seconds < 3600:
         return f"{seconds // 60}m{seconds % 60:02d}s"
     return f"{seconds // 3600}h{seconds // 60 % 60:02d}m"
+
+
+def decayed_lr(lr, steps, decay, step):
+    """The learning rate of step `step` (0-based: the step about to be taken) of
+    a `steps`-step run whose last `decay`·steps steps fall linearly to 0:
+
+        lr · min(1, (steps − step) / (decay · steps))
+
+    lr itself while step ≤ (1 − decay)·steps, lr / (decay·steps) at the last step;
+    decay 0: lr throughout."""
+    if decay <= 0:
+        return lr
+    return lr * min(1.0, max(steps - step, 0) / (decay * steps))
+
+
+class LearningRate(keras.callbacks.Callback):
+    """Sets `optimizer`'s learning rate before every step to `decayed_lr` of the
+    step the optimizer is at (--lr_decay). The step is the optimizer's counter,
+    restored with the checkpoint, so a resumed run takes the rates of the
+    uninterrupted one."""
+
+    def __init__(self, config, optimizer):
+        super().__init__()
+        self.config, self.optimizer = config, optimizer
+
+    def on_train_batch_begin(self, batch, logs=None):
+        config = self.config
+        self.optimizer.learning_rate = decayed_lr(
+            config.lr, config.steps, config.lr_decay, global_step(self.model))
 
 
 class Progress(keras.callbacks.Callback):

@@ -38,14 +38,15 @@ RESUMABLE_CHANGES = frozenset({"steps", "sample_every", "ckpt_every", "log_every
                                "allow_change", "standing_stats", "cache_dir",
                                "filter_gradient", "batchnorm"})
 # Settings a resumed run may change when the user names them in --allow_change
-# (the rescue of a diverged run). Both live outside the checkpoint's shapes: the
-# learning rate is one optimizer variable, set again after the restore; the EMA
+# (the rescue of a diverged run). They live outside the checkpoint's shapes: the
+# learning rate is one optimizer variable, set again after the restore, and its
+# schedule (lr_decay) a function of the step that sets it before every step; the EMA
 # decay is a Python number (turning EMA on starts the average at the resumed
 # weights; turning it off exports the raw weights). Everything else is refused:
 # the data (dataset, image_size, channels) and the model's settings change what
 # the weights mean or their shapes, batch_size the data position a resumed run
 # skips to, seed the noise and order.
-ALLOWED_CHANGES = ("lr", "ema")
+ALLOWED_CHANGES = ("lr", "lr_decay", "ema")
 
 
 class ConfigError(ValueError):
@@ -85,11 +86,17 @@ class Config:
     batch_size: int = hparam(64, "global batch size, split over the replicas")
     steps: int = hparam(10_000, "training steps in all (a resumed run stops at the same total)")
     lr: float = hparam(1e-4, "learning rate")
+    lr_decay: float = hparam(0.0, "fraction of --steps at the end of the run over which the "
+                                  "learning rate falls linearly from --lr to 0 (step t of T "
+                                  "trains at lr·min(1, (T − t)/(lr_decay·T))); 0 keeps it "
+                                  "constant, 1 decays from the first step. A function of the "
+                                  "step and --steps: a run resumed with another --steps "
+                                  "follows the new schedule from there")
     seed: int = hparam(0, "seed of the weights, the noise and the data order")
     resume: bool = hparam(True, "continue from the last checkpoint in --out_dir (--noresume "
                                 "refuses a folder that has one)")
     allow_change: str = hparam("", "settings a resumed run may change on purpose, comma "
-                                   "separated (lr, ema), e.g. to rescue a diverged run with a "
+                                   "separated (lr, lr_decay, ema), e.g. to rescue a diverged run with a "
                                    "lower --lr; recorded in config.json's history")
     sample_every: int = hparam(1000, "steps between sample grids (0: only at the end)")
     ckpt_every: int = hparam(1000, "steps between checkpoints")
@@ -159,6 +166,8 @@ def validate(config):
          "--standing_stats needs a --batch_size of at least 2 (batch statistics of one image)")
     need(config.channels in (None, 1, 3), f"--channels must be 1 or 3, got {config.channels}")
     need(math.isfinite(config.lr) and config.lr > 0, f"--lr must be positive, got {config.lr}")
+    need(0.0 <= config.lr_decay <= 1.0,
+         f"--lr_decay must be in [0, 1] (0 = constant), got {config.lr_decay}")
     need(0.0 <= config.ema < 1.0, f"--ema must be in [0, 1) (0 = off), got {config.ema}")
     need(config.strategy in STRATEGIES,
          f"--strategy must be one of {', '.join(STRATEGIES)}, got {config.strategy!r}")

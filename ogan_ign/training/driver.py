@@ -259,8 +259,8 @@ def start_line(run, step):
 
 def fit(run, saver, writer, samples):
     """Trains from the restored step to --steps with the callbacks in their
-    order: the average first (a step's samples and checkpoint include it),
-    Progress, Samples, the caller's, Checkpoints last (a kill while saving
+    order: the average first (a step's samples and checkpoint include it), the
+    learning rate's schedule (--lr_decay; before each step), Progress, Samples, the caller's, Checkpoints last (a kill while saving
     checkpoint N finds step N's samples and metrics written; the resumed run
     repeats them)."""
     config, model, average = run.config, run.model, run.average
@@ -271,8 +271,10 @@ def fit(run, saver, writer, samples):
     # checkpointed steps consumed.
     dataset = data.make_dataset(run.spec, config.batch_size, shuffle=True, repeat=True,
                                 seed=config.seed).skip(step)
-    order = ([average] if average is not None else []) + [
-        cb.Progress(config, writer, run.chief, step)]
+    order = ([average] if average is not None else [])
+    if config.lr_decay > 0:
+        order.append(cb.LearningRate(config, inner_optimizer(model.optimizer)))
+    order.append(cb.Progress(config, writer, run.chief, step))
     order += ([samples] if samples is not None else []) + list(run.callbacks) + [saver]
     # One endless epoch: Progress stops it at `steps` (an fp16 step skipped by
     # the loss scale does not count, so the number of batches is not known).
