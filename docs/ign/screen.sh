@@ -18,6 +18,7 @@
 #   bash docs/ign/screen.sh ema        # EMAS=...: the average's decay under the default, width 32
 #   bash docs/ign/screen.sh latent     # LATENTS=...: the size of f's code under the default, width 32
 #   bash docs/ign/screen.sh lr         # LRS=...: Adam's learning rate under the default, width 32
+#   bash docs/ign/screen.sh decay      # --lr_decay 0.5 at lr 5e-4 and 1e-3 under the default, width 32
 #   TAG=... CHOSEN_EVAL=... bash docs/ign/screen.sh temperature  # TEMPS=...: confirm's rows sampled at τ
 #   TAG=... CHOSEN_EVAL=... bash docs/ign/screen.sh test   # once: the chosen rows on the test split
 #   python docs/ign/screen_table.py    # the table
@@ -147,6 +148,16 @@ case "${1:-screen}" in
     # before the control and λ_rec 40 existed) under the default's γ 0.8 and λ_rec
     # 40, width 32, seed 0, 3,000 steps; LRS names the rates.
     sweep_default lr lr ${LRS:-1e-3 2.5e-4}
+    ;;
+  decay)
+    # The learning rate falling linearly to 0 over the second half of the run
+    # (--lr_decay 0.5): at the default's 5e-4 and at 1e-3 (the lr stage's row
+    # with the better FID and coverage), width 32, seed 0, 3,000 steps.
+    for lr in 5e-4 1e-3; do
+      EVAL_FLAGS="$EVAL_FLAGS --standing_stats 64" \
+        run "ign_control0.8_rec40_lr${lr}_decay0.5_seed0_standing64" 3000 0 $IGN $BEFORE \
+          --width 32 --tight_target 0.8 --lambda_rec 40 --lr $lr --lr_decay 0.5
+    done
     ;;
   temperature)
     # The sampling temperature τ (evaluate.py --temperature; f trained at τ = 1):
