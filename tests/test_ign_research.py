@@ -1,6 +1,7 @@
 """The IGN research runner's own pieces (docs/ign/experiments/ign_experiment.py):
 its f builder, the cached-radii sample metrics that must equal
-ogan_ign.evaluation's, and the summary's reading of run folders."""
+ogan_ign.evaluation's, the summary's reading of run folders, and the sample
+grids' reading of their arguments (docs/ign/sample_grids.py)."""
 
 import json
 import os
@@ -15,6 +16,9 @@ from ogan_ign import evaluation, networks
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "docs", "ign", "experiments"))
 import ign_experiment as X  # noqa: E402
 import summarize  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "docs", "ign"))
+import sample_grids  # noqa: E402
 
 
 @pytest.mark.parametrize("norm", X.NORMS)
@@ -109,3 +113,23 @@ def test_summary_reads_research_and_train_ign_run_folders(tmp_path):
     assert summarize.setting(script["config"]) == "lr=0.0005"
     table = summarize.test_table(runs)
     assert "| train_ign.py by_script | lr=0.0005 | ema 0.999 | 3000 | 15.00 |" in table
+
+
+def test_sample_grids_reads_each_run_argument_or_refuses_it_in_one_line(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    with pytest.raises(ValueError, match="holds no model.keras"):
+        sample_grids.parse_run(str(run))
+    (run / "model.keras").write_bytes(b"")
+    (run / "config.json").write_text("{}")
+    assert sample_grids.parse_run(str(run)) == (str(run), 0, None)
+    assert sample_grids.parse_run(f"{run}:64") == (str(run), 64, None)
+    assert sample_grids.parse_run(f"{run}:64:1.1") == (str(run), 64, 1.1)
+    for bad, message in ((f"{run}:x", "N must be a count of batches"),
+                         (f"{run}:-3", "N must be a count"),
+                         (f"{run}:64:0", "T must be a positive temperature, got '0'"),
+                         (f"{run}:64:nan", "T must be a positive"),
+                         (f"{run}:64:warm", "T must be a positive")):
+        with pytest.raises(ValueError, match=message) as raised:
+            sample_grids.parse_run(bad)
+        assert "\n" not in str(raised.value)

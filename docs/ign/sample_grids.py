@@ -15,6 +15,7 @@ the order given, a blank column between them.
 
 import argparse
 import json
+import math
 import os
 
 import keras
@@ -45,21 +46,44 @@ def samples(run_dir, batches, seed, temperature=None):
     return np.asarray(model.generate(z), np.float32)
 
 
+def parse_run(item):
+    """(run_dir, batches, temperature or None) of one RUN_DIR[:N[:T]] argument;
+    ValueError with one line for a folder without a finished run, an N that is not
+    a count or a T that is not a positive number."""
+    run_dir, _, rest = item.partition(":")
+    batches, _, temperature = rest.partition(":")
+    for name in ("model.keras", "config.json"):
+        if not os.path.isfile(os.path.join(run_dir, name)):
+            raise ValueError(f"{item}: {run_dir} holds no {name} (not a finished run)")
+    if not (batches or "0").isdigit():
+        raise ValueError(f"{item}: N must be a count of batches (0, 64, ...), got {batches!r}")
+    if temperature:
+        try:
+            value = float(temperature)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"{item}: T must be a positive temperature, got {temperature!r}")
+    return run_dir, int(batches or 0), float(temperature) if temperature else None
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", help="RUN_DIR, RUN_DIR:N or RUN_DIR:N:T")
     parser.add_argument("--out", required=True)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    try:
+        runs = [parse_run(item) for item in args.runs]  # every argument before any work
+    except ValueError as e:
+        parser.error(str(e))
     pictures = []
-    for item in args.runs:
-        run_dir, _, rest = item.partition(":")
-        batches, _, temperature = rest.partition(":")
-        pictures.append(images.table(images.grid(samples(
-            run_dir, int(batches or 0), args.seed, float(temperature) if temperature else None))))
+    for run_dir, batches, temperature in runs:
+        pictures.append(images.table(images.grid(samples(run_dir, batches, args.seed,
+                                                         temperature))))
         print(f"{run_dir}: {ROWS * ROWS} samples"
               + (f", standing statistics over {batches} batches" if batches else "")
-              + (f", temperature {temperature}" if temperature else ""), flush=True)
+              + (f", temperature {temperature:g}" if temperature else ""), flush=True)
     gap = np.full(pictures[0].shape[:1] + (8,) + pictures[0].shape[2:], 255, np.uint8)
     row = [p for picture in pictures for p in (picture, gap)][:-1]
     images.save_png(args.out, np.concatenate(row, axis=1))
