@@ -18,7 +18,7 @@
 #   bash docs/ign/screen.sh ema        # EMAS=...: the average's decay under the default, width 32
 #   bash docs/ign/screen.sh latent     # LATENTS=...: the size of f's code under the default, width 32
 #   bash docs/ign/screen.sh lr         # LRS=...: Adam's learning rate under the default, width 32
-#   bash docs/ign/screen.sh decay      # --lr_decay 0.5 at lr 5e-4 and 1e-3 under the default, width 32
+#   bash docs/ign/screen.sh decay      # DECAYS=...: --lr_decay at lr 5e-4 and 1e-3 under the default, width 32
 #   TAG=... CHOSEN_EVAL=... bash docs/ign/screen.sh temperature  # TEMPS=...: confirm's rows sampled at τ
 #   TAG=... CHOSEN_EVAL=... bash docs/ign/screen.sh test   # once: the chosen rows on the test split
 #   python docs/ign/screen_table.py    # the table
@@ -150,13 +150,15 @@ case "${1:-screen}" in
     sweep_default lr lr ${LRS:-1e-3 2.5e-4}
     ;;
   decay)
-    # The learning rate falling linearly to 0 over the second half of the run
-    # (--lr_decay 0.5): at the default's 5e-4 and at 1e-3 (the lr stage's row
-    # with the better FID and coverage), width 32, seed 0, 3,000 steps.
-    for lr in 5e-4 1e-3; do
-      EVAL_FLAGS="$EVAL_FLAGS --standing_stats 64" \
-        run "ign_control0.8_rec40_lr${lr}_decay0.5_seed0_standing64" 3000 0 $IGN $BEFORE \
-          --width 32 --tight_target 0.8 --lambda_rec 40 --lr $lr --lr_decay 0.5
+    # The learning rate falling linearly to 0 over the last DECAYS of the run
+    # (--lr_decay; default 0.5, the second half): at the default's 5e-4 and at 1e-3
+    # (the lr stage's row with the better FID and coverage), width 32, seed 0, 3,000 steps.
+    for decay in ${DECAYS:-0.5}; do
+      for lr in 5e-4 1e-3; do
+        EVAL_FLAGS="$EVAL_FLAGS --standing_stats 64" \
+          run "ign_control0.8_rec40_lr${lr}_decay${decay}_seed0_standing64" 3000 0 $IGN \
+            $BEFORE --width 32 --tight_target 0.8 --lambda_rec 40 --lr $lr --lr_decay $decay
+      done
     done
     ;;
   temperature)
@@ -196,15 +198,22 @@ case "${1:-screen}" in
     # former defaults ($BEFORE: λ_tight 2.5, no standing statistics) at seed 0.
     CHOSEN=${CHOSEN:?"set CHOSEN to the winning flags"}
     TAG=${TAG:?"set TAG to a name for the winner"}
-    for seed in 0 1; do
+    # SEEDS (default "0 1") names the seeds. A CHOSEN with --lr_decay (a schedule
+    # over --steps) trains its 6,000-step rows from the start instead.
+    for seed in ${SEEDS:-0 1}; do
       run "gan_w64_3000_seed$seed" 3000 $seed $GAN --width 64
       EVAL_FLAGS="$EVAL_FLAGS ${CHOSEN_EVAL:-}" \
         run "ign_${TAG}_w64_3000_seed$seed" 3000 $seed $IGN $BEFORE --width 64 $CHOSEN
       extend_and_score "gan_w64_3000_seed$seed" "gan_w64_6000_seed$seed" 6000 $seed \
         $GAN --width 64
-      EVAL_FLAGS="$EVAL_FLAGS ${CHOSEN_EVAL:-}" extend_and_score \
-        "ign_${TAG}_w64_3000_seed$seed" "ign_${TAG}_w64_6000_seed$seed" 6000 $seed \
-        $IGN $BEFORE --width 64 $CHOSEN
+      if [[ " $CHOSEN " == *" --lr_decay "* ]]; then
+        EVAL_FLAGS="$EVAL_FLAGS ${CHOSEN_EVAL:-}" \
+          run "ign_${TAG}_w64_6000_seed$seed" 6000 $seed $IGN $BEFORE --width 64 $CHOSEN
+      else
+        EVAL_FLAGS="$EVAL_FLAGS ${CHOSEN_EVAL:-}" extend_and_score \
+          "ign_${TAG}_w64_3000_seed$seed" "ign_${TAG}_w64_6000_seed$seed" 6000 $seed \
+          $IGN $BEFORE --width 64 $CHOSEN
+      fi
     done
     if [ "${PAPER:-0}" = 1 ]; then
       run ign_w64_3000_seed0 3000 0 $IGN $BEFORE --width 64
