@@ -57,6 +57,7 @@ def parse_run(item):
             raise ValueError(f"{item}: {run_dir} holds no {name} (not a finished run)")
     if not (batches or "0").isdigit():
         raise ValueError(f"{item}: N must be a count of batches (0, 64, ...), got {batches!r}")
+    value = None
     if temperature:
         try:
             value = float(temperature)
@@ -64,7 +65,7 @@ def parse_run(item):
             value = math.nan
         if not (math.isfinite(value) and value > 0):
             raise ValueError(f"{item}: T must be a positive temperature, got {temperature!r}")
-    return run_dir, int(batches or 0), float(temperature) if temperature else None
+    return run_dir, int(batches or 0), value
 
 
 def main():

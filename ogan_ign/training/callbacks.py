@@ -1,8 +1,9 @@
 """The callbacks a run trains with, and the TensorBoard writer they share.
 
-LearningRate (with --lr_decay: sets each step's learning rate), Progress (stops at --steps and on NaN/Inf, prints and logs the metrics), Samples
-(sample grids from fixed noise and the model's figures) and Checkpoints (saves,
-never non-finite weights). The driver runs them in that order, checkpoints last,
+LearningRate (with --lr_decay: sets each step's learning rate), Progress (stops
+at --steps and on NaN/Inf, prints and logs the metrics), Samples (sample grids
+from fixed noise and the model's figures) and Checkpoints (saves, never
+non-finite weights). The driver runs them in that order, checkpoints last,
 so a kill while saving checkpoint N finds step N's samples and metrics written.
 """
 

@@ -96,8 +96,8 @@ class Config:
     resume: bool = hparam(True, "continue from the last checkpoint in --out_dir (--noresume "
                                 "refuses a folder that has one)")
     allow_change: str = hparam("", "settings a resumed run may change on purpose, comma "
-                                   "separated (lr, lr_decay, ema), e.g. to rescue a diverged run with a "
-                                   "lower --lr; recorded in config.json's history")
+                                   "separated (lr, lr_decay, ema), e.g. to rescue a diverged "
+                                   "run with a lower --lr; recorded in config.json's history")
     sample_every: int = hparam(1000, "steps between sample grids (0: only at the end)")
     ckpt_every: int = hparam(1000, "steps between checkpoints")
     log_every: int = hparam(100, "steps between progress lines")

@@ -260,9 +260,9 @@ def start_line(run, step):
 def fit(run, saver, writer, samples):
     """Trains from the restored step to --steps with the callbacks in their
     order: the average first (a step's samples and checkpoint include it), the
-    learning rate's schedule (--lr_decay; before each step), Progress, Samples, the caller's, Checkpoints last (a kill while saving
-    checkpoint N finds step N's samples and metrics written; the resumed run
-    repeats them)."""
+    learning rate's schedule (--lr_decay; before each step), Progress, Samples,
+    the caller's, Checkpoints last (a kill while saving checkpoint N finds step
+    N's samples and metrics written; the resumed run repeats them)."""
     config, model, average = run.config, run.model, run.average
     step = cb.global_step(model)
     if step >= config.steps:
