@@ -19,7 +19,7 @@ COMMON="--dataset fashion_mnist --image_size 32 --width 32 --batch_size 64 --ste
 # it meant after the scripts' defaults moved on (a row's own flags come later and win).
 GAN_THEN="--objective wgan --penalty qp --lr 1e-4"
 OGAN_THEN="--objective wgan --penalty qp --z_dim 128 --lr 1e-4 --ema 0"
-IGN_THEN="--tight_target none --lambda_rec 20 --standing_stats 0"
+IGN_THEN="--tight_target none --lambda_rec 20 --standing_stats 0 --lr_decay 0 --temperature 1"
 
 train() {  # train <script> <name> <flags...>
   local script=$1 name=$2; shift 2

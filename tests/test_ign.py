@@ -427,8 +427,10 @@ class ScriptTest(tf.test.TestCase):
         # The script's default export: a sampling copy of f with its own statistics.
         exported = keras.saving.load_model(os.path.join(out, "model.keras"))
         self.assertIsNotNone(exported.f_sampling)
-        self.assertEqual((exported.lambda_rec, exported.lambda_tight, exported.tight_target),
-                         (40.0, 2.5, 0.8))
+        self.assertEqual((exported.lambda_rec, exported.lambda_tight, exported.tight_target,
+                          exported.temperature), (40.0, 2.5, 0.8, 1.05))
+        with open(os.path.join(out, "config.json")) as f:
+            self.assertEqual(json.load(f)["lr_decay"], 0.5)
 
 
 if __name__ == "__main__":

@@ -32,9 +32,11 @@ COMMON="--image_size 32 --channels 1 --batch_size 64 --mixed_precision bf16
         --sample_every 0 --ckpt_every 1000 --dataset $DATA"
 IGN="train_ign.py --coverage_samples 0"
 # train_ign.py's defaults before this issue chose λ_tight 5 and standing statistics
-# (and then the λ_tight control, then λ_rec 40): the rows named "defaults" below
-# (ign_50000_off_*, ign_w64_*) and their variations; a later flag of a row wins.
-BEFORE="--lambda_tight 2.5 --standing_stats 0 --tight_target none --lambda_rec 20"
+# (and then the λ_tight control, λ_rec 40, --lr_decay 0.5 and τ 1.05): the rows named
+# "defaults" below (ign_50000_off_*, ign_w64_*) and their variations; a later flag of a
+# row wins.
+BEFORE="--lambda_tight 2.5 --standing_stats 0 --tight_target none --lambda_rec 20
+        --lr_decay 0 --temperature 1"
 GAN="train_gan.py --objective ns --penalty none --lr 2e-4"
 
 EVAL=eval24 EVAL_FLAGS="--probe_examples 0"
@@ -189,7 +191,8 @@ case "${1:-screen}" in
     # constant, no standing statistics) at width 64, seed 0, 3,000 steps: the
     # sample grid beside the default's.
     run ign_paper_w64_3000_seed0 3000 0 $IGN --width 64 --noise gaussian --lr 1e-4 \
-      --ema 0 --tight_target none --lambda_tight 2.5 --lambda_rec 20 --standing_stats 0
+      --ema 0 --tight_target none --lambda_tight 2.5 --lambda_rec 20 --standing_stats 0 \
+      --lr_decay 0 --temperature 1
     ;;
   confirm)
     # CHOSEN (the winner's training flags), CHOSEN_EVAL (its evaluate.py flags, e.g.

@@ -26,7 +26,8 @@ COMMON="--image_size 32 --channels 1 --width 32 --batch_size 64 --steps 3000
 declare -A SCRIPT=([gan]=train_gan.py [ogan]=train_ogan.py [ign]=train_ign.py)
 declare -A FLAGS=([gan]="--lr 2e-4 --objective ns --penalty none"
                   [ogan]="--lr 2e-4 --corr_weight 1.0 --probe_examples 0"
-                  [ign]="")
+                  [ign]="--lambda_tight 2.5 --tight_target none --lambda_rec 20
+                         --standing_stats 0 --lr_decay 0 --temperature 1")  # its defaults then
 POLICY=color,translation,cutout   # "on"; "tc" is translation,cutout
 
 subset() {  # subset <n>: a folder of the first n training images as 32 px grey PNGs
