@@ -20,6 +20,7 @@
 #   bash docs/ign/screen.sh lr         # LRS=...: Adam's learning rate under the default, width 32
 #   bash docs/ign/screen.sh decay      # DECAYS=...: --lr_decay at lr 5e-4 and 1e-3 under the default, width 32
 #   TAG=... CHOSEN_EVAL=... bash docs/ign/screen.sh temperature  # TEMPS=...: confirm's rows sampled at τ
+#   CHOSEN=... TAG=... CHOSEN_EVAL=... bash docs/ign/screen.sh long  # STEPS (10000): a longer run
 #   TAG=... CHOSEN_EVAL=... bash docs/ign/screen.sh test   # once: the chosen rows on the test split
 #   python docs/ign/screen_table.py    # the table
 #
@@ -222,6 +223,20 @@ case "${1:-screen}" in
       run ign_w64_3000_seed0 3000 0 $IGN $BEFORE --width 64
       extend_and_score ign_w64_3000_seed0 ign_w64_6000_seed0 6000 0 $IGN $BEFORE --width 64
     fi
+    ;;
+  long)
+    # CHOSEN and CHOSEN_EVAL (TAG) at train_ign.py's own length, STEPS (default 10,000),
+    # width 64, SEEDS (default 0): trained from the start (a --lr_decay schedule is one
+    # over --steps), beside the DCGAN's 6,000-step run continued to STEPS.
+    CHOSEN=${CHOSEN:?"set CHOSEN to the setting's flags"}
+    TAG=${TAG:?"set TAG to the setting's name"}
+    steps=${STEPS:-10000}
+    for seed in ${SEEDS:-0}; do
+      extend_and_score "gan_w64_6000_seed$seed" "gan_w64_${steps}_seed$seed" "$steps" $seed \
+        $GAN --width 64
+      EVAL_FLAGS="$EVAL_FLAGS ${CHOSEN_EVAL:-}" \
+        run "ign_${TAG}_w64_${steps}_seed$seed" "$steps" $seed $IGN $BEFORE --width 64 $CHOSEN
+    done
     ;;
   test)
     # Once, for the chosen setting (TAG, its evaluate.py flags CHOSEN_EVAL): the
