@@ -57,7 +57,8 @@ class IGNSettings:
              "gaussian, the data's mean spectrum for fourier): z = m + τ·(z₁ − m), z₁ the "
              "training noise; τ > 1 spreads the samples (recall), τ < 1 gathers them "
              "(precision). Sampling only (generate, figures, evaluate.py, the export's "
-             "sample): training and standing statistics draw with τ = 1")
+             "sample): training and standing statistics draw with τ = 1; a resumed run "
+             "may change it", resumable=True)
 
 
 # ------------------------------------------------------------ Fourier noise

@@ -5,15 +5,19 @@ scripts define their flags from them (`ogan_ign.cli.define_settings_flags`)."""
 import dataclasses
 
 
-def hparam(default, help, choices=None, minimum=None):  # pylint: disable=redefined-builtin
+def hparam(default, help, choices=None, minimum=None,  # pylint: disable=redefined-builtin
+           resumable=False):
     """A dataclass field with its help text (and, for a string, the values it may
     take; for a number, the least it may be: its flag refuses any other when
-    parsed, before any work)."""
+    parsed, before any work). A model setting that is `resumable` changes how a
+    run samples, not what a step computes: a resumed run may change it."""
     metadata = {"help": help}
     if choices is not None:
         metadata["choices"] = tuple(choices)
     if minimum is not None:
         metadata["minimum"] = minimum
+    if resumable:
+        metadata["resumable"] = True
     return dataclasses.field(default=default, metadata=metadata)
 
 

@@ -11,7 +11,16 @@ import tensorflow as tf
 
 from ogan_ign import data, training
 from ogan_ign import cli as common
+from ogan_ign.settings import hparam
 from tiny_runs import RunTestCase, build_tiny, tiny_config
+
+
+@dataclasses.dataclass(frozen=True)
+class SampledTiny:
+    """The tiny model's settings with one that changes only how it samples."""
+    width: int = hparam(8, "width")
+    z_dim: int = hparam(8, "z_dim")
+    temperature: float = hparam(1.0, "sampling only", resumable=True)
 
 class InputTest(RunTestCase):
 
@@ -87,6 +96,15 @@ class InputTest(RunTestCase):
                                     r"another config \(width: 8 → 16\); use the same flags"):
             training.train(tiny_config(self.folder, done, steps=2,
                                        model={"width": 16, "z_dim": 8}), build_tiny)
+        # A model setting declared resumable (how a run samples) may change on resume,
+        # the others may not; the run's config.json never held it (its default then).
+        sampled = dataclasses.replace(tiny_config(self.folder, done, steps=2),
+                                      model=SampledTiny(temperature=1.5))
+        self.assertEqual(training.check_run_dir(sampled), [])
+        with self.assertRaisesRegex(training.ConfigError,
+                                    r"another config \(z_dim: 8 → 4\); use the same flags"):
+            training.check_run_dir(dataclasses.replace(
+                sampled, model=SampledTiny(z_dim=4, temperature=1.5)))
         self.assertEqual(sorted(os.listdir(os.path.join(done, "checkpoints"))), before)
 
     # ------------------------------------------------------------ flags

@@ -3,7 +3,8 @@
 `validate` checks a config alone (no I/O). `check_run_dir` and
 `check_resumed_computation` compare it with the config.json of the run it
 resumes: a setting may differ only when it changes how a run is watched or placed
-(RESUMABLE_CHANGES), or when the user names it in --allow_change (ALLOWED_CHANGES).
+(RESUMABLE_CHANGES) or how it samples (a model setting declared `resumable`, e.g.
+IGN's temperature), or when the user names it in --allow_change (ALLOWED_CHANGES).
 """
 
 import dataclasses
@@ -249,6 +250,15 @@ def _by_flag(settings):
     return flat
 
 
+def _resumable_model_settings(settings, model=None):
+    """The model's settings marked `resumable` (`settings.hparam`), named as
+    `_by_flag` names them."""
+    if not dataclasses.is_dataclass(model):
+        return set()
+    return {f"model.{f.name}" if f.name in settings else f.name
+            for f in dataclasses.fields(model) if f.metadata.get("resumable")}
+
+
 def check_run_dir(config):
     """The run folder may be new, or hold a run of the same config to resume.
 
@@ -273,9 +283,10 @@ def check_run_dir(config):
     if "mixed_precision" in stored:  # a run written before the fp32/bf16/fp16 words
         stored["mixed_precision"] = precision_word(stored["mixed_precision"])
     allowed = set(allowed_changes(config))
+    resumable = RESUMABLE_CHANGES | _resumable_model_settings(current, config.model)
     stored, current = _by_flag(stored), _by_flag(current)
     changed = sorted(k for k in set(stored) | set(current)
-                     if k not in RESUMABLE_CHANGES and stored.get(k) != current.get(k))
+                     if k not in resumable and stored.get(k) != current.get(k))
     refused = [k for k in changed if k not in allowed]
     if refused:
         diffs = "; ".join(f"{k}: {stored.get(k)!r} → {current.get(k)!r}" for k in refused)
