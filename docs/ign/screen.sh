@@ -19,6 +19,7 @@
 #   bash docs/ign/screen.sh latent     # LATENTS=...: the size of f's code under the default, width 32
 #   bash docs/ign/screen.sh lr         # LRS=...: Adam's learning rate under the default, width 32
 #   bash docs/ign/screen.sh decay      # DECAYS=...: --lr_decay at lr 5e-4 and 1e-3 under the default, width 32
+#   bash docs/ign/screen.sh clamp      # CLAMPS=...: the tight clamp's a under the default, width 32
 #   TAG=... CHOSEN_EVAL=... bash docs/ign/screen.sh temperature  # TEMPS=...: confirm's rows sampled at τ
 #   CHOSEN=... TAG=... CHOSEN_EVAL=... bash docs/ign/screen.sh long  # STEPS (10000): a longer run
 #   TAG=... CHOSEN_EVAL=... bash docs/ign/screen.sh test   # once: the chosen rows on the test split
@@ -162,6 +163,18 @@ case "${1:-screen}" in
           run "ign_control0.8_rec40_lr${lr}_decay${decay}_seed0_standing64" 3000 0 $IGN \
             $BEFORE --width 32 --tight_target 0.8 --lambda_rec 40 --lr $lr --lr_decay $decay
       done
+    done
+    ;;
+  clamp)
+    # The clamp a of the tight term, tanh(L_tight / (a·L_rec))·a·L_rec (1.5, the
+    # paper's, beside ign_control0.8_rec40_lr5e-4_decay0.5_seed0_standing64; none: no
+    # clamp) under the default's γ 0.8, λ_rec 40 and --lr_decay 0.5, width 32, seed 0,
+    # 3,000 steps, scored at τ 1 as that row; CLAMPS names the values.
+    for clamp in ${CLAMPS:-1 3 none}; do
+      EVAL_FLAGS="$EVAL_FLAGS --standing_stats 64" \
+        run "ign_control0.8_rec40_lr5e-4_decay0.5_clamp${clamp}_seed0_standing64" 3000 0 \
+          $IGN $BEFORE --width 32 --tight_target 0.8 --lambda_rec 40 --lr_decay 0.5 \
+          --tight_clamp "$clamp"
     done
     ;;
   temperature)
