@@ -22,6 +22,7 @@ class SampledTiny:
     z_dim: int = hparam(8, "z_dim")
     temperature: float = hparam(1.0, "sampling only", resumable=True)
 
+
 class InputTest(RunTestCase):
 
     # ------------------------------------------------------------ bad input

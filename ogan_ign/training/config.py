@@ -250,12 +250,12 @@ def _by_flag(settings):
     return flat
 
 
-def _resumable_model_settings(settings, model=None):
-    """The model's settings marked `resumable` (`settings.hparam`), named as
-    `_by_flag` names them."""
+def _resumable_model_settings(config_json, model):
+    """The settings of `model` (a settings dataclass) marked `resumable`
+    (`settings.hparam`), named as `_by_flag` names them in `config_json`."""
     if not dataclasses.is_dataclass(model):
         return set()
-    return {f"model.{f.name}" if f.name in settings else f.name
+    return {f"model.{f.name}" if f.name in config_json else f.name
             for f in dataclasses.fields(model) if f.metadata.get("resumable")}
 
 
