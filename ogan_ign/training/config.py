@@ -237,25 +237,32 @@ def with_later_defaults(stored, config):
     return filled
 
 
+def _model_flag_name(name, run_names):
+    """A model setting's name beside the run's settings (`run_names`): its flag's
+    name (the scripts define one flag per name), "model.<name>" where a run setting
+    has it."""
+    return f"model.{name}" if name in run_names else name
+
+
 def _by_flag(settings):
-    """A config's JSON with the model's settings beside the run's, each under its
-    flag's name (the scripts define one flag per name), so a refused resume names
-    the model setting that differs; "model.<name>" where a name is taken."""
+    """A config's JSON with the model's settings beside the run's, each under
+    `_model_flag_name`, so a refused resume names the model setting that differs."""
     flat = {k: v for k, v in settings.items() if k != "model"}
     model = settings.get("model")
     if not isinstance(model, dict):
         return settings
     for name, value in model.items():
-        flat[f"model.{name}" if name in flat else name] = value
+        flat[_model_flag_name(name, flat)] = value
     return flat
 
 
 def _resumable_model_settings(config_json, model):
     """The settings of `model` (a settings dataclass) marked `resumable`
-    (`settings.hparam`), named as `_by_flag` names them in `config_json`."""
+    (`settings.hparam`), under the names `_by_flag` gives them in `config_json`."""
     if not dataclasses.is_dataclass(model):
         return set()
-    return {f"model.{f.name}" if f.name in config_json else f.name
+    run_names = set(config_json) - {"model"}
+    return {_model_flag_name(f.name, run_names)
             for f in dataclasses.fields(model) if f.metadata.get("resumable")}
 
 
