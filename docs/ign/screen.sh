@@ -45,15 +45,16 @@ EVAL=eval24 EVAL_FLAGS="--probe_examples 0"
 run() { train_and_score "$@"; }
 
 # One width-32, seed-0, 3,000-step row per value of one flag under the default's
-# γ 0.8 and λ_rec 40, scored with standing statistics, beside the default's own
-# row ign_control0.8_rec40_seed0_standing64:
+# γ 0.8 and λ_rec 40 (and the flags in UNDER, whose name the tag then carries),
+# scored with standing statistics, beside the default's own row
+# ign_control0.8_rec40_seed0_standing64:
 #   sweep_default <flag> <tag> <values...>  →  ign_control0.8_rec40_<tag><value>_seed0_standing64
 sweep_default() {
   local flag=$1 tag=$2 value; shift 2
   for value in "$@"; do
     EVAL_FLAGS="$EVAL_FLAGS --standing_stats 64" \
       run "ign_control0.8_rec40_${tag}${value}_seed0_standing64" 3000 0 $IGN $BEFORE \
-        --width 32 --tight_target 0.8 --lambda_rec 40 "--$flag" "$value"
+        --width 32 --tight_target 0.8 --lambda_rec 40 ${UNDER:-} "--$flag" "$value"
   done
 }
 
@@ -170,12 +171,7 @@ case "${1:-screen}" in
     # paper's, beside ign_control0.8_rec40_lr5e-4_decay0.5_seed0_standing64; none: no
     # clamp) under the default's γ 0.8, λ_rec 40 and --lr_decay 0.5, width 32, seed 0,
     # 3,000 steps, scored at τ 1 as that row; CLAMPS names the values.
-    for clamp in ${CLAMPS:-1 3 none}; do
-      EVAL_FLAGS="$EVAL_FLAGS --standing_stats 64" \
-        run "ign_control0.8_rec40_lr5e-4_decay0.5_clamp${clamp}_seed0_standing64" 3000 0 \
-          $IGN $BEFORE --width 32 --tight_target 0.8 --lambda_rec 40 --lr_decay 0.5 \
-          --tight_clamp "$clamp"
-    done
+    UNDER="--lr_decay 0.5" sweep_default tight_clamp lr5e-4_decay0.5_clamp ${CLAMPS:-1 3 none}
     ;;
   temperature)
     # The sampling temperature τ (evaluate.py --temperature; f trained at τ = 1):
