@@ -41,8 +41,10 @@ class IGNSettings:
     tight_clamp: Optional[float] = hparam(1.5, "a of the clamp tanh(L_tight / (a·L_rec))·a·L_rec; "
                                                "none turns it off")
     distance: str = hparam("l1", "the distance of δ: l1 (mean |·|, the paper's), l2 "
-                                 "(mean (·)²) or l1_edges (l1 plus l1 of the differences "
-                                 "of neighbouring pixels, down and across)",
+                                 "(mean (·)²), l1_edges (l1 plus l1 of the differences "
+                                 "of neighbouring pixels, down and across) or "
+                                 "l1_random_features (l1 plus l1 of each feature map of a "
+                                 "fixed random 3-layer conv net)",
                            choices=losses.IGN_DISTANCES)
     noise: str = hparam("gaussian", "gaussian: N(0, I) images (the paper's); fourier: the "
                                     "data's per-frequency spectrum statistics")

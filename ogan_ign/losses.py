@@ -22,7 +22,7 @@ from typing import Callable, Optional
 
 import tensorflow as tf
 
-from ogan_ign import augment
+from ogan_ign import augment, random_features
 from ogan_ign.split_pass import split_call
 
 
@@ -351,7 +351,7 @@ class OGANLoss(GANLoss):
 # Idempotent Generative Network (arXiv 2311.01462), read as a single-loss GAN
 # whose critic is δ(y) = distance(f(y), y) and whose generator is the same f.
 
-IGN_DISTANCES = ("l1", "l2", "l1_edges")
+IGN_DISTANCES = ("l1", "l2", "l1_edges", "l1_random_features")
 
 
 def _per_sample_mean(t):
@@ -364,7 +364,10 @@ def ign_distance(a, b, kind="l1"):
     ("l2"); "l1_edges" adds the same mean of |∂_h d| and of |∂_w d|, the
     differences of neighbouring pixels down and across (a, b of shape (n, H, W, …)):
     mean|d| + mean|d[i+1, j] − d[i, j]| + mean|d[i, j+1] − d[i, j]|. A blurred a
-    loses b's edges, which the last two terms weigh as much as the pixels."""
+    loses b's edges, which the last two terms weigh as much as the pixels.
+    "l1_random_features" adds, for each of the three feature maps h_l of a fixed
+    random conv net φ (`random_features`), the mean of |h_l(a) − h_l(b)|:
+    mean|d| + Σ_l mean|φ_l(a) − φ_l(b)|."""
     if kind not in IGN_DISTANCES:
         raise ValueError(f"unknown distance {kind!r}; expected one of {list(IGN_DISTANCES)}")
     diff = a - b
@@ -373,6 +376,9 @@ def ign_distance(a, b, kind="l1"):
     l1 = _per_sample_mean(tf.abs(diff))
     if kind == "l1":
         return l1
+    if kind == "l1_random_features":
+        pairs = zip(random_features.features(a), random_features.features(b))
+        return l1 + tf.add_n([_per_sample_mean(tf.abs(fa - fb)) for fa, fb in pairs])
     down = diff[:, 1:] - diff[:, :-1]
     across = diff[:, :, 1:] - diff[:, :, :-1]
     return l1 + _per_sample_mean(tf.abs(down)) + _per_sample_mean(tf.abs(across))

@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from float64 import float64
-from ogan_ign import evaluation, ign, losses, networks
+from ogan_ign import evaluation, ign, losses, networks, random_features
 
 
 def small_f(image_size=8, channels=1, name="f"):
@@ -72,6 +72,51 @@ class LossTest(tf.test.TestCase):
         self.assertAllClose(losses.ign_distance(blurred, step, "l1"), [0.25])
         self.assertAllClose(losses.ign_distance(blurred, step, "l1_edges"),
                             [0.25 + 0.0 + 2.0 / 3])
+
+    def test_random_features_by_hand(self):
+        # The net written out with loops: a "same" convolution of stride 2 pads
+        # max((out − 1)·2 + 3 − in, 0) zeros, the smaller half before.
+        def conv_same_stride2(h, w):
+            size, out = h.shape[0], -(-h.shape[0] // 2)
+            before = max((out - 1) * 2 + 3 - size, 0) // 2
+            padded = np.zeros((size + 4, size + 4, h.shape[2]))
+            padded[before:before + size, before:before + size] = h
+            y = np.zeros((out, out, w.shape[3]))
+            for i in range(out):
+                for j in range(out):
+                    patch = padded[2 * i:2 * i + 3, 2 * j:2 * j + 3]
+                    y[i, j] = np.einsum("uvc,uvcd->d", patch, w)
+            return np.where(y > 0, y, 0.2 * y)
+
+        rng = np.random.default_rng(1)
+        a, b = rng.uniform(-1, 1, (2, 1, 5, 5, 2))
+        expected = np.abs(a - b).mean()
+        maps = []
+        ha, hb = a[0], b[0]
+        for w in random_features.filters(2):
+            ha, hb = conv_same_stride2(ha, w), conv_same_stride2(hb, w)
+            maps.append(ha)
+            expected += np.abs(ha - hb).mean()
+        self.assertEqual([m.shape for m in maps], [(3, 3, 32), (2, 2, 64), (1, 1, 128)])
+        got = random_features.features(tf.constant(a))
+        for m, g in zip(maps, got):
+            self.assertAllClose(g[0], m, rtol=1e-10, atol=1e-12)
+        self.assertAllClose(losses.ign_distance(tf.constant(a), tf.constant(b),
+                                                "l1_random_features"), [expected], rtol=1e-10)
+        self.assertAllClose(losses.ign_distance(tf.constant(a), tf.constant(a),
+                                                "l1_random_features"), [0.0])
+
+    def test_random_features_are_fixed(self):
+        # Constants of the distance, not of a run: the global seed does not move them.
+        first = random_features.filters(1)[0].copy()
+        keras.utils.set_random_seed(123)
+        random_features.filters.cache_clear()
+        self.assertAllEqual(random_features.filters(1)[0], first)
+        # Scale: each layer keeps its input's mean square within a factor of ~2.
+        x = tf.random.stateless_normal((8, 32, 32, 1), seed=(0, 1))
+        squares = [float(tf.reduce_mean(tf.square(h))) for h in random_features.features(x)]
+        for s in squares:
+            self.assertBetween(s, 0.3, 3.0)
 
     def test_clamp_bounds(self):
         l_rec, a = tf.constant(0.2), 1.5
@@ -177,6 +222,9 @@ class GradientEquivalenceTest(tf.test.TestCase):
     def test_dcgan_autoencoder_edges_distance(self):
         f = networks.dcgan_autoencoder(32, 3, latent=8, width=4)
         self.check(f, 1.5, 32, 3, distance="l1_edges")
+
+    def test_small_f_random_features_distance(self):
+        self.check(small_f(), 1.5, 8, 1, distance="l1_random_features")
 
     def test_dcgan_autoencoder_with_batchnorm_clamp_off(self):
         # BN in training mode: both forms call f on the same inputs in the same mode.
