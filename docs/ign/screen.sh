@@ -219,12 +219,13 @@ case "${1:-screen}" in
     # former defaults ($BEFORE: λ_tight 2.5, no standing statistics) at seed 0.
     CHOSEN=${CHOSEN:?"set CHOSEN to the winning flags"}
     TAG=${TAG:?"set TAG to a name for the winner"}
-    # SEEDS (default "0 1") names the seeds. A CHOSEN with --lr_decay (a schedule
-    # over --steps) trains its 6,000-step rows from the start instead.
+    # SEEDS (default "0 1") names the seeds; SHORT=1 stops at 3,000 steps. A CHOSEN
+    # with --lr_decay (a schedule over --steps) trains its 6,000-step rows from the start.
     for seed in ${SEEDS:-0 1}; do
       run "gan_w64_3000_seed$seed" 3000 $seed $GAN --width 64
       EVAL_FLAGS="$EVAL_FLAGS ${CHOSEN_EVAL:-}" \
         run "ign_${TAG}_w64_3000_seed$seed" 3000 $seed $IGN $BEFORE --width 64 $CHOSEN
+      [ "${SHORT:-0}" = 1 ] && continue
       extend_and_score "gan_w64_3000_seed$seed" "gan_w64_6000_seed$seed" 6000 $seed \
         $GAN --width 64
       if [[ " $CHOSEN " == *" --lr_decay "* ]]; then
