@@ -9,8 +9,9 @@ def hparam(default, help, choices=None, minimum=None,  # pylint: disable=redefin
            resumable=False):
     """A dataclass field with its help text (and, for a string, the values it may
     take; for a number, the least it may be: its flag refuses any other when
-    parsed, before any work). A model setting that is `resumable` changes how a
-    run samples, not what a step computes: a resumed run may change it."""
+    parsed, before any work). A setting that is `resumable` changes how a run is
+    watched, placed or sampled, not what a step computes: a resumed run may change
+    it (`training.config.check_run_dir`)."""
     metadata = {"help": help}
     if choices is not None:
         metadata["choices"] = tuple(choices)

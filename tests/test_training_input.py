@@ -108,6 +108,17 @@ class InputTest(RunTestCase):
                 sampled, model=SampledTiny(z_dim=4, temperature=1.5)))
         self.assertEqual(sorted(os.listdir(os.path.join(done, "checkpoints"))), before)
 
+    def test_resumable_run_settings_are_the_watched_and_placed_ones(self):
+        # The `resumable` marks on Config's fields: how a run is watched, placed or
+        # sampled; nothing that changes what a step computes or the data it reads.
+        self.assertEqual(training.RESUMABLE_CHANGES, {
+            "steps", "sample_every", "ckpt_every", "log_every", "resume", "strategy",
+            "jit_compile", "data_dir", "out_dir", "num_samples", "allow_change",
+            "standing_stats", "cache_dir", "filter_gradient", "batchnorm"})
+        for computes in ("dataset", "image_size", "batch_size", "lr", "lr_decay", "seed",
+                         "mixed_precision", "ema", "model"):
+            self.assertNotIn(computes, training.RESUMABLE_CHANGES)
+
     # ------------------------------------------------------------ flags
 
     def parse(self, *argv):

@@ -3,8 +3,9 @@
 `validate` checks a config alone (no I/O). `check_run_dir` and
 `check_resumed_computation` compare it with the config.json of the run it
 resumes: a setting may differ only when it changes how a run is watched or placed
-(RESUMABLE_CHANGES) or how it samples (a model setting declared `resumable`, e.g.
-IGN's temperature), or when the user names it in --allow_change (ALLOWED_CHANGES).
+or how it samples (a setting declared `resumable`, e.g. --steps or IGN's
+temperature: RESUMABLE_CHANGES are the run's), or when the user names it in
+--allow_change (ALLOWED_CHANGES).
 """
 
 import dataclasses
@@ -31,13 +32,6 @@ FILTER_GRADIENTS = ("auto",) + conv_gradient.KINDS
 # config.json of runs made before the words above.
 PRECISION_ALIASES = {"off": "fp32", "float32": "fp32", "mixed_bfloat16": "bf16",
                      "mixed_float16": "fp16"}
-# Settings that may differ when a run is resumed: they change how a run is
-# watched or placed, not what it computes (strategy and jit_compile: unless
-# they switch the batch statistics, `check_resumed_computation`).
-RESUMABLE_CHANGES = frozenset({"steps", "sample_every", "ckpt_every", "log_every", "resume",
-                               "strategy", "jit_compile", "data_dir", "out_dir", "num_samples",
-                               "allow_change", "standing_stats", "cache_dir",
-                               "filter_gradient", "batchnorm"})
 # Settings a resumed run may change when the user names them in --allow_change
 # (the rescue of a diverged run). They live outside the checkpoint's shapes: the
 # learning rate is one optimizer variable, set again after the restore, and its
@@ -68,24 +62,31 @@ class Config:
 
     model: the model's own hyper-parameters, a frozen settings dataclass (or a
       dict) of JSON-able values, read only by the script's `build_model`.
+    A field (or model setting) marked `resumable` may differ when a run is resumed:
+      it changes how the run is watched, placed or sampled, not what a step computes
+      (strategy and jit_compile: unless they switch the batch statistics,
+      `check_resumed_computation`).
     mixed_precision: one of PRECISION_CHOICES; an old spelling ("off" ...) is
       read as its word (`precision_word`), so config.json holds the word.
     """
 
     dataset: str = hparam("", "fashion_mnist, celeba_hq, ffhq, a TFDS name (celeb_a, mnist, "
                               "...) or a folder of images")
-    out_dir: str = hparam("", "the run folder: config, checkpoints, logs, samples, model.keras")
+    out_dir: str = hparam("", "the run folder: config, checkpoints, logs, samples, model.keras",
+                          resumable=True)
     data_dir: Optional[str] = hparam(None, "where the dataset's files are (TFDS data_dir, "
-                                           "CelebA-HQ archives or images, Fashion-MNIST IDX)")
+                                           "CelebA-HQ archives or images, Fashion-MNIST IDX)",
+                                           resumable=True)
     cache_dir: Optional[str] = hparam(None, "where a folder or .tar whose resized images "
                                             "exceed 1.5 GiB is cached, decoded once at "
                                             "--image_size for later epochs and runs; default: "
                                             "a .ogan_ign_cache folder beside the data, else "
-                                            "~/.cache/ogan_ign/data")
+                                            "~/.cache/ogan_ign/data", resumable=True)
     image_size: int = hparam(32, "image side: 28, 32, 64, 128 or 256")
     channels: Optional[int] = hparam(None, "1 or 3; default: the data's own")
     batch_size: int = hparam(64, "global batch size, split over the replicas")
-    steps: int = hparam(10_000, "training steps in all (a resumed run stops at the same total)")
+    steps: int = hparam(10_000, "training steps in all (a resumed run stops at the same total)",
+                        resumable=True)
     lr: float = hparam(1e-4, "learning rate")
     lr_decay: float = hparam(0.0, "fraction of --steps at the end of the run over which the "
                                   "learning rate falls linearly from --lr to 0 (step t of T "
@@ -95,19 +96,21 @@ class Config:
                                   "follows the new schedule from there")
     seed: int = hparam(0, "seed of the weights, the noise and the data order")
     resume: bool = hparam(True, "continue from the last checkpoint in --out_dir (--noresume "
-                                "refuses a folder that has one)")
+                                "refuses a folder that has one)", resumable=True)
     allow_change: str = hparam("", "settings a resumed run may change on purpose, comma "
                                    "separated (lr, lr_decay, ema), e.g. to rescue a diverged "
-                                   "run with a lower --lr; recorded in config.json's history")
-    sample_every: int = hparam(1000, "steps between sample grids (0: only at the end)")
-    ckpt_every: int = hparam(1000, "steps between checkpoints")
-    log_every: int = hparam(100, "steps between progress lines")
-    num_samples: int = hparam(64, "images per sample grid")
+                                   "run with a lower --lr; recorded in config.json's history",
+                                   resumable=True)
+    sample_every: int = hparam(1000, "steps between sample grids (0: only at the end)",
+                               resumable=True)
+    ckpt_every: int = hparam(1000, "steps between checkpoints", resumable=True)
+    log_every: int = hparam(100, "steps between progress lines", resumable=True)
+    num_samples: int = hparam(64, "images per sample grid", resumable=True)
     strategy: str = hparam("auto", "|".join(STRATEGIES) + "; auto = mirrored over the visible "
-                                   "GPUs, if any")
+                                   "GPUs, if any", resumable=True)
     jit_compile: str = hparam("auto", "|".join(JIT_COMPILE) + "; auto lets Keras decide (off "
                                       "on the CPU and under strategies); on over several "
-                                      "replicas takes batch statistics per replica")
+                                      "replicas takes batch statistics per replica", resumable=True)
     mixed_precision: str = hparam("auto", "|".join(PRECISION_CHOICES) + "; auto = bf16 where "
                                           "the hardware has native bfloat16 (GPUs of compute "
                                           "capability ≥ 8.0, TPUs, CPUs with AVX512-BF16/AMX), "
@@ -120,13 +123,15 @@ class Config:
                                           f"{conv_gradient.LARGEST_MAP}, ogan_ign."
                                           "conv_gradient); auto = as_conv where measured "
                                           "faster (bf16 on CPUs with AVX512-BF16 without "
-                                          "AMX), else native", choices=FILTER_GRADIENTS)
+                                          "AMX), else native", choices=FILTER_GRADIENTS,
+                                          resumable=True)
     batchnorm: str = hparam("fused", "how the networks' BatchNormalization layers run in "
                                      "training and sampling: fused (TensorFlow's fused kernel, "
                                      "ogan_ign.fused_batchnorm; Keras's ops where it cannot "
                                      "run, e.g. synchronized statistics) or keras (Keras's "
                                      "own ops); the same function either way, and the saved "
-                                     "networks are plain Keras", choices=fused_batchnorm.KINDS)
+                                     "networks are plain Keras", choices=fused_batchnorm.KINDS,
+                                     resumable=True)
     ema: float = hparam(0.0, "decay of the moving average of every weight, BatchNorm statistics "
                              "included, warmed up as min(ema, (1+t)/(10+t)) (e.g. 0.999); "
                              "samples and model.keras use it; 0 = off")
@@ -136,7 +141,7 @@ class Config:
                                     "training run exports them in model.keras (IGN: in a "
                                     "sampling copy of f, while f projects with statistics of "
                                     "as many batches of training images), the sample grids "
-                                    "and evaluate.py sample with them; 0 = off")
+                                    "and evaluate.py sample with them; 0 = off", resumable=True)
     model: Any = None
 
     def __post_init__(self):
@@ -145,6 +150,10 @@ class Config:
     def to_json(self):
         """The config as JSON-able nested dicts (dataclasses and tuples flattened)."""
         return json.loads(json.dumps(dataclasses.asdict(self)))
+
+
+RESUMABLE_CHANGES = frozenset(f.name for f in dataclasses.fields(Config)
+                              if f.metadata.get("resumable"))
 
 
 def validate(config):
@@ -256,14 +265,16 @@ def _by_flag(settings):
     return flat
 
 
-def _resumable_model_settings(config_json, model):
-    """The settings of `model` (a settings dataclass) marked `resumable`
-    (`settings.hparam`), under the names `_by_flag` gives them in `config_json`."""
-    if not dataclasses.is_dataclass(model):
-        return set()
+def _resumable_settings(config_json, config):
+    """The settings marked `resumable` (`settings.hparam`): the run's
+    (RESUMABLE_CHANGES) and its model's, these under the names `_by_flag` gives
+    them in `config_json`."""
+    if not dataclasses.is_dataclass(config.model):
+        return set(RESUMABLE_CHANGES)
     run_names = set(config_json) - {"model"}
-    return {_model_flag_name(f.name, run_names)
-            for f in dataclasses.fields(model) if f.metadata.get("resumable")}
+    return RESUMABLE_CHANGES | {_model_flag_name(f.name, run_names)
+                                for f in dataclasses.fields(config.model)
+                                if f.metadata.get("resumable")}
 
 
 def check_run_dir(config):
@@ -290,7 +301,7 @@ def check_run_dir(config):
     if "mixed_precision" in stored:  # a run written before the fp32/bf16/fp16 words
         stored["mixed_precision"] = precision_word(stored["mixed_precision"])
     allowed = set(allowed_changes(config))
-    resumable = RESUMABLE_CHANGES | _resumable_model_settings(current, config.model)
+    resumable = _resumable_settings(current, config)
     stored, current = _by_flag(stored), _by_flag(current)
     changed = sorted(k for k in set(stored) | set(current)
                      if k not in resumable and stored.get(k) != current.get(k))
