@@ -1,7 +1,8 @@
 """Prints the table of issue 24's rows (docs/ign/screen.sh) from evaluate.py's JSON
 files: FID and its ratio to the single-loss GAN of the same width, steps and
-seed, the sample metrics of f(z) and of f(f(z)), reconstruction and idempotence.
-Nothing is computed here beyond the ratios and the formatting.
+seed, the temperature τ the samples were drawn at (IGN rows; — for the GAN and for
+scores written before evaluate.py recorded it), the sample metrics of f(z) and of
+f(f(z)), reconstruction and idempotence. Nothing is computed here beyond the ratios and the formatting.
 
     python docs/ign/screen_table.py [runs/sampling/eval24]
 """
@@ -30,13 +31,14 @@ def main(folder):
     for path in sorted(glob.glob(os.path.join(folder, "*.json"))):
         with open(path) as f:
             rows[os.path.basename(path)[:-5]] = json.load(f)["evaluation"]
-    print("| run | steps | FID | ÷ GAN | " + " | ".join(KEYS) + " |")
-    print("|---|---|---|---|" + "---|" * len(KEYS))
+    print("| run | steps | τ | FID | ÷ GAN | " + " | ".join(KEYS) + " |")
+    print("|---|---|---|---|---|" + "---|" * len(KEYS))
     for name, e in sorted(rows.items()):
         gan = rows.get(gan_of(name))
         ratio = f"{e['fid'] / gan['fid']:.2f}" if gan else "—"
         cells = [f"{e[k]:.3f}" if k in e else "—" for k in KEYS]
-        print(f"| {name} | {e.get('steps', '—')} | {e['fid']:.2f} | {ratio} | "
+        print(f"| {name} | {e.get('steps', '—')} | {e.get('temperature', '—')} | "
+              f"{e['fid']:.2f} | {ratio} | "
               + " | ".join(cells) + " |")
 
 
