@@ -46,6 +46,10 @@ class IGNSettings:
                                  "l1_random_features (l1 plus l1 of each feature map of a "
                                  "fixed random 3-layer conv net)",
                            choices=losses.IGN_DISTANCES)
+    lambda_diversity: float = hparam(
+        0.0, "weight of a mode-seeking term λ_div / (r + 1e-5) on the inner f, r = the "
+             "mean over the batch's pairs of |f(z) − f(z′)| / |z − z′| (per-pixel means); "
+             "0: off (the paper)", minimum=0.0)
     noise: str = hparam("gaussian", "gaussian: N(0, I) images (the paper's); fourier: the "
                                     "data's per-frequency spectrum statistics")
     tight_target: Optional[float] = hparam(
@@ -132,7 +136,7 @@ class IGN(one_loss.OneLossModel):
     Args:
       f: keras.Model images → images of the same shape (`networks.dcgan_autoencoder`).
       lambda_rec, lambda_idem, lambda_tight, tight_clamp, distance, noise,
-        temperature: see `IGNSettings`. With noise "fourier", call `adapt(images)`
+        temperature, lambda_diversity: see `IGNSettings`. With noise "fourier", call `adapt(images)`
         once. Prefer it with a BatchNorm f: f runs on images and on noise in
         training mode, so its moving statistics average both, and for N(0, I)
         noise they misfit z at evaluation (docs/ign/RESULTS.md).
@@ -159,9 +163,11 @@ class IGN(one_loss.OneLossModel):
                  lambda_tight=IGNSettings.lambda_tight, tight_clamp=IGNSettings.tight_clamp,
                  distance=IGNSettings.distance, noise=IGNSettings.noise, seed=0, f_sampling=None,
                  tight_target=IGNSettings.tight_target, tight_gain=IGNSettings.tight_gain,
-                 f_refining=None, temperature=IGNSettings.temperature, **kwargs):
+                 f_refining=None, temperature=IGNSettings.temperature,
+                 lambda_diversity=IGNSettings.lambda_diversity, **kwargs):
         super().__init__(**kwargs)
-        losses.IGNLoss(tight_clamp=tight_clamp, distance=distance)  # fails early on bad values
+        losses.IGNLoss(tight_clamp=tight_clamp, distance=distance,  # fails early on bad values
+                       lambda_diversity=lambda_diversity)
         if noise not in NOISES:
             raise ValueError(f"unknown noise {noise!r}; expected one of {list(NOISES)}")
         self.f = f
@@ -178,6 +184,7 @@ class IGN(one_loss.OneLossModel):
         self.lambda_rec = float(lambda_rec)
         self.lambda_idem = float(lambda_idem)
         self.lambda_tight = float(lambda_tight)
+        self.lambda_diversity = float(lambda_diversity)
         self.tight_clamp = None if tight_clamp is None else float(tight_clamp)
         self.distance = distance
         self.noise = noise
@@ -205,7 +212,9 @@ class IGN(one_loss.OneLossModel):
 
     def metric_names(self):
         control = [] if self.tight_target is None else ["ign/lambda_tight"]
-        return ["loss/total", "ign/rec", "ign/idem", "ign/tight", "gap/ff_z", "gap/f_z"] + control
+        diversity = ["ign/diversity"] if self.lambda_diversity else []
+        return (["loss/total", "ign/rec", "ign/idem", "ign/tight", "gap/ff_z", "gap/f_z"]
+                + diversity + control)
 
     @staticmethod
     def default_optimizer():
@@ -252,7 +261,8 @@ class IGN(one_loss.OneLossModel):
         lambda_tight = (self.lambda_tight if self.tight_target is None
                         else tf.convert_to_tensor(self.tight_weight))
         return losses.IGNLoss(self.lambda_rec, self.lambda_idem, lambda_tight,
-                              self.tight_clamp, self.distance, batch_mean=self.clamp_scale)
+                              self.tight_clamp, self.distance, batch_mean=self.clamp_scale,
+                              lambda_diversity=self.lambda_diversity)
 
     def compute_terms(self, x_real, z):
         """The loss terms; with `tight_target` the step's λ_tight too
@@ -398,6 +408,7 @@ class IGN(one_loss.OneLossModel):
             "tight_target": self.tight_target,
             "tight_gain": self.tight_gain,
             "temperature": self.temperature,
+            "lambda_diversity": self.lambda_diversity,
         })
         for key in self.COPIES:
             if getattr(self, key) is not None:

@@ -398,6 +398,19 @@ def tightness_clamp(l_tight, l_rec, a=1.5):
     return tf.tanh(l_tight / scale) * scale
 
 
+def mode_seeking_ratio(f_z, z):
+    """The samples' spread against their noise's (mode seeking, Mao et al. 2019):
+    the batch split into pairs (z_i, z_{i+m}), m = ⌊n/2⌋,
+
+        r = mean_i [ mean|f(z_i) − f(z_{i+m})| / mean|z_i − z_{i+m}| ]
+
+    (inner means over pixels). A generator that maps distinct noise to one image
+    has r = 0; IGN's diversity term λ_div / (r + ε) pushes r up."""
+    m = tf.shape(z)[0] // 2
+    spread = _per_sample_mean(tf.abs(f_z[:m] - f_z[m:2 * m]))
+    return tf.reduce_mean(spread / _per_sample_mean(tf.abs(z[:m] - z[m:2 * m])))
+
+
 @dataclasses.dataclass(frozen=True)
 class IGNLoss:
     """IGN's final objective (sec. 2.3) as one stop-gradient loss, with
@@ -418,6 +431,9 @@ class IGNLoss:
     δ(f(z)). The clamp (`tightness_clamp`, a = `tight_clamp`, None for none)
     scales with L_rec = batch_mean(δ(x)) (the global batch's under a strategy),
     stop-gradiented: a gradient through the bound would reward worse reconstruction.
+    With `lambda_diversity` λ_div > 0, L gains λ_div / (r + ε), r the samples'
+    `mode_seeking_ratio` (ε = 1e-5; not the paper's): a generator term, through f(z)
+    (the inner f) only, as in the paper's copy form; "ign/diversity" reports r.
     """
     lambda_rec: float = 20.0
     lambda_idem: float = 20.0
@@ -425,8 +441,11 @@ class IGNLoss:
     tight_clamp: Optional[float] = 1.5
     distance: str = "l1"
     batch_mean: Callable = tf.reduce_mean
+    lambda_diversity: float = 0.0
 
     def __post_init__(self):
+        if not self.lambda_diversity >= 0:
+            raise ValueError(f"lambda_diversity must be ≥ 0, got {self.lambda_diversity}")
         if self.distance not in IGN_DISTANCES:
             raise ValueError(f"unknown distance {self.distance!r}; "
                              f"expected one of {list(IGN_DISTANCES)}")
@@ -455,10 +474,15 @@ class IGNLoss:
         total = (self.lambda_rec * tf.reduce_mean(delta_real)
                  + self.lambda_idem * tf.reduce_mean(idem_pair)
                  + tf.cast(self.lambda_tight, l_tight.dtype) * tf.reduce_mean(l_tight))
-        return total, {"ign/rec": tf.reduce_mean(delta_real),
-                       "ign/idem": tf.reduce_mean(delta_fake),
-                       "ign/tight": tf.reduce_mean(l_tight),
-                       **idempotence_gaps(z, f_z, ff_z_sg)}
+        terms = {"ign/rec": tf.reduce_mean(delta_real),
+                 "ign/idem": tf.reduce_mean(delta_fake),
+                 "ign/tight": tf.reduce_mean(l_tight),
+                 **idempotence_gaps(z, f_z, ff_z_sg)}
+        if self.lambda_diversity:
+            ratio = mode_seeking_ratio(f_z, z)
+            total = total + self.lambda_diversity / (ratio + 1e-5)
+            terms["ign/diversity"] = ratio
+        return total, terms
 
 
 def idempotence_gaps(z, f_z, ff_z):

@@ -42,8 +42,12 @@ def paper_loss(f, f_copy, x_real, z, model):
     if model.tight_clamp is not None:
         scale = tf.stop_gradient(model.tight_clamp * tf.reduce_mean(l_rec))
         l_tight = tf.tanh(l_tight / scale) * scale
-    return (model.lambda_rec * tf.reduce_mean(l_rec) + model.lambda_idem * tf.reduce_mean(l_idem)
-            + model.lambda_tight * tf.reduce_mean(l_tight))
+    total = (model.lambda_rec * tf.reduce_mean(l_rec)
+             + model.lambda_idem * tf.reduce_mean(l_idem)
+             + model.lambda_tight * tf.reduce_mean(l_tight))
+    if model.lambda_diversity:  # a generator term: on f(z), f's own weights
+        total += model.lambda_diversity / (losses.mode_seeking_ratio(f_z, z) + 1e-5)
+    return total
 
 
 class LossTest(tf.test.TestCase):
@@ -152,11 +156,29 @@ class LossTest(tf.test.TestCase):
         self.assertAllClose(terms["ign/idem"], 0.6)
         self.assertAllClose(terms["ign/tight"], -0.6)
 
+    def test_mode_seeking_by_hand(self):
+        # Pairs (z_0, z_2), (z_1, z_3) of one pixel each (z_4 unpaired):
+        # |f(z) − f(z′)| / |z − z′| = 0.5 / 1 and 0 / 2, mean 0.25.
+        z = tf.constant([[0.0], [1.0], [1.0], [3.0], [7.0]])
+        f_z = tf.constant([[0.5], [0.2], [0.0], [0.2], [9.0]])
+        self.assertAllClose(losses.mode_seeking_ratio(f_z, z), 0.25)
+        # f(y) = 2y: r = 2, and the total gains λ_div / (2 + 1e-5).
+        x_in = keras.Input((1,))
+        f = keras.Model(x_in, keras.layers.Rescaling(2.0)(x_in))
+        x_real, z = tf.constant([[0.1], [0.3]]), tf.constant([[0.25], [0.35]])
+        plain = losses.IGNLoss(tight_clamp=None)
+        seeking = losses.IGNLoss(tight_clamp=None, lambda_diversity=0.5)
+        (base, _), (total, terms) = plain(f, x_real, z), seeking(f, x_real, z)
+        self.assertAllClose(terms["ign/diversity"], 2.0)
+        self.assertAllClose(total - base, 0.5 / (2.0 + 1e-5))
+
     def test_bad_settings_are_one_line_errors(self):
         with self.assertRaisesRegex(ValueError, "unknown distance 'l3'"):
             losses.IGNLoss(distance="l3")
         with self.assertRaisesRegex(ValueError, "tight_clamp must be positive"):
             losses.IGNLoss(tight_clamp=0.0)
+        with self.assertRaisesRegex(ValueError, "lambda_diversity must be ≥ 0"):
+            losses.IGNLoss(lambda_diversity=-1.0)
 
 
 class GradientEquivalenceTest(tf.test.TestCase):
@@ -172,13 +194,15 @@ class GradientEquivalenceTest(tf.test.TestCase):
         self._float64.__exit__(None, None, None)
         super().tearDown()
 
-    def gradients(self, f, tight_clamp, image_size, channels, distance="l1"):
+    def gradients(self, f, tight_clamp, image_size, channels, distance="l1",
+                  lambda_diversity=0.0):
         f_copy = keras.models.clone_model(f)
         f_copy.set_weights(f.get_weights())
         # Frozen by taking gradients for f's variables only. Not `trainable =
         # False`: in Keras that also switches BatchNorm to its moving statistics,
         # while the paper's copy (requires_grad off) still uses batch statistics.
-        model = ign.IGN(f, tight_clamp=tight_clamp, distance=distance)
+        model = ign.IGN(f, tight_clamp=tight_clamp, distance=distance,
+                        lambda_diversity=lambda_diversity)
         rng = np.random.default_rng(0)
         x_real = tf.constant(rng.uniform(-1, 1, (4, image_size, image_size, channels)))
         z = tf.constant(rng.normal(size=(4, image_size, image_size, channels)))
@@ -200,9 +224,9 @@ class GradientEquivalenceTest(tf.test.TestCase):
         g_naive = tape.gradient(naive, variables)
         return g_ours, g_theirs, g_naive
 
-    def check(self, f, tight_clamp, image_size, channels, distance="l1"):
+    def check(self, f, tight_clamp, image_size, channels, distance="l1", lambda_diversity=0.0):
         g_ours, g_theirs, g_naive = self.gradients(f, tight_clamp, image_size, channels,
-                                                   distance)
+                                                   distance, lambda_diversity)
         self.assertEqual(len(g_ours), len(f.trainable_variables))
         for a, b in zip(g_ours, g_theirs):
             self.assertIsNotNone(a)
@@ -225,6 +249,9 @@ class GradientEquivalenceTest(tf.test.TestCase):
 
     def test_small_f_random_features_distance(self):
         self.check(small_f(), 1.5, 8, 1, distance="l1_random_features")
+
+    def test_small_f_mode_seeking(self):
+        self.check(small_f(), 1.5, 8, 1, lambda_diversity=0.5)
 
     def test_dcgan_autoencoder_with_batchnorm_clamp_off(self):
         # BN in training mode: both forms call f on the same inputs in the same mode.
