@@ -21,6 +21,7 @@
 #   bash docs/ign/screen.sh decay      # DECAYS=...: --lr_decay at lr 5e-4 and 1e-3 under the default, width 32
 #   bash docs/ign/screen.sh clamp      # CLAMPS=...: the tight clamp's a under the default, width 32
 #   bash docs/ign/screen.sh features   # --distance l1_random_features under the default, width 32
+#   bash docs/ign/screen.sh diversity  # DIVS=...: a mode-seeking term under the default, width 32
 #   TAG=... CHOSEN_EVAL=... bash docs/ign/screen.sh temperature  # TEMPS=...: confirm's rows sampled at τ
 #   CHOSEN=... TAG=... CHOSEN_EVAL=... bash docs/ign/screen.sh long  # STEPS (10000): a longer run
 #   TAG=... CHOSEN_EVAL=... bash docs/ign/screen.sh test   # once: the chosen rows on the test split
@@ -180,6 +181,14 @@ case "${1:-screen}" in
     # the default's γ 0.8, λ_rec 40 and --lr_decay 0.5, width 32, seed 0, 3,000 steps,
     # scored at τ 1 beside ign_control0.8_rec40_lr5e-4_decay0.5_seed0_standing64 (l1).
     UNDER="--lr_decay 0.5" sweep_default distance lr5e-4_decay0.5_ l1_random_features
+    ;;
+  diversity)
+    # Coverage with precision to spare (IGN's 0.75 against the DCGAN's 0.6): a
+    # mode-seeking term λ_div / (r + ε) on the inner f (--lambda_diversity;
+    # losses.mode_seeking_ratio) under the default's γ 0.8, λ_rec 40 and --lr_decay
+    # 0.5, width 32, seed 0, 3,000 steps, scored at τ 1 beside
+    # ign_control0.8_rec40_lr5e-4_decay0.5_seed0_standing64 (λ_div 0); DIVS names them.
+    UNDER="--lr_decay 0.5" sweep_default lambda_diversity lr5e-4_decay0.5_div ${DIVS:-1 4}
     ;;
   temperature)
     # The sampling temperature τ (evaluate.py --temperature; f trained at τ = 1):
