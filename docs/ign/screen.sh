@@ -22,6 +22,7 @@
 #   bash docs/ign/screen.sh clamp      # CLAMPS=...: the tight clamp's a under the default, width 32
 #   bash docs/ign/screen.sh features   # --distance l1_random_features under the default, width 32
 #   bash docs/ign/screen.sh diversity  # DIVS=...: a mode-seeking term under the default, width 32
+#   FLAG=... VALUES=... [UNDER=... TAG=...] bash docs/ign/screen.sh sweep  # any flag, width 32
 #   TAG=... CHOSEN_EVAL=... bash docs/ign/screen.sh temperature  # TEMPS=...: confirm's rows sampled at τ
 #   CHOSEN=... TAG=... CHOSEN_EVAL=... bash docs/ign/screen.sh long  # STEPS (10000): a longer run
 #   TAG=... CHOSEN_EVAL=... bash docs/ign/screen.sh test   # once: the chosen rows on the test split
@@ -189,6 +190,13 @@ case "${1:-screen}" in
     # 0.5, width 32, seed 0, 3,000 steps, scored at τ 1 beside
     # ign_control0.8_rec40_lr5e-4_decay0.5_seed0_standing64 (λ_div 0); DIVS names them.
     UNDER="--lr_decay 0.5" sweep_default lambda_diversity lr5e-4_decay0.5_div ${DIVS:-1 4}
+    ;;
+  sweep)
+    # Any flag FLAG over VALUES under the default's γ 0.8 and λ_rec 40 and the flags
+    # in UNDER (default --lr_decay 0.5, the current default), width 32, seed 0, 3,000
+    # steps, scored at τ 1; TAG (default lr5e-4_decay0.5_<FLAG>) names the rows.
+    UNDER=${UNDER:-"--lr_decay 0.5"} sweep_default "${FLAG:?set FLAG}" \
+      "${TAG:-lr5e-4_decay0.5_$FLAG}" ${VALUES:?set VALUES}
     ;;
   temperature)
     # The sampling temperature τ (evaluate.py --temperature; f trained at τ = 1):
