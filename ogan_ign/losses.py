@@ -400,7 +400,7 @@ def tightness_clamp(l_tight, l_rec, a=1.5):
 
 def mode_seeking_ratio(f_z, z):
     """The samples' spread against their noise's (mode seeking, Mao et al. 2019):
-    the batch split into pairs (z_i, z_{i+m}), m = ⌊n/2⌋,
+    the batch (n ≥ 2 per replica) split into pairs (z_i, z_{i+m}), m = ⌊n/2⌋,
 
         r = mean_i [ mean|f(z_i) − f(z_{i+m})| / mean|z_i − z_{i+m}| ]
 
