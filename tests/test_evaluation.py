@@ -132,6 +132,8 @@ class PrecisionRecallTest(tf.test.TestCase):
         # [0, 2], [1, 5], [3, 11]. Fakes 1.5 and 20: 1.5 lies in the balls of 1 and 3;
         # 0's ball ends at 1 and 7's at 11 → coverage 2/4.
         self.assertAllClose(evaluation.coverage(real, np.array([[1.5], [20.0]]), k=1), 0.5)
+        self.assertAllEqual(evaluation.covered(real, np.array([[1.5], [20.0]]), k=1),
+                            [False, True, True, False])
         # A fake beside each real point covers all. Two far fakes: their balls
         # (radius 50) reach every real point, so recall is 1; no real ball holds
         # a fake, so coverage is 0.

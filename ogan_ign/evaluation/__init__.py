@@ -26,7 +26,7 @@ from ogan_ign.evaluation.classifier import (build_classifier, class_coverage,
 from ogan_ign.evaluation.extractors import (FEATURE_LAYER, INCEPTION_SIZE, classifier_features,
                                             embed, inception_features)
 from ogan_ign.evaluation.metrics import (PROBES, EvaluationError, batched, coverage,
-                                         encoder_probe,
+                                         covered, encoder_probe,
                                          frechet_distance, frechet_gaussians, idempotence_gap,
                                          kernel_distance, knn_radii, linear_probe,
                                          logistic_fit, logistic_probe, pixel_probe,
@@ -40,7 +40,7 @@ from ogan_ign.evaluation.scores import (ScoreSettings, encoder_probes, evaluate_
 __all__ = [
     "CoverageCallback", "EvaluationError", "FEATURE_LAYER", "INCEPTION_SIZE", "PROBES",
     "ScoreSettings", "announced",
-    "batched", "build_classifier", "class_coverage", "coverage", "classifier_features",
+    "batched", "build_classifier", "class_coverage", "coverage", "covered", "classifier_features",
     "default_classifier_path", "embed", "encoder_probe", "encoder_probes", "evaluate_data",
     "evaluate_model",
     "evaluation_noise", "frechet_distance", "frechet_gaussians", "generate_samples", "hold_out",

@@ -131,18 +131,25 @@ def precision_recall(real_features, fake_features, k=3, real_radii=None):
     return precision, recall
 
 
-def coverage(real_features, fake_features, k=3, chunk=1000, real_radii=None):
-    """Coverage, Naeem et al. 2020 (arXiv 2002.09797): the share of real points
-    whose ball (radius: the distance to its k-th nearest real neighbour) holds at
-    least one fake. Unlike recall it asks for a sample near each real point, not
-    a fake ball reaching it, so a few outlying fakes with large balls cannot
-    raise it. real_radii: `knn_radii(real, k)` when the caller has it already."""
+def covered(real_features, fake_features, k=3, chunk=1000, real_radii=None):
+    """Per real point, whether its ball (radius: the distance to its k-th nearest
+    real neighbour) holds at least one fake: a boolean array, `coverage`'s terms.
+    real_radii: `knn_radii(real, k)` when the caller has it already."""
     real, fake = feature_matrix(real_features), feature_matrix(fake_features)
     radii = knn_radii(real, k, chunk) if real_radii is None else real_radii
     nearest = np.empty(len(real))
     for start in range(0, len(real), chunk):
         nearest[start:start + chunk] = _squared_distances(real[start:start + chunk], fake).min(1)
-    return float(np.mean(nearest <= radii))
+    return nearest <= radii
+
+
+def coverage(real_features, fake_features, k=3, chunk=1000, real_radii=None):
+    """Coverage, Naeem et al. 2020 (arXiv 2002.09797): the share of real points
+    whose ball (radius: the distance to its k-th nearest real neighbour) holds at
+    least one fake (`covered`). Unlike recall it asks for a sample near each real
+    point, not a fake ball reaching it, so a few outlying fakes with large balls
+    cannot raise it. real_radii: `knn_radii(real, k)` when the caller has it already."""
+    return float(np.mean(covered(real_features, fake_features, k, chunk, real_radii)))
 
 
 def sample_metrics(real_features, fake_features, k=3, kid_subsets=100, kid_subset_size=1000,
