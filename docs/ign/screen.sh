@@ -52,11 +52,12 @@ run() { train_and_score "$@"; }
 # scored with standing statistics, beside the default's own row
 # ign_control0.8_rec40_seed0_standing64:
 #   sweep_default <flag> <tag> <values...>  →  ign_control0.8_rec40_<tag><value>_seed0_standing64
+# (SEED, default 0, trains another seed: _seed<SEED> in the name).
 sweep_default() {
-  local flag=$1 tag=$2 value; shift 2
+  local flag=$1 tag=$2 value seed=${SEED:-0}; shift 2
   for value in "$@"; do
     EVAL_FLAGS="$EVAL_FLAGS --standing_stats 64" \
-      run "ign_control0.8_rec40_${tag}${value}_seed0_standing64" 3000 0 $IGN $BEFORE \
+      run "ign_control0.8_rec40_${tag}${value}_seed${seed}_standing64" 3000 $seed $IGN $BEFORE \
         --width 32 --tight_target 0.8 --lambda_rec 40 ${UNDER:-} "--$flag" "$value"
   done
 }
