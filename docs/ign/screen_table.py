@@ -2,7 +2,8 @@
 files: FID and its ratio to the single-loss GAN of the same width, steps and
 seed, the temperature τ the samples were drawn at (IGN rows; — for the GAN and for
 scores written before evaluate.py recorded it), the sample metrics of f(z) and of
-f(f(z)), reconstruction and idempotence. Nothing is computed here beyond the ratios and the formatting.
+f(f(z)), reconstruction and idempotence. Nothing is computed here beyond the ratios
+and the formatting.
 
     python docs/ign/screen_table.py [runs/sampling/eval24]
 """
