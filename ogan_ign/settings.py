@@ -22,6 +22,11 @@ def hparam(default, help, choices=None, minimum=None,  # pylint: disable=redefin
     return dataclasses.field(default=default, metadata=metadata)
 
 
+def resumable_names(settings_class):
+    """The names of `settings_class`'s fields marked `resumable` (`hparam`)."""
+    return [f.name for f in dataclasses.fields(settings_class) if f.metadata.get("resumable")]
+
+
 def help_of(field):
     return field.metadata.get("help", field.name)
 

@@ -17,7 +17,7 @@ from typing import Any, Optional
 import tensorflow as tf
 
 from ogan_ign import conv_gradient, data, fused_batchnorm
-from ogan_ign.settings import hparam
+from ogan_ign.settings import hparam, resumable_names
 
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
 JIT_COMPILE = {"auto": "auto", "on": True, "off": False}
@@ -152,8 +152,7 @@ class Config:
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
 
-RESUMABLE_CHANGES = frozenset(f.name for f in dataclasses.fields(Config)
-                              if f.metadata.get("resumable"))
+RESUMABLE_CHANGES = frozenset(resumable_names(Config))
 
 
 def validate(config):
@@ -269,12 +268,9 @@ def _resumable_settings(config_json, config):
     """The settings marked `resumable` (`settings.hparam`): the run's
     (RESUMABLE_CHANGES) and its model's, these under the names `_by_flag` gives
     them in `config_json`."""
-    if not dataclasses.is_dataclass(config.model):
-        return set(RESUMABLE_CHANGES)
+    model = resumable_names(config.model) if dataclasses.is_dataclass(config.model) else []
     run_names = set(config_json) - {"model"}
-    return RESUMABLE_CHANGES | {_model_flag_name(f.name, run_names)
-                                for f in dataclasses.fields(config.model)
-                                if f.metadata.get("resumable")}
+    return RESUMABLE_CHANGES | {_model_flag_name(name, run_names) for name in model}
 
 
 def check_run_dir(config):
