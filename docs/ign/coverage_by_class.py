@@ -25,12 +25,19 @@ from ogan_ign.evaluation import scores
 CLASSES = ("T-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker",
            "bag", "boot")
 K, VALIDATION = 3, 10000
-CLASSIFIER = os.path.expanduser("~/.cache/ogan_ign/classifier_fashion_mnist_32px_1c.keras")
 
 
-def covered_and_shares(item, train, real_features, features, classifier):
-    """(covered flag per validation image, share of samples per class) of one run."""
+def parsed(item):
+    """RUN_DIR[:N[:T]] → (run_dir, N or "", T or ""); the run's model.keras must exist."""
     run_dir, batches, temperature = (item.split(":") + ["", ""])[:3]
+    if not os.path.exists(os.path.join(run_dir, "model.keras")):
+        raise SystemExit(f"{run_dir} holds no model.keras (a finished run)")
+    return run_dir, batches, temperature
+
+
+def covered_and_shares(run, train, real_features, features, classifier):
+    """(covered flag per validation image, share of samples per class) of one run."""
+    run_dir, batches, temperature = run
     model = keras.saving.load_model(os.path.join(run_dir, "model.keras"))
     if temperature:
         if not isinstance(model, ign.IGN):
@@ -46,15 +53,19 @@ def covered_and_shares(item, train, real_features, features, classifier):
 
 
 def main(items):
+    runs = [parsed(item) for item in items]
     spec = data.resolve("fashion_mnist", split="train", image_size=32, channels=1)
+    classifier_path = evaluation.default_classifier_path(spec)
+    if not os.path.exists(classifier_path):
+        raise SystemExit(f"no classifier at {classifier_path}: run evaluate.py once first")
     train, (x_val, y_val) = evaluation.hold_out(data.load_arrays(spec), VALIDATION)
-    classifier = keras.saving.load_model(CLASSIFIER)
+    classifier = keras.saving.load_model(classifier_path)
     features = evaluation.classifier_features(classifier)
     real_features = evaluation.embed(features, x_val)
-    runs = [covered_and_shares(item, train, real_features, features, classifier)
-            for item in items]
-    names = [os.path.basename(item.split(":")[0].rstrip("/")) + (
-        f" τ {item.split(':')[2]}" if item.count(":") == 2 else "") for item in items]
+    names = [os.path.basename(run_dir.rstrip("/")) + (f" τ {t}" if t else "")
+             for run_dir, _, t in runs]
+    runs = [covered_and_shares(run, train, real_features, features, classifier)
+            for run in runs]
     print("| class | validation images | " + " | ".join(names) + " |")
     print("|---|---|" + "---|" * len(items))
     for c, name in enumerate(CLASSES):

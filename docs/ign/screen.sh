@@ -194,8 +194,9 @@ case "${1:-screen}" in
     ;;
   sweep)
     # Any flag FLAG over VALUES under the default's γ 0.8 and λ_rec 40 and the flags
-    # in UNDER (default --lr_decay 0.5, the current default), width 32, seed 0, 3,000
-    # steps, scored at τ 1; TAG (default lr5e-4_decay0.5_<FLAG>) names the rows.
+    # in UNDER (default --lr_decay 0.5, the current default), width 32, seed SEED
+    # (default 0), 3,000 steps, scored at τ 1; TAG (default lr5e-4_decay0.5_<FLAG>)
+    # names the rows.
     UNDER=${UNDER:-"--lr_decay 0.5"} sweep_default "${FLAG:?set FLAG}" \
       "${TAG:-lr5e-4_decay0.5_$FLAG}" ${VALUES:?set VALUES}
     ;;
