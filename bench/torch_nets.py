@@ -325,7 +325,7 @@ def gan_loss(generator, critic, x_real, z, passes="split"):
 
 
 def l1_distance(a, b):
-    """losses.ign_distance "l1", per sample: mean over pixels of |a − b|."""
+    """distances.ign_distance "l1", per sample: mean over pixels of |a − b|."""
     return (a - b).abs().reshape(a.shape[0], -1).mean(-1)
 
 

@@ -24,7 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ogan_ign import losses, one_loss, standing
+from ogan_ign import distances, losses, one_loss, standing
 from ogan_ign.settings import hparam
 
 NOISES = ("gaussian", "fourier")
@@ -45,7 +45,7 @@ class IGNSettings:
                                  "of neighbouring pixels, down and across) or "
                                  "l1_random_features (l1 plus l1 of each feature map of a "
                                  "fixed random 3-layer conv net)",
-                           choices=losses.IGN_DISTANCES)
+                           choices=distances.IGN_DISTANCES)
     lambda_diversity: float = hparam(
         0.0, "weight of a mode-seeking term λ_div / (r + 1e-5) on the inner f, r = the "
              "mean over the batch's pairs of |f(z) − f(z′)| / |z − z′| (per-pixel means); "

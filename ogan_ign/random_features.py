@@ -1,5 +1,5 @@
 """A fixed random convolutional network: the feature space of IGN's
-`l1_random_features` distance (`losses.ign_distance`).
+`l1_random_features` distance (`distances.ign_distance`).
 
 φ(y) = (h₁, h₂, h₃), h_l = leaky_relu(conv_l(h_{l−1}), 0.2), h₀ = y: three 3×3
 convolutions of stride 2 ("same" padding, no bias) with 32, 64 and 128 output

@@ -187,7 +187,7 @@ case "${1:-screen}" in
   diversity)
     # Coverage with precision to spare (IGN's 0.75 against the DCGAN's 0.6): a
     # mode-seeking term λ_div / (r + ε) on the inner f (--lambda_diversity;
-    # losses.mode_seeking_ratio) under the default's γ 0.8, λ_rec 40 and --lr_decay
+    # distances.mode_seeking_ratio) under the default's γ 0.8, λ_rec 40 and --lr_decay
     # 0.5, width 32, seed 0, 3,000 steps, scored at τ 1 beside
     # ign_control0.8_rec40_lr5e-4_decay0.5_seed0_standing64 (λ_div 0); DIVS names them.
     UNDER="--lr_decay 0.5" sweep_default lambda_diversity lr5e-4_decay0.5_div ${DIVS:-1 4}

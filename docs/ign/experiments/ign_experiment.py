@@ -41,7 +41,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from ogan_ign import averaging, data, evaluation, ign, images
+from ogan_ign import averaging, data, distances, evaluation, ign, images
 
 TRAIN_END = 50000          # train[:TRAIN_END] trained on, train[TRAIN_END:] validation
 FOURIER_EXAMPLES = 10000
@@ -300,7 +300,7 @@ def parse(argv=None):
     p.add_argument("--lambda_idem", type=float, default=20.0)
     p.add_argument("--lambda_tight", type=float, default=2.5)
     p.add_argument("--tight_clamp", type=float, default=1.5, help="<= 0: no clamp")
-    p.add_argument("--distance", default="l1", choices=ign.losses.IGN_DISTANCES)
+    p.add_argument("--distance", default="l1", choices=distances.IGN_DISTANCES)
     p.add_argument("--noise", default="fourier", choices=ign.NOISES)
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--beta_1", type=float, default=0.5)
