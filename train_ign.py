@@ -43,6 +43,9 @@ class IGNRun(ign.IGNSettings):
     code: str = hparam("dense", "f's code: dense (one latent-d vector, the paper's) or spatial "
                        "(the smallest feature map, latent / its area channels)",
                        choices=networks.CODES)
+    blocks: int = hparam(0, "residual blocks (two 3×3 convs) after each of f's decoder "
+                         "upsamplings but the last: capacity for texture; 0 = the paper's f",
+                         minimum=0)
 
 
 cli.define_common_flags(dataset="fashion_mnist", out_dir="runs/ign", lr=5e-4, lr_decay=0.5,
@@ -64,7 +67,7 @@ NOISE_STD, BLOCK = 0.4, 0.375  # corruptions: noise std, masked block side (shar
 def build_model(config, spec):
     hp = config.model
     f = networks.dcgan_autoencoder(spec.image_size, spec.channels, hp.latent, hp.width,
-                                   norm=hp.norm, code=hp.code)
+                                   norm=hp.norm, code=hp.code, blocks=hp.blocks)
     model = ign.IGN(f, seed=config.seed, **subset(hp, ign.IGNSettings))
     if hp.noise == "fourier":
         # Once per run, from the training split; a resumed run restores the same

@@ -94,10 +94,27 @@ def _down(h, widths, kernel_size, prefix="", norm=_batch_norm):
     return h
 
 
-def _up(h, widths, channels, kernel_size, prefix="", norm=_batch_norm, use_bias=True):
+def _residual(h, name, norm):
+    """A residual block of two 3×3 convolutions at h's size and width:
+    relu(h + norm(conv(relu(norm(conv(h)))))), as in ResNet (arXiv 1512.03385).
+    A norm follows each convolution, so they carry no bias."""
+    width = h.shape[-1]
+    r = h
+    for j in range(2):
+        r = layers.Conv2D(width, 3, padding="same", use_bias=False, kernel_initializer=_init(),
+                          name=f"{name}_conv{j}")(r)
+        r = norm(r, f"{name}_bn{j}")
+        if j == 0:
+            r = layers.ReLU(name=f"{name}_relu{j}")(r)
+    return layers.ReLU(name=f"{name}_relu")(layers.Add(name=f"{name}_add")([h, r]))
+
+
+def _up(h, widths, channels, kernel_size, prefix="", norm=_batch_norm, use_bias=True, blocks=0):
     """The DCGAN generator from its smallest map: norm + ReLU on the projected
     map, stride-2 transposed convolutions with norm + ReLU, a last one to the
-    image, tanh. `norm(h, name)` is BatchNorm or its self-modulated form."""
+    image, tanh. `norm(h, name)` is BatchNorm or its self-modulated form.
+    `blocks` residual blocks (`_residual`) follow each transposed convolution
+    but the last, at the map it made; 0 is DCGAN's generator."""
     h = layers.ReLU(name=f"{prefix}relu_project")(norm(h, f"{prefix}bn_project"))
     stages = len(widths)
     for i in range(stages - 1):
@@ -105,6 +122,8 @@ def _up(h, widths, channels, kernel_size, prefix="", norm=_batch_norm, use_bias=
                                    padding="same", use_bias=use_bias,
                                    kernel_initializer=_init(), name=f"{prefix}deconv{i}")(h)
         h = layers.ReLU(name=f"{prefix}relu{i}")(norm(h, f"{prefix}bn{i}"))
+        for j in range(blocks):
+            h = _residual(h, f"{prefix}res{i}_{j}", norm)
     h = layers.Conv2DTranspose(channels, kernel_size, strides=2, padding="same",
                                kernel_initializer=_init(), name=f"{prefix}to_image")(h)
     # floatx, not the layer policy: float32 images under mixed precision, float64
@@ -229,7 +248,7 @@ def chosen_generator(choice, image_size, channels, z_dim, width):
 
 
 def dcgan_autoencoder(image_size=32, channels=3, latent=512, width=64, kernel_size=4,
-                      name="f", norm="batch", code="dense"):
+                      name="f", norm="batch", code="dense", blocks=0):
     """IGN's f (arXiv 2311.01462, its DCGAN-based f): x → x, both S×S×channels.
 
     Encoder: the DCGAN critic (stride-2 convolutions, BatchNorm on all but the
@@ -252,11 +271,19 @@ def dcgan_autoencoder(image_size=32, channels=3, latent=512, width=64, kernel_si
     map) or "spatial": the code keeps the smallest map's layout, latent / base²
     channels per position (512 → 4×4×32 at 32 px), made and undone by 1×1
     convolutions, so each code entry describes one region of the image.
+
+    blocks: residual blocks (two 3×3 convolutions and a norm after each, the
+    identity beside them) after each of the decoder's upsamplings but the last:
+    capacity at the larger maps (8×8 and 16×16 at 32 px), where texture is
+    drawn. They see only the decoder's own maps, so no path carries the input
+    past the code. 0 is the paper's f.
     """
     base, _, widths = dcgan_plan(image_size, width)
     norm = normalization(norm)
     if code not in CODES:
         raise ValueError(f"unknown code {code!r}; expected one of {list(CODES)}")
+    if blocks < 0:
+        raise ValueError(f"blocks must be 0 or more, got {blocks}")
     x_in = keras.Input((image_size, image_size, channels), name="x")
     h = _down(x_in, widths, kernel_size, prefix="enc_", norm=norm)
     if code == "dense":
@@ -271,5 +298,6 @@ def dcgan_autoencoder(image_size=32, channels=3, latent=512, width=64, kernel_si
         h = layers.Conv2D(widths[-1], 1, use_bias=False, kernel_initializer=_init(),
                           name="dec_project")(h)
     # A norm follows every decoder convolution, so they carry no bias.
-    x_out = _up(h, widths, channels, kernel_size, prefix="dec_", norm=norm, use_bias=False)
+    x_out = _up(h, widths, channels, kernel_size, prefix="dec_", norm=norm, use_bias=False,
+                blocks=blocks)
     return keras.Model(x_in, x_out, name=name)

@@ -258,11 +258,41 @@ class BatchNormTest(tf.test.TestCase):
         self.assertAllEqual(moved.ravel()[1:], np.zeros(15))
         self.assertEqual(encoder.output_shape, (None, 4, 4, 16))
 
+    def test_residual_blocks_extend_the_paper_f(self):
+        # blocks=1 at 32 px: one block after each upsampling but the last, at 8×8
+        # and 16×16; with a block's second convolution zeroed its branch is 0 after
+        # BatchNorm (β = 0), so f is the blocks=0 f with the same weights.
+        rng = np.random.default_rng(4)
+        x = tf.constant(rng.uniform(-1, 1, (4, 32, 32, 3)), tf.float32)
+        plain = networks.dcgan_autoencoder(32, 3, latent=8, width=4)
+        f = networks.dcgan_autoencoder(32, 3, latent=8, width=4, blocks=1)
+        adds = [l for l in f.layers if isinstance(l, layers.Add)]
+        self.assertEqual([tuple(l.output.shape[1:]) for l in adds], [(8, 8, 8), (16, 16, 4)])
+        names = {l.name for l in plain.layers}
+        self.assertTrue(names <= {l.name for l in f.layers})
+        control = networks.dcgan_autoencoder(32, 3, latent=8, width=4, blocks=1)
+        for layer in plain.layers:
+            f.get_layer(layer.name).set_weights(layer.get_weights())
+            control.get_layer(layer.name).set_weights(layer.get_weights())
+        expected = plain(x, training=True)  # one training call each: equal statistics
+        self.assertNotAllClose(control(x, training=True), expected, atol=1e-4)
+        for add in adds:
+            conv = f.get_layer(add.name.replace("_add", "_conv1"))
+            conv.kernel.assign(tf.zeros_like(conv.kernel))
+        self.assertAllClose(f(x, training=True), expected, atol=1e-6)
+        self.assertAllClose(f(x), plain(x), atol=1e-7)
+        blocks2 = networks.dcgan_autoencoder(32, 3, latent=8, width=4, blocks=2)
+        self.assertLen([l for l in blocks2.layers if isinstance(l, layers.Add)], 4)
+        self.assertEqual(blocks2.count_params() - f.count_params(),
+                         f.count_params() - plain.count_params())
+
     def test_unknown_norm_is_refused(self):
         with self.assertRaisesRegex(ValueError, "unknown norm 'instance'; expected one of"):
             networks.dcgan_autoencoder(32, 3, latent=8, width=4, norm="instance")
         with self.assertRaisesRegex(ValueError, "unknown code 'conv'; expected one of"):
             networks.dcgan_autoencoder(32, 3, latent=8, width=4, code="conv")
+        with self.assertRaisesRegex(ValueError, "blocks must be 0 or more, got -1"):
+            networks.dcgan_autoencoder(32, 3, latent=8, width=4, blocks=-1)
 
 
 class FusedKernelTest(BatchNormTest):
