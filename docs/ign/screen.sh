@@ -210,6 +210,7 @@ case "${1:-screen}" in
       cp -n "$R"/eval24/gan_w64_*.json "$R/eval24_t$temp/"  # the DCGAN rows, for the table
       for run_name in ign_"${TAG}"_w64_{3000,6000}_seed{0,1}; do
         out="$R/eval24_t$temp/$run_name.json"
+        [ -f "$R/$run_name/model.keras" ] || continue  # e.g. a SHORT=1 confirm's 6k rows
         [ -f "$out" ] || nice -n 10 $PY evaluate.py --run_dir "$R/$run_name" \
           --dataset fashion_mnist --reference validation $EVAL_FLAGS ${CHOSEN_EVAL:-} \
           --temperature "$temp" --output "$out"
