@@ -68,19 +68,31 @@ def build_model(config, spec):
                 **subset(hp, OGANSettings))
 
 
+def reconstruction_table(model, x):
+    """Real | G(0.9·N(E(x))) pairs, PAIRS_PER_ROW a row: a (rows, 2·PAIRS_PER_ROW, H, W, C)
+    table of the first len(x) − len(x) mod PAIRS_PER_ROW images (None when that is 0)."""
+    n = len(x) - len(x) % PAIRS_PER_ROW
+    if not n:
+        return None
+    pairs = images.side_by_side(x[:n], model.reconstruct(x[:n]))   # (n, 2, H, W, C)
+    return pairs.reshape((n // PAIRS_PER_ROW, 2 * PAIRS_PER_ROW) + pairs.shape[2:])
+
+
+def interpolation_table(model, x1, x2):
+    """One row per pair: x1, INTERPOLATION_STEPS codes on the path in N(E(x)), x2."""
+    path = np.asarray(model.interpolate(x1, x2, steps=INTERPOLATION_STEPS), np.float32)
+    return np.concatenate([x1[:, None], path, x2[:, None]], axis=1)
+
+
 def figures(model, run_dir, step, fixed):
     """The write-up's reconstruction and interpolation figures, on fixed real images."""
     x = np.asarray(fixed.x_real, np.float32)
-    n = len(x) - len(x) % PAIRS_PER_ROW
-    if n:
-        pairs = images.side_by_side(x[:n], model.reconstruct(x[:n]))   # (n, 2, H, W, C)
-        table = pairs.reshape((n // PAIRS_PER_ROW, 2 * PAIRS_PER_ROW) + pairs.shape[2:])
+    table = reconstruction_table(model, x)
+    if table is not None:
         images.save_table(os.path.join(run_dir, "reconstructions", f"{step:08d}.png"), table)
     rows = min(INTERPOLATION_ROWS, len(x) // 2)
     if rows:
-        x1, x2 = x[:rows], x[rows:2 * rows]
-        path = np.asarray(model.interpolate(x1, x2, steps=INTERPOLATION_STEPS), np.float32)
-        table = np.concatenate([x1[:, None], path, x2[:, None]], axis=1)
+        table = interpolation_table(model, x[:rows], x[rows:2 * rows])
         images.save_table(os.path.join(run_dir, "interpolations", f"{step:08d}.png"), table)
 
 

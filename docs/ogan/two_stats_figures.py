@@ -7,7 +7,8 @@ training images for reconstructions and interpolations), runs side by side.
 
 writes NAME_samples.png (64 samples from the same noise), NAME_reconstructions.png
 (16 validation images | G(0.9·N(E(x))) pairs, 4 pairs a row) and
-NAME_interpolations.png (8 rows: x1, 8 codes on the path, x2), one panel per run,
+NAME_interpolations.png (8 rows: x1, 8 codes on the path, x2; both laid out by
+train_ogan.py's own figure functions), one panel per run,
 left to right, 8 white pixels apart. Data: docs/sampling/run.sh's split of
 Fashion-MNIST (standing statistics on train[:50000], figures of train[50000:]).
 """
@@ -18,6 +19,7 @@ import keras
 import numpy as np
 
 from ogan_ign import data, evaluation, images, one_loss, standing
+import train_ogan  # the figures' layouts: the script's own
 
 BATCHES = 64        # evaluate.py --standing_stats 64
 BATCH = 64          # the runs' batch size
@@ -32,12 +34,8 @@ def figures(run_dir, train, shown):
                                    standing.image_batches(train, BATCH, SEED))
     z = model.make_noise(64, SEED, stream=one_loss.METRICS)
     samples = images.table(images.grid(np.asarray(model.generate(z), np.float32), cols=8))
-    x = shown[:16]
-    pairs = images.side_by_side(x, np.asarray(model.reconstruct(x), np.float32))
-    recon = images.table(pairs.reshape((4, 8) + pairs.shape[2:]))
-    x1, x2 = shown[16:24], shown[24:32]
-    path = np.asarray(model.interpolate(x1, x2, steps=8), np.float32)
-    interp = images.table(np.concatenate([x1[:, None], path, x2[:, None]], axis=1))
+    recon = images.table(train_ogan.reconstruction_table(model, shown[:16]))
+    interp = images.table(train_ogan.interpolation_table(model, shown[16:24], shown[24:32]))
     return {"samples": samples, "reconstructions": recon, "interpolations": interp}
 
 
