@@ -93,14 +93,20 @@ def corruptions(x, seed):
     return [c.astype(np.float32) for c in out]
 
 
+def idempotence_table(model, z):
+    """One row per noise: z | f(z) | f(f(z)) | …, f applied 1 to APPLICATIONS times
+    (the sampler's f(z), then the refiner's f(f(z)), …); z clipped to [−1, 1]."""
+    applied = [model.generate(z)]
+    while len(applied) < APPLICATIONS:
+        applied.append(model.refine(applied[-1]))
+    return images.side_by_side(np.clip(one_loss.float32(z), -1, 1), *applied)
+
+
 def figures(model, run_dir, step, fixed):
     """f applied 1–3 times to fixed noise; projections of corrupted real images."""
     z = model.make_noise(ROWS, fixed.seed, stream=one_loss.FIGURES)
-    applied = [model.generate(z)]  # the sampler's f(z), then the refiner's f(f(z)), …
-    while len(applied) < APPLICATIONS:
-        applied.append(model.refine(applied[-1]))
     images.save_table(os.path.join(run_dir, "idempotence", f"{step:08d}.png"),
-                      images.side_by_side(np.clip(one_loss.float32(z), -1, 1), *applied))
+                      idempotence_table(model, z))
     x = np.asarray(fixed.x_real[:ROWS], np.float32)
     columns = [x]
     for corrupted in corruptions(x, fixed.seed):

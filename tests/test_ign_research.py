@@ -6,6 +6,7 @@ grids' reading of their arguments (docs/ign/sample_grids.py)."""
 import json
 import os
 import sys
+import zipfile
 
 import numpy as np
 import pytest
@@ -133,3 +134,21 @@ def test_sample_grids_reads_each_run_argument_or_refuses_it_in_one_line(tmp_path
         with pytest.raises(ValueError, match=message) as raised:
             sample_grids.parse_run(bad)
         assert "\n" not in str(raised.value)
+
+
+def test_sample_grids_idempotence_takes_ign_runs_only(tmp_path):
+    runs = {}
+    for kind in ("IGN", "SingleLossGAN"):
+        run = runs[kind] = tmp_path / kind
+        run.mkdir()
+        with zipfile.ZipFile(run / "model.keras", "w") as archive:
+            archive.writestr("config.json", json.dumps({"class_name": kind}))
+        (run / "config.json").write_text("{}")
+    assert sample_grids.parse_run(f"{runs['IGN']}:64", idempotence=True) == (
+        str(runs["IGN"]), 64, None)
+    assert sample_grids.parse_run(str(runs["SingleLossGAN"])) == (
+        str(runs["SingleLossGAN"]), 0, None)  # samples: any model
+    refused = "needs an IGN run, .* holds a model of class SingleLossGAN$"
+    with pytest.raises(ValueError, match=refused) as raised:
+        sample_grids.parse_run(str(runs["SingleLossGAN"]), idempotence=True)
+    assert "\n" not in str(raised.value)

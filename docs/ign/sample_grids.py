@@ -10,26 +10,30 @@ size (noise seeded by --seed; IGN's f also gets N batches of the run's training
 images, which only `project` uses); RUN_DIR alone samples with the exported
 statistics; RUN_DIR:N:T samples an IGN at temperature T (evaluate.py's
 --temperature). Each run gives an 8 × 8 grid; the grids are laid left to right in
-the order given, a blank column between them.
+the order given, a blank column between them. With --idempotence (IGN runs) each run
+gives instead 8 rows z | f(z) | f(f(z)) | f(f(f(z))), train_ign.py's figure of that
+name, drawn from its export.
 """
 
 import argparse
 import json
 import math
 import os
+import zipfile
 
 import keras
 import numpy as np
 
 import ogan_ign  # noqa: F401  (registers the model classes with Keras)
 from ogan_ign import data, images, one_loss, standing
+import train_ign  # the idempotence figure's layout: the script's own
 
 ROWS = 8
 
 
-def samples(run_dir, batches, seed, temperature=None):
-    """ROWS² float32 samples of the run's model.keras, with standing statistics
-    over `batches` batches when > 0, at an IGN's `temperature` when given."""
+def exported(run_dir, batches, seed, temperature=None):
+    """The run's model.keras as it samples: with standing statistics over `batches`
+    batches when > 0, at an IGN's `temperature` when given."""
     model = keras.saving.load_model(os.path.join(run_dir, "model.keras"))
     if temperature is not None:
         model.temperature = temperature
@@ -42,19 +46,38 @@ def samples(run_dir, batches, seed, temperature=None):
         model = standing.exported_copy(
             model, batches, standing.model_noise(model, config["batch_size"], seed),
             standing.image_batches(train, config["batch_size"], seed))
+    return model
+
+
+def table_of(model, seed, idempotence=False):
+    """The run's table: ROWS² samples as a grid, or with `idempotence` ROWS rows of
+    train_ign.py's z | f(z) | f(f(z)) | f(f(f(z)))."""
+    if idempotence:
+        return images.table(train_ign.idempotence_table(
+            model, model.make_noise(ROWS, seed, stream=one_loss.FIGURES)))
     z = model.make_noise(ROWS * ROWS, seed, stream=one_loss.FIGURES)
-    return np.asarray(model.generate(z), np.float32)
+    return images.table(images.grid(np.asarray(model.generate(z), np.float32)))
 
 
-def parse_run(item):
+def saved_class(run_dir):
+    """The class name model.keras was saved as, read from its config alone."""
+    with zipfile.ZipFile(os.path.join(run_dir, "model.keras")) as archive:
+        return json.loads(archive.read("config.json"))["class_name"]
+
+
+def parse_run(item, idempotence=False):
     """(run_dir, batches, temperature or None) of one RUN_DIR[:N[:T]] argument;
-    ValueError with one line for a folder without a finished run, an N that is not
-    a count or a T that is not a positive number."""
+    ValueError with one line for a folder without a finished run (with
+    `idempotence`, without a finished IGN run), an N that is not a count or a T
+    that is not a positive number."""
     run_dir, _, rest = item.partition(":")
     batches, _, temperature = rest.partition(":")
     for name in ("model.keras", "config.json"):
         if not os.path.isfile(os.path.join(run_dir, name)):
             raise ValueError(f"{item}: {run_dir} holds no {name} (not a finished run)")
+    if idempotence and saved_class(run_dir) != "IGN":
+        raise ValueError(f"{item}: --idempotence needs an IGN run, {run_dir} holds a "
+                         f"model of class {saved_class(run_dir)}")
     if not (batches or "0").isdigit():
         raise ValueError(f"{item}: N must be a count of batches (0, 64, ...), got {batches!r}")
     value = None
@@ -73,16 +96,19 @@ def main():
     parser.add_argument("runs", nargs="+", help="RUN_DIR, RUN_DIR:N or RUN_DIR:N:T")
     parser.add_argument("--out", required=True)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--idempotence", action="store_true",
+                        help="IGN runs: rows z | f(z) | f(f(z)) | f(f(f(z))) instead of samples")
     args = parser.parse_args()
     try:
-        runs = [parse_run(item) for item in args.runs]  # every argument before any work
+        runs = [parse_run(item, args.idempotence) for item in args.runs]  # before any work
     except ValueError as e:
         parser.error(str(e))
     pictures = []
     for run_dir, batches, temperature in runs:
-        pictures.append(images.table(images.grid(samples(run_dir, batches, args.seed,
-                                                         temperature))))
-        print(f"{run_dir}: {ROWS * ROWS} samples"
+        model = exported(run_dir, batches, args.seed, temperature)
+        pictures.append(table_of(model, args.seed, args.idempotence))
+        print(f"{run_dir}: " + (f"{ROWS} rows of f applied" if args.idempotence
+                                else f"{ROWS * ROWS} samples")
               + (f", standing statistics over {batches} batches" if batches else "")
               + (f", temperature {temperature:g}" if temperature else ""), flush=True)
     gap = np.full(pictures[0].shape[:1] + (8,) + pictures[0].shape[2:], 255, np.uint8)
