@@ -152,3 +152,7 @@ def test_sample_grids_idempotence_takes_ign_runs_only(tmp_path):
     with pytest.raises(ValueError, match=refused) as raised:
         sample_grids.parse_run(str(runs["SingleLossGAN"]), idempotence=True)
     assert "\n" not in str(raised.value)
+    (runs["IGN"] / "model.keras").write_bytes(b"")  # a broken save: one line, no traceback
+    with pytest.raises(ValueError, match="is not a saved Keras model") as raised:
+        sample_grids.parse_run(str(runs["IGN"]), idempotence=True)
+    assert "\n" not in str(raised.value)

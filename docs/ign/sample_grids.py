@@ -19,6 +19,7 @@ import argparse
 import json
 import math
 import os
+import sys
 import zipfile
 
 import keras
@@ -26,7 +27,11 @@ import numpy as np
 
 import ogan_ign  # noqa: F401  (registers the model classes with Keras)
 from ogan_ign import data, images, one_loss, standing
-import train_ign  # the idempotence figure's layout: the script's own
+
+# the idempotence figure's layout is the training script's own: import it from the repository root
+# (so the script runs with or without PYTHONPATH=.)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+import train_ign  # noqa: E402
 
 ROWS = 8
 
@@ -60,9 +65,14 @@ def table_of(model, seed, idempotence=False):
 
 
 def saved_class(run_dir):
-    """The class name model.keras was saved as, read from its config alone."""
-    with zipfile.ZipFile(os.path.join(run_dir, "model.keras")) as archive:
-        return json.loads(archive.read("config.json"))["class_name"]
+    """The class name model.keras was saved as, read from its config alone;
+    ValueError with one line when the file is no Keras archive."""
+    path = os.path.join(run_dir, "model.keras")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return json.loads(archive.read("config.json"))["class_name"]
+    except (zipfile.BadZipFile, KeyError, ValueError) as e:
+        raise ValueError(f"{path} is not a saved Keras model ({type(e).__name__}: {e})") from None
 
 
 def parse_run(item, idempotence=False):
@@ -75,9 +85,10 @@ def parse_run(item, idempotence=False):
     for name in ("model.keras", "config.json"):
         if not os.path.isfile(os.path.join(run_dir, name)):
             raise ValueError(f"{item}: {run_dir} holds no {name} (not a finished run)")
-    if idempotence and saved_class(run_dir) != "IGN":
+    kind = saved_class(run_dir) if idempotence else None
+    if idempotence and kind != "IGN":
         raise ValueError(f"{item}: --idempotence needs an IGN run, {run_dir} holds a "
-                         f"model of class {saved_class(run_dir)}")
+                         f"model of class {kind}")
     if not (batches or "0").isdigit():
         raise ValueError(f"{item}: N must be a count of batches (0, 64, ...), got {batches!r}")
     value = None

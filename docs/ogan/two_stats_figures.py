@@ -13,13 +13,18 @@ left to right, 8 white pixels apart. Data: docs/sampling/run.sh's split of
 Fashion-MNIST (standing statistics on train[:50000], figures of train[50000:]).
 """
 
+import os
 import sys
 
 import keras
 import numpy as np
 
 from ogan_ign import data, evaluation, images, one_loss, standing
-import train_ogan  # the figures' layouts: the script's own
+
+# the figures' layouts is the training script's own: import it from the repository root
+# (so the script runs with or without PYTHONPATH=.)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+import train_ogan  # noqa: E402
 
 BATCHES = 64        # evaluate.py --standing_stats 64
 BATCH = 64          # the runs' batch size
