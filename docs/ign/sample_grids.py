@@ -115,13 +115,14 @@ def main():
     except ValueError as e:
         parser.error(str(e))
     pictures = []
-    for run_dir, batches, temperature in runs:
+    for k, (run_dir, batches, temperature) in enumerate(runs, 1):
+        # Said before the work: standing statistics take tens of seconds a run.
+        print(f"[{k}/{len(runs)}] {run_dir}: " + (f"{ROWS} rows of f applied" if args.idempotence
+                                                  else f"{ROWS * ROWS} samples")
+              + (f", standing statistics over {batches} batches" if batches else "")
+              + (f", temperature {temperature:g}" if temperature else "") + " ...", flush=True)
         model = exported(run_dir, batches, args.seed, temperature)
         pictures.append(table_of(model, args.seed, args.idempotence))
-        print(f"{run_dir}: " + (f"{ROWS} rows of f applied" if args.idempotence
-                                else f"{ROWS * ROWS} samples")
-              + (f", standing statistics over {batches} batches" if batches else "")
-              + (f", temperature {temperature:g}" if temperature else ""), flush=True)
     gap = np.full(pictures[0].shape[:1] + (8,) + pictures[0].shape[2:], 255, np.uint8)
     row = [p for picture in pictures for p in (picture, gap)][:-1]
     images.save_png(args.out, np.concatenate(row, axis=1))
